@@ -1,0 +1,1 @@
+//! ringrpc's discovery: resolvers, the shared resolver cache, load balancers.

@@ -1,0 +1,1 @@
+//! ringrpc's engine: the per-core runtime, the server and the client.

@@ -1,0 +1,2 @@
+//! ringrpc's benchmark harness.
+fn main() {}
