@@ -1,0 +1,1 @@
+//! ringrpc code generation (being written).
