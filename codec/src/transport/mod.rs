@@ -76,7 +76,7 @@ impl Default for FrameLimits {
 }
 
 /// One message cut off the stream.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     /// The transport and protocol it came in.
     pub codec: Codec,

@@ -1,26 +1,1333 @@
-//! PLACEHOLDER (being written): TTHeader transport.
-use super::{Codec, Decoded, Frame, FrameLimits};
+//! TTHeader: CloudWeGo's transport header, the default transport of Kitex
+//! and Volo. A header of metadata (method, timeout, caller, service name,
+//! business status, ...) travels in front of each Thrift message.
+//!
+//! # Layout
+//!
+//! From cloudwego/gopkg `protocol/ttheader/encode.go` (the layout comment,
+//! `TTHeaderMetaSize`, `TTHeaderMagic`, `InfoID*`, `ProtocolID*`) and
+//! `decode.go` (`Decode`, `readKVInfo`), Kitex
+//! `pkg/remote/codec/header_codec.go`, and volo-thrift
+//! `src/codec/default/ttheader.rs` (`encode`, `decode`). All integers are
+//! big-endian.
+//!
+//! ```text
+//! offset  size  field
+//!  0      4     LENGTH: bytes after this field (header and payload)
+//!  4      2     MAGIC 0x1000
+//!  6      2     FLAGS
+//!  8      4     SEQUENCE ID
+//! 12      2     HEADER SIZE: length of the header info, in 4-byte words
+//! 14      1     PROTOCOL ID (0 binary, 2 compact, ...; a u8, as Kitex and
+//!               Volo read it, not Apache THeader's varint)
+//! 15      1     NUM TRANSFORMS, then that many transform ids (u8 each)
+//!  ..           INFO blocks, each an id byte:
+//!                 0x00 padding (one byte; may appear anywhere)
+//!                 0x01 string KVs: u16 count, then count x (u16 len, key,
+//!                      u16 len, value)
+//!                 0x10 int KVs: u16 count, then count x (u16 key, u16 len,
+//!                      value)
+//!                 0x11 ACL token: u16 len, token
+//!               zero padding up to 14 + 4 * HEADER SIZE
+//! 14+4*HS       PAYLOAD: the Thrift message; for TTHeaderFramed, a 4-byte
+//!               Framed length first
+//! ```
+//!
+//! # TTHeader vs TTHeaderFramed
+//!
+//! Kitex decides per message, after the header, by peeking the payload's first
+//! 8 bytes (`checkPayload` in `pkg/remote/codec/default_codec.go`): a strict
+//! binary version `0x8001` in bytes 0..2 means TTHeader (unframed payload), in
+//! bytes 4..6 it means TTHeaderFramed (a Framed length, then the message).
+//! Volo's default codec stacks TTHeader over Framed over Thrift
+//! (`MakeTTHeaderCodec<MakeFramedCodec<..>>`), whose Framed decoder peeks the
+//! same way (`is_framed` in `src/codec/default/framed.rs`). [`decode`] does the
+//! same (for compact, byte 0 or byte 4 is `0x82`), and reports what it found in
+//! [`Frame::codec`]. The payload it returns is always the Thrift message
+//! itself, without the inner Framed length.
+//!
+//! # Allocation
+//!
+//! Decoding takes the whole frame as one [`Bytes`] (zero copy when it lies in
+//! one chunk of the [`LinkBuffer`]); the payload and every key, value and
+//! token are slices of it. The key/value pairs go in **one** `Vec` sized
+//! exactly: a first pass over the header validates it and counts the entries,
+//! a second fills the `Vec`. So decoding a typical Kitex or Volo header
+//! allocates once (and not at all when the header has no key/value pairs).
+//! Lookups scan the `Vec`; headers hold a dozen entries, where a scan beats a
+//! map.
+//!
+//! # Hostile input
+//!
+//! The total length is checked against [`FrameLimits::max_frame_len`] before
+//! anything else is waited for; the header size against the total length;
+//! every count and u16 length against the bytes present. An unknown info id is
+//! an error (as in Kitex's `readKVInfo`), never skipped, and every loop
+//! consumes input. Nothing here panics.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::framed;
+use super::{Codec, Decoded, Frame, FrameLimits, Transport};
 use crate::buffer::{LinkBuffer, LinkWriter};
+use crate::thrift::{MessageType, Protocol};
 use crate::{Error, Result};
 
-/// PLACEHOLDER.
-#[derive(Debug, Clone, Default)]
+/// The magic in bytes 4..6 of every TTHeader frame (gopkg's `TTHeaderMagic`
+/// is `0x10000000` over bytes 4..8, flags in the low half).
+pub const MAGIC: u16 = 0x1000;
+
+/// The fixed part before the header info: length, magic, flags, sequence id,
+/// header size (gopkg's `TTHeaderMetaSize`).
+pub const META_LEN: usize = 14;
+
+/// The fewest bytes a TTHeader frame can take: the fixed part and one word of
+/// header info (protocol id, transform count, two bytes of padding).
+pub const MIN_FRAME_LEN: usize = META_LEN + 4;
+
+/// The most bytes of header info a frame can declare (gopkg's `MaxHeaderSize`:
+/// the u16 word count times four).
+pub const MAX_INFO_LEN: usize = 4 * u16::MAX as usize;
+
+/// Header flags (gopkg `protocol/ttheader/encode.go`, `HeaderFlags`).
+pub mod flags {
+    /// `HeaderFlagSupportOutOfOrder`.
+    pub const SUPPORT_OUT_OF_ORDER: u16 = 0x01;
+    /// `HeaderFlagsStreaming`: a TTHeader streaming frame, not a ping-pong
+    /// message.
+    pub const STREAMING: u16 = 0x02;
+    /// `HeaderFlagDuplexReverse`.
+    pub const DUPLEX_REVERSE: u16 = 0x08;
+    /// `HeaderFlagSASL`.
+    pub const SASL: u16 = 0x10;
+}
+
+/// Protocol ids of the payload (gopkg `ProtocolID*`; volo-thrift `ProtocolId`).
+pub mod protocol_id {
+    /// `ProtocolIDThriftBinary`.
+    pub const THRIFT_BINARY: u8 = 0x00;
+    /// `ProtocolIDThriftCompact` (Apache Thrift compact).
+    pub const THRIFT_COMPACT: u8 = 0x02;
+    /// `ProtocolIDThriftCompactV2` (fbthrift's compact; not served).
+    pub const THRIFT_COMPACT_V2: u8 = 0x03;
+    /// `ProtocolIDKitexProtobuf` (not served).
+    pub const KITEX_PROTOBUF: u8 = 0x04;
+    /// `ProtocolIDThriftStruct`: TTHeader streaming (not served).
+    pub const THRIFT_STRUCT: u8 = 0x10;
+    /// `ProtocolIDProtobufStruct`: TTHeader streaming (not served).
+    pub const PROTOBUF_STRUCT: u8 = 0x11;
+}
+
+/// Info block ids (gopkg `InfoID*`).
+pub mod info_id {
+    /// `InfoIDPadding`: one byte of padding.
+    pub const PADDING: u8 = 0x00;
+    /// `InfoIDKeyValue`: string keys and values.
+    pub const KEY_VALUE: u8 = 0x01;
+    /// `InfoIDIntKeyValue`: u16 keys, string values.
+    pub const INT_KEY_VALUE: u8 = 0x10;
+    /// `InfoIDACLToken`: one token.
+    pub const ACL_TOKEN: u8 = 0x11;
+}
+
+/// The well-known u16 keys of the int key/value block, numbered as in gopkg
+/// `protocol/ttheader/metakey.go` (and Kitex `pkg/remote/transmeta/metakey.go`,
+/// an `iota` list from 0). Values are strings: numbers are decimal text.
+pub mod int_key {
+    /// `MeshVersion`.
+    pub const MESH_VERSION: u16 = 0;
+    /// `TransportType`: Kitex clients send `"framed"` or `"unframed"`.
+    pub const TRANSPORT_TYPE: u16 = 1;
+    /// `LogID`.
+    pub const LOG_ID: u16 = 2;
+    /// `FromService`: the caller's service name.
+    pub const FROM_SERVICE: u16 = 3;
+    /// `FromCluster`.
+    pub const FROM_CLUSTER: u16 = 4;
+    /// `FromIDC`.
+    pub const FROM_IDC: u16 = 5;
+    /// `ToService`: the callee's service name.
+    pub const TO_SERVICE: u16 = 6;
+    /// `ToCluster`.
+    pub const TO_CLUSTER: u16 = 7;
+    /// `ToIDC`.
+    pub const TO_IDC: u16 = 8;
+    /// `ToMethod`: the method called.
+    pub const TO_METHOD: u16 = 9;
+    /// `Env`.
+    pub const ENV: u16 = 10;
+    /// `DestAddress`.
+    pub const DEST_ADDRESS: u16 = 11;
+    /// `RPCTimeout`, in milliseconds.
+    pub const RPC_TIMEOUT: u16 = 12;
+    /// `ReadTimeout`.
+    pub const READ_TIMEOUT: u16 = 13;
+    /// `RingHashKey`.
+    pub const RING_HASH_KEY: u16 = 14;
+    /// `DDPTag`.
+    pub const DDP_TAG: u16 = 15;
+    /// `WithMeshHeader` (Volo clients send `"3"`).
+    pub const WITH_MESH_HEADER: u16 = 16;
+    /// `ConnectTimeout`, in milliseconds.
+    pub const CONNECT_TIMEOUT: u16 = 17;
+    /// `SpanContext`.
+    pub const SPAN_CONTEXT: u16 = 18;
+    /// `ShortConnection`.
+    pub const SHORT_CONNECTION: u16 = 19;
+    /// `FromMethod`: the caller's method.
+    pub const FROM_METHOD: u16 = 20;
+    /// `StressTag`.
+    pub const STRESS_TAG: u16 = 21;
+    /// `MsgType`: the Thrift message type (see [`TtHeader::msg_type`]).
+    ///
+    /// [`TtHeader::msg_type`]: super::TtHeader::msg_type
+    pub const MSG_TYPE: u16 = 22;
+    /// `HTTPContentType`.
+    pub const HTTP_CONTENT_TYPE: u16 = 23;
+    /// `RawRingHashKey`.
+    pub const RAW_RING_HASH_KEY: u16 = 24;
+    /// `LBType`.
+    pub const LB_TYPE: u16 = 25;
+    /// `ClusterShardID`.
+    pub const CLUSTER_SHARD_ID: u16 = 26;
+    /// `FrameType` (TTHeader streaming).
+    pub const FRAME_TYPE: u16 = 27;
+}
+
+/// The well-known keys of the string key/value block (gopkg
+/// `protocol/ttheader/metakey.go`, Kitex `pkg/transmeta/ttheader.go`,
+/// volo-thrift `src/codec/default/ttheader.rs`).
+pub mod str_key {
+    /// `HeaderIDLServiceName`: the IDL service a call is for, for routing on
+    /// a server that serves several services.
+    pub const IDL_SERVICE_NAME: &str = "isn";
+    /// `HeaderTransRemoteAddr`.
+    pub const REMOTE_ADDR: &str = "rip";
+    /// `HeaderConnectionReadyToReset`: the server will close the connection;
+    /// the client should stop using it.
+    pub const CONNECTION_READY_TO_RESET: &str = "crrst";
+    /// The business status code, decimal (Kitex `bizStatus`).
+    pub const BIZ_STATUS: &str = "biz-status";
+    /// The business status message (Kitex `bizMessage`).
+    pub const BIZ_MESSAGE: &str = "biz-message";
+    /// The business status extra, a JSON object of strings (Kitex `bizExtra`).
+    pub const BIZ_EXTRA: &str = "biz-extra";
+}
+
+/// One key/value pair of the header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Entry {
+    Int(u16, Bytes),
+    Str(Bytes, Bytes),
+}
+
+/// A TTHeader: the metadata in front of one message.
+///
+/// Decoded values are zero-copy slices of the frame. Keys are unique: the
+/// setters replace, and when a decoded header repeats a key the last one wins
+/// (as with the maps Kitex decodes into).
+#[derive(Debug, Clone)]
 pub struct TtHeader {
-    /// PLACEHOLDER.
+    /// The sequence id (Kitex and Volo put the Thrift message's seqid here).
     pub seq_id: i32,
+    /// The header flags ([`flags`]).
+    pub flags: u16,
+    /// The payload's protocol, as decoded. [`encode`] writes the protocol of
+    /// the [`Codec`] it is given instead, since that is what the payload is
+    /// written in.
+    pub protocol: Protocol,
+    entries: Vec<Entry>,
+    acl_token: Option<Bytes>,
 }
 
-/// PLACEHOLDER.
-pub fn decode(_buf: &mut LinkBuffer, _l: &FrameLimits) -> Result<Decoded<Frame>> {
-    Err(Error::Unsupported("ttheader"))
+impl PartialEq for TtHeader {
+    /// Equal fields, and the same int pairs and string pairs, each in the
+    /// same order (how the two kinds interleave does not matter: the wire
+    /// keeps them in separate blocks).
+    fn eq(&self, other: &Self) -> bool {
+        self.seq_id == other.seq_id
+            && self.flags == other.flags
+            && self.protocol == other.protocol
+            && self.acl_token == other.acl_token
+            && self.int_kvs().eq(other.int_kvs())
+            && self.str_kvs().eq(other.str_kvs())
+    }
 }
 
-/// PLACEHOLDER.
+impl Eq for TtHeader {}
+
+impl Default for TtHeader {
+    /// Sequence id 0, no flags, binary (gopkg's `ProtocolIDDefault`), no
+    /// key/value pairs.
+    fn default() -> Self {
+        Self {
+            seq_id: 0,
+            flags: 0,
+            protocol: Protocol::Binary,
+            entries: Vec::new(),
+            acl_token: None,
+        }
+    }
+}
+
+fn too_big(what: &'static str, len: usize, max: usize) -> Error {
+    Error::SizeLimit {
+        what,
+        len: len as u64,
+        max: max as u64,
+    }
+}
+
+fn str_of(b: &Bytes) -> Option<&str> {
+    std::str::from_utf8(b).ok()
+}
+
+impl TtHeader {
+    /// An empty header with this sequence id. Allocates nothing.
+    pub fn new(seq_id: i32) -> Self {
+        Self {
+            seq_id,
+            ..Self::default()
+        }
+    }
+
+    /// The value of an int key. No copy.
+    pub fn int(&self, key: u16) -> Option<&Bytes> {
+        self.entries.iter().rev().find_map(|e| match e {
+            Entry::Int(k, v) if *k == key => Some(v),
+            _ => None,
+        })
+    }
+
+    /// The value of a string key. No copy.
+    pub fn str(&self, key: &str) -> Option<&Bytes> {
+        self.entries.iter().rev().find_map(|e| match e {
+            Entry::Str(k, v) if k[..] == *key.as_bytes() => Some(v),
+            _ => None,
+        })
+    }
+
+    /// All int key/value pairs, in wire order (repeats included).
+    pub fn int_kvs(&self) -> impl Iterator<Item = (u16, &Bytes)> {
+        self.entries.iter().filter_map(|e| match e {
+            Entry::Int(k, v) => Some((*k, v)),
+            Entry::Str(..) => None,
+        })
+    }
+
+    /// All string key/value pairs, in wire order (repeats included).
+    pub fn str_kvs(&self) -> impl Iterator<Item = (&Bytes, &Bytes)> {
+        self.entries.iter().filter_map(|e| match e {
+            Entry::Str(k, v) => Some((k, v)),
+            Entry::Int(..) => None,
+        })
+    }
+
+    /// The ACL token (info block 0x11), if any. No copy.
+    pub fn acl_token(&self) -> Option<&Bytes> {
+        self.acl_token.as_ref()
+    }
+
+    /// Whether the header carries no key/value pairs and no token.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.acl_token.is_none()
+    }
+
+    /// The int value as UTF-8 text.
+    pub fn int_str(&self, key: u16) -> Option<&str> {
+        self.int(key).and_then(str_of)
+    }
+
+    /// The string value as UTF-8 text.
+    pub fn str_str(&self, key: &str) -> Option<&str> {
+        self.str(key).and_then(str_of)
+    }
+
+    fn int_millis(&self, key: u16) -> Option<Duration> {
+        self.int_str(key)?
+            .parse::<u64>()
+            .ok()
+            .map(Duration::from_millis)
+    }
+
+    /// `ToMethod` (9): the method called.
+    pub fn to_method(&self) -> Option<&str> {
+        self.int_str(int_key::TO_METHOD)
+    }
+
+    /// `ToService` (6): the callee's service name.
+    pub fn to_service(&self) -> Option<&str> {
+        self.int_str(int_key::TO_SERVICE)
+    }
+
+    /// `FromService` (3): the caller's service name.
+    pub fn from_service(&self) -> Option<&str> {
+        self.int_str(int_key::FROM_SERVICE)
+    }
+
+    /// `FromMethod` (20): the caller's method.
+    pub fn from_method(&self) -> Option<&str> {
+        self.int_str(int_key::FROM_METHOD)
+    }
+
+    /// `RPCTimeout` (12), decimal milliseconds; `None` when absent or not a
+    /// number.
+    pub fn rpc_timeout(&self) -> Option<Duration> {
+        self.int_millis(int_key::RPC_TIMEOUT)
+    }
+
+    /// `ConnectTimeout` (17), decimal milliseconds.
+    pub fn connect_timeout(&self) -> Option<Duration> {
+        self.int_millis(int_key::CONNECT_TIMEOUT)
+    }
+
+    /// `MsgType` (22). Kitex writes the type as decimal text (`"2"`,
+    /// `pkg/transmeta/ttheader.go`); Volo's server writes it as one raw byte
+    /// (`[2]`, volo-thrift `ttheader.rs`). Both are accepted: the raw values
+    /// 1–4 and the digits `'1'`–`'4'` do not overlap.
+    pub fn msg_type(&self) -> Option<MessageType> {
+        match &self.int(int_key::MSG_TYPE)?[..] {
+            [b @ 1..=4] => MessageType::from_u8(*b).ok(),
+            [b @ b'1'..=b'4'] => MessageType::from_u8(b - b'0').ok(),
+            _ => None,
+        }
+    }
+
+    /// `isn`: the IDL service name, for routing on a multi-service server.
+    pub fn idl_service_name(&self) -> Option<&str> {
+        self.str_str(str_key::IDL_SERVICE_NAME)
+    }
+
+    /// `biz-status`: the business status code; `None` when absent or not an
+    /// `i32` (Kitex's `ParseBizStatusErr` treats 0 as "no business error").
+    pub fn biz_status(&self) -> Option<i32> {
+        self.str_str(str_key::BIZ_STATUS)?.parse().ok()
+    }
+
+    /// `biz-message`: the business status message.
+    pub fn biz_message(&self) -> Option<&str> {
+        self.str_str(str_key::BIZ_MESSAGE)
+    }
+
+    /// `biz-extra`: the business status extra (JSON text, not parsed here).
+    pub fn biz_extra(&self) -> Option<&str> {
+        self.str_str(str_key::BIZ_EXTRA)
+    }
+
+    /// `crrst`: whether the server announced it will close the connection
+    /// (present and non-empty, as volo-thrift reads it).
+    pub fn connection_ready_to_reset(&self) -> bool {
+        self.str(str_key::CONNECTION_READY_TO_RESET)
+            .is_some_and(|v| !v.is_empty())
+    }
+
+    /// The bytes the header info takes on the wire, before padding: protocol
+    /// id, transform count, and the info blocks [`encode`] writes.
+    fn info_len(&self) -> usize {
+        let mut n = 2;
+        if let Some(t) = &self.acl_token {
+            n += 3 + t.len();
+        }
+        let (mut ints, mut strs) = (0, 0);
+        for e in &self.entries {
+            match e {
+                Entry::Int(_, v) => {
+                    ints += 1;
+                    n += 4 + v.len();
+                }
+                Entry::Str(k, v) => {
+                    strs += 1;
+                    n += 4 + k.len() + v.len();
+                }
+            }
+        }
+        if ints > 0 {
+            n += 3;
+        }
+        if strs > 0 {
+            n += 3;
+        }
+        n
+    }
+
+    /// Checks that the header with one entry of `added` bytes replacing one of
+    /// `removed` bytes (and possibly one new block) still encodes.
+    fn check_room(&self, value_len: usize, added: usize, removed: usize) -> Result<()> {
+        if value_len > u16::MAX as usize {
+            return Err(too_big("ttheader value", value_len, u16::MAX as usize));
+        }
+        let (ints, strs) = self.entries.iter().fold((0, 0), |(i, s), e| match e {
+            Entry::Int(..) => (i + 1, s),
+            Entry::Str(..) => (i, s + 1),
+        });
+        if ints.max(strs) >= u16::MAX as usize && removed == 0 {
+            return Err(too_big(
+                "ttheader entries",
+                ints.max(strs) + 1,
+                u16::MAX as usize,
+            ));
+        }
+        // Three bytes for a block header that may be new, three for padding.
+        let len = self.info_len() + added + 3 + 3 - removed;
+        if len > MAX_INFO_LEN {
+            return Err(too_big("ttheader", len, MAX_INFO_LEN));
+        }
+        Ok(())
+    }
+
+    /// Sets an int key, replacing any value it had.
+    ///
+    /// Fails (leaving the header as it was) when the value is longer than a
+    /// u16 length can say, or the header would outgrow its u16 size field;
+    /// so [`encode`] never has to.
+    pub fn set_int(&mut self, key: u16, value: impl Into<Bytes>) -> Result<()> {
+        let value = value.into();
+        let at = self
+            .entries
+            .iter()
+            .position(|e| matches!(e, Entry::Int(k, _) if *k == key));
+        let removed = match at {
+            Some(i) => match &self.entries[i] {
+                Entry::Int(_, v) => 4 + v.len(),
+                Entry::Str(..) => 0,
+            },
+            None => 0,
+        };
+        self.check_room(value.len(), 4 + value.len(), removed)?;
+        match at {
+            Some(i) => self.entries[i] = Entry::Int(key, value),
+            None => self.entries.push(Entry::Int(key, value)),
+        }
+        Ok(())
+    }
+
+    /// Sets a string key, replacing any value it had. Fails as
+    /// [`set_int`](Self::set_int) does (a key is length-prefixed too).
+    pub fn set_str(&mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Result<()> {
+        let (key, value) = (key.into(), value.into());
+        let at = self
+            .entries
+            .iter()
+            .position(|e| matches!(e, Entry::Str(k, _) if *k == key));
+        let removed = match at {
+            Some(i) => match &self.entries[i] {
+                Entry::Str(k, v) => 4 + k.len() + v.len(),
+                Entry::Int(..) => 0,
+            },
+            None => 0,
+        };
+        self.check_room(
+            key.len().max(value.len()),
+            4 + key.len() + value.len(),
+            removed,
+        )?;
+        match at {
+            Some(i) => self.entries[i] = Entry::Str(key, value),
+            None => self.entries.push(Entry::Str(key, value)),
+        }
+        Ok(())
+    }
+
+    /// Sets the ACL token (info block 0x11). Fails as
+    /// [`set_int`](Self::set_int) does.
+    pub fn set_acl_token(&mut self, token: impl Into<Bytes>) -> Result<()> {
+        let token = token.into();
+        let removed = self.acl_token.as_ref().map_or(0, |t| 3 + t.len());
+        self.check_room(token.len(), 3 + token.len(), removed)?;
+        self.acl_token = Some(token);
+        Ok(())
+    }
+
+    /// Removes an int key; returns its value.
+    pub fn remove_int(&mut self, key: u16) -> Option<Bytes> {
+        let mut out = None;
+        self.entries.retain(|e| match e {
+            Entry::Int(k, v) if *k == key => {
+                out = Some(v.clone());
+                false
+            }
+            _ => true,
+        });
+        out
+    }
+
+    /// Removes a string key; returns its value.
+    pub fn remove_str(&mut self, key: &str) -> Option<Bytes> {
+        let mut out = None;
+        self.entries.retain(|e| match e {
+            Entry::Str(k, v) if k[..] == *key.as_bytes() => {
+                out = Some(v.clone());
+                false
+            }
+            _ => true,
+        });
+        out
+    }
+
+    /// Sets `ToMethod` (9).
+    pub fn set_to_method(&mut self, method: impl Into<Bytes>) -> Result<()> {
+        self.set_int(int_key::TO_METHOD, method)
+    }
+
+    /// Sets `ToService` (6).
+    pub fn set_to_service(&mut self, service: impl Into<Bytes>) -> Result<()> {
+        self.set_int(int_key::TO_SERVICE, service)
+    }
+
+    /// Sets `FromService` (3).
+    pub fn set_from_service(&mut self, service: impl Into<Bytes>) -> Result<()> {
+        self.set_int(int_key::FROM_SERVICE, service)
+    }
+
+    /// Sets `FromMethod` (20).
+    pub fn set_from_method(&mut self, method: impl Into<Bytes>) -> Result<()> {
+        self.set_int(int_key::FROM_METHOD, method)
+    }
+
+    /// Sets `RPCTimeout` (12) as decimal milliseconds (allocates the text).
+    pub fn set_rpc_timeout(&mut self, timeout: Duration) -> Result<()> {
+        self.set_int(int_key::RPC_TIMEOUT, timeout.as_millis().to_string())
+    }
+
+    /// Sets `ConnectTimeout` (17) as decimal milliseconds.
+    pub fn set_connect_timeout(&mut self, timeout: Duration) -> Result<()> {
+        self.set_int(int_key::CONNECT_TIMEOUT, timeout.as_millis().to_string())
+    }
+
+    /// Sets `MsgType` (22) in Kitex's form, decimal text. No allocation.
+    pub fn set_msg_type(&mut self, t: MessageType) -> Result<()> {
+        const DIGITS: [&[u8]; 5] = [b"0", b"1", b"2", b"3", b"4"];
+        self.set_int(int_key::MSG_TYPE, Bytes::from_static(DIGITS[t as usize]))
+    }
+
+    /// Sets `isn`, the IDL service name.
+    pub fn set_idl_service_name(&mut self, name: impl Into<Bytes>) -> Result<()> {
+        self.set_str(
+            Bytes::from_static(str_key::IDL_SERVICE_NAME.as_bytes()),
+            name,
+        )
+    }
+
+    /// Sets the business status: `biz-status` (decimal), `biz-message`, and
+    /// `biz-extra` when given (JSON text; written as is).
+    pub fn set_biz_status(
+        &mut self,
+        code: i32,
+        message: impl Into<Bytes>,
+        extra: Option<Bytes>,
+    ) -> Result<()> {
+        let key = |k: &'static str| Bytes::from_static(k.as_bytes());
+        self.set_str(key(str_key::BIZ_STATUS), code.to_string())?;
+        self.set_str(key(str_key::BIZ_MESSAGE), message)?;
+        if let Some(extra) = extra {
+            self.set_str(key(str_key::BIZ_EXTRA), extra)?;
+        }
+        Ok(())
+    }
+
+    /// Sets `crrst` to `"1"` (as Volo's server does): the connection will be
+    /// closed, the client should stop using it.
+    pub fn set_connection_ready_to_reset(&mut self) -> Result<()> {
+        self.set_str(
+            Bytes::from_static(str_key::CONNECTION_READY_TO_RESET.as_bytes()),
+            Bytes::from_static(b"1"),
+        )
+    }
+}
+
+/// A range in the frame, kept during the validating pass.
+type Span = std::ops::Range<usize>;
+
+/// One item of the header info.
+enum Item {
+    Int(u16, Span),
+    Str(Span, Span),
+    Acl(Span),
+}
+
+/// A cursor over the header info (`info` starts at frame offset `base`).
+struct Cursor<'a> {
+    info: &'a [u8],
+    pos: usize,
+    base: usize,
+}
+
+impl Cursor<'_> {
+    fn u8(&mut self) -> Result<u8> {
+        let b = *self
+            .info
+            .get(self.pos)
+            .ok_or(Error::BadTransportHeader("ttheader info truncated"))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn u16(&mut self) -> Result<u16> {
+        match self.info.get(self.pos..self.pos + 2) {
+            Some(s) => {
+                self.pos += 2;
+                Ok(u16::from_be_bytes([s[0], s[1]]))
+            }
+            None => Err(Error::BadTransportHeader("ttheader info truncated")),
+        }
+    }
+
+    /// A u16-length-prefixed string, as a span of the frame.
+    fn string(&mut self) -> Result<Span> {
+        let n = self.u16()? as usize;
+        if self.info.len() - self.pos < n {
+            return Err(Error::BadTransportHeader(
+                "ttheader string runs past the header",
+            ));
+        }
+        let start = self.base + self.pos;
+        self.pos += n;
+        Ok(start..start + n)
+    }
+}
+
+/// Walks the info blocks (after protocol id and transforms), calling `each`
+/// per item. Every iteration consumes at least one byte.
+fn walk_info(mut c: Cursor<'_>, mut each: impl FnMut(Item)) -> Result<()> {
+    while c.pos < c.info.len() {
+        match c.u8()? {
+            info_id::PADDING => {}
+            info_id::KEY_VALUE => {
+                for _ in 0..c.u16()? {
+                    let k = c.string()?;
+                    let v = c.string()?;
+                    each(Item::Str(k, v));
+                }
+            }
+            info_id::INT_KEY_VALUE => {
+                for _ in 0..c.u16()? {
+                    let k = c.u16()?;
+                    let v = c.string()?;
+                    each(Item::Int(k, v));
+                }
+            }
+            info_id::ACL_TOKEN => {
+                let t = c.string()?;
+                each(Item::Acl(t));
+            }
+            _ => return Err(Error::BadTransportHeader("unknown ttheader info id")),
+        }
+    }
+    Ok(())
+}
+
+/// The payload protocol for a TTHeader protocol id.
+fn protocol_of(id: u8) -> Result<Protocol> {
+    match id {
+        protocol_id::THRIFT_BINARY => Ok(Protocol::Binary),
+        protocol_id::THRIFT_COMPACT => Ok(Protocol::Compact),
+        protocol_id::THRIFT_COMPACT_V2 => Err(Error::Unsupported("fbthrift compact v2")),
+        protocol_id::KITEX_PROTOBUF => Err(Error::Unsupported("kitex protobuf")),
+        protocol_id::THRIFT_STRUCT | protocol_id::PROTOBUF_STRUCT => {
+            Err(Error::Unsupported("ttheader streaming"))
+        }
+        _ => Err(Error::BadTransportHeader("unknown ttheader protocol id")),
+    }
+}
+
+fn protocol_id_of(p: Protocol) -> u8 {
+    match p {
+        Protocol::Binary => protocol_id::THRIFT_BINARY,
+        Protocol::Compact => protocol_id::THRIFT_COMPACT,
+    }
+}
+
+/// Whether `rest` (the bytes after the header) starts with a Framed length:
+/// the protocol's message marker sits at byte 4 rather than byte 0 (Kitex's
+/// `isThriftBinary` / `isThriftFramedBinary`).
+fn is_framed_payload(rest: &[u8], protocol: Protocol) -> bool {
+    match protocol {
+        Protocol::Binary => {
+            rest.get(..2) != Some(&[0x80, 0x01]) && rest.get(4..6) == Some(&[0x80, 0x01])
+        }
+        Protocol::Compact => rest.first() != Some(&0x82) && rest.get(4) == Some(&0x82),
+    }
+}
+
+/// Checks what the first (up to [`META_LEN`]) bytes say; returns the total
+/// frame length once the length field is present.
+fn check_meta(head: &[u8], limits: &FrameLimits) -> Result<Option<usize>> {
+    let mut total = None;
+    if let Some(l) = head.get(..4) {
+        let len = u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize;
+        if len > limits.max_frame_len {
+            return Err(too_big("frame", len, limits.max_frame_len));
+        }
+        if len < MIN_FRAME_LEN - 4 {
+            return Err(Error::BadTransportHeader("ttheader length too small"));
+        }
+        total = Some(len + 4);
+    }
+    if let Some(m) = head.get(4..6)
+        && m != MAGIC.to_be_bytes()
+    {
+        return Err(Error::BadTransportHeader("not a ttheader (magic)"));
+    }
+    if let (Some(h), Some(total)) = (head.get(12..14), total) {
+        let info = 4 * u16::from_be_bytes([h[0], h[1]]) as usize;
+        if info < 2 {
+            return Err(Error::BadTransportHeader("ttheader header size too small"));
+        }
+        if META_LEN + info > total {
+            return Err(Error::BadTransportHeader(
+                "ttheader header size exceeds the frame",
+            ));
+        }
+    }
+    Ok(total)
+}
+
+/// Cuts one TTHeader frame off `buf` and decodes its header.
+///
+/// Checks the length, magic and header size as soon as their bytes are there,
+/// so garbage fails fast rather than waiting for a bogus length. Consumes
+/// nothing unless it returns a frame. The returned [`Frame::codec`] says
+/// which protocol the header names and whether the payload was framed inside
+/// ([`Transport::TtHeaderFramed`]); the payload is the Thrift message alone.
+/// Zero copy when the frame lies in one chunk; allocates once for the
+/// key/value pairs (see the module docs).
+pub fn decode(buf: &mut LinkBuffer, limits: &FrameLimits) -> Result<Decoded<Frame>> {
+    let have = buf.len();
+    let head = match buf.peek(have.min(META_LEN)) {
+        Ok(h) => h,
+        Err(m) => return Ok(Decoded::NeedMore(m.0)),
+    };
+    let Some(total) = check_meta(head, limits)? else {
+        return Ok(Decoded::NeedMore(MIN_FRAME_LEN - have));
+    };
+    if have < total {
+        return Ok(Decoded::NeedMore(total - have));
+    }
+    let frame = match buf.peek(total) {
+        // Parse before consuming: a bad frame leaves the buffer as it was.
+        Ok(f) => parse(f, limits)?,
+        Err(m) => return Ok(Decoded::NeedMore(m.0)),
+    };
+    let bytes = match buf.next(total) {
+        Ok(b) => b,
+        Err(m) => return Ok(Decoded::NeedMore(m.0)),
+    };
+    Ok(Decoded::Ready(frame.build(bytes)))
+}
+
+/// What [`parse`] found, as offsets into the frame.
+struct Parsed {
+    seq_id: i32,
+    flags: u16,
+    protocol: Protocol,
+    framed: bool,
+    info: Span,
+    entries: usize,
+    payload: Span,
+}
+
+/// Validates a whole frame and counts its entries (the first pass).
+fn parse(f: &[u8], limits: &FrameLimits) -> Result<Parsed> {
+    // `check_meta` has vouched for the fixed part and the header size.
+    let be32 = |at: usize| u32::from_be_bytes([f[at], f[at + 1], f[at + 2], f[at + 3]]);
+    let flags = u16::from_be_bytes([f[6], f[7]]);
+    let seq_id = be32(8) as i32;
+    let info_end = META_LEN + 4 * u16::from_be_bytes([f[12], f[13]]) as usize;
+    let info = &f[META_LEN..info_end];
+    let protocol = protocol_of(info[0])?;
+    let transforms = info[1] as usize;
+    if transforms > 0 {
+        // Kitex writes none and ignores them on read; a transform (zlib,
+        // snappy) would change the payload bytes, which we could not read.
+        return Err(Error::Unsupported("ttheader transforms"));
+    }
+    if flags & flags::STREAMING != 0 {
+        return Err(Error::Unsupported("ttheader streaming"));
+    }
+    let mut entries = 0usize;
+    let start = META_LEN + 2;
+    walk_info(
+        Cursor {
+            info: &f[start..info_end],
+            pos: 0,
+            base: start,
+        },
+        |item| {
+            if !matches!(item, Item::Acl(_)) {
+                entries += 1
+            }
+        },
+    )?;
+    let rest = &f[info_end..];
+    let framed = is_framed_payload(rest, protocol);
+    let mut payload = info_end..f.len();
+    if framed {
+        let n = framed::frame_len([rest[0], rest[1], rest[2], rest[3]], limits)?;
+        if n != rest.len() - framed::PREFIX_LEN {
+            return Err(Error::BadTransportHeader(
+                "framed length inside ttheader disagrees with its length",
+            ));
+        }
+        payload.start += framed::PREFIX_LEN;
+    }
+    Ok(Parsed {
+        seq_id,
+        flags,
+        protocol,
+        framed,
+        info: start..info_end,
+        entries,
+        payload,
+    })
+}
+
+impl Parsed {
+    /// Builds the frame over its bytes (the second pass; cannot fail, as the
+    /// first pass validated the same bytes).
+    fn build(self, frame: Bytes) -> Frame {
+        let mut entries = Vec::with_capacity(self.entries);
+        let mut acl_token = None;
+        let _ = walk_info(
+            Cursor {
+                info: &frame[self.info.clone()],
+                pos: 0,
+                base: self.info.start,
+            },
+            |item| match item {
+                Item::Int(k, v) => entries.push(Entry::Int(k, frame.slice(v))),
+                Item::Str(k, v) => entries.push(Entry::Str(frame.slice(k), frame.slice(v))),
+                Item::Acl(t) => acl_token = Some(frame.slice(t)),
+            },
+        );
+        Frame {
+            codec: Codec {
+                transport: if self.framed {
+                    Transport::TtHeaderFramed
+                } else {
+                    Transport::TtHeader
+                },
+                protocol: self.protocol,
+            },
+            header: Some(TtHeader {
+                seq_id: self.seq_id,
+                flags: self.flags,
+                protocol: self.protocol,
+                entries,
+                acl_token,
+            }),
+            payload: frame.slice(self.payload),
+        }
+    }
+}
+
+fn put_string(out: &mut LinkWriter, s: &[u8]) {
+    // The setters keep every string within u16.
+    out.put_u16(s.len() as u16);
+    out.put_slice(s);
+}
+
+/// Writes one TTHeader frame: the header (`header`, or an empty one with
+/// sequence id 0), then for [`Transport::TtHeaderFramed`] a Framed length,
+/// then whatever `payload` writes; back-fills the lengths and header size.
+///
+/// Blocks are written in gopkg's order: ACL token, string KVs, int KVs, then
+/// zero padding to a 4-byte boundary. The protocol id is `codec.protocol`'s.
+/// Never fails: the setters of [`TtHeader`] refuse what would not fit.
 pub fn encode(
     out: &mut LinkWriter,
-    _codec: Codec,
-    _header: Option<&TtHeader>,
+    codec: Codec,
+    header: Option<&TtHeader>,
     payload: impl FnOnce(&mut LinkWriter),
 ) {
-    payload(out)
+    let empty = TtHeader::default();
+    let h = header.unwrap_or(&empty);
+    let total = out.reserve(4);
+    out.put_u16(MAGIC);
+    out.put_u16(h.flags);
+    out.put_i32(h.seq_id);
+    let size = out.reserve(2);
+    let info_start = out.len();
+    out.put_u8(protocol_id_of(codec.protocol));
+    out.put_u8(0); // no transforms
+    if let Some(t) = &h.acl_token {
+        out.put_u8(info_id::ACL_TOKEN);
+        put_string(out, t);
+    }
+    let strs = h.str_kvs().count();
+    if strs > 0 {
+        out.put_u8(info_id::KEY_VALUE);
+        out.put_u16(strs as u16);
+        for (k, v) in h.str_kvs() {
+            put_string(out, k);
+            put_string(out, v);
+        }
+    }
+    let ints = h.int_kvs().count();
+    if ints > 0 {
+        out.put_u8(info_id::INT_KEY_VALUE);
+        out.put_u16(ints as u16);
+        for (k, v) in h.int_kvs() {
+            out.put_u16(k);
+            put_string(out, v);
+        }
+    }
+    let info_len = out.len() - info_start;
+    let pad = (4 - info_len % 4) % 4;
+    out.put_slice(&[0u8; 3][..pad]);
+    out.backfill(size, &(((info_len + pad) / 4) as u16).to_be_bytes());
+    if codec.transport == Transport::TtHeaderFramed {
+        framed::encode(out, payload);
+    } else {
+        payload(out);
+    }
+    let n = out.written_since(total) - 4;
+    out.backfill(total, &(n as u32).to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binary_ttheader() -> Codec {
+        Codec {
+            transport: Transport::TtHeader,
+            protocol: Protocol::Binary,
+        }
+    }
+
+    /// A strict binary CALL `echo`, seqid 7, with an empty args struct
+    /// (Apache Thrift doc/specs/thrift-binary-protocol.md).
+    const CALL: &[u8] = b"\x80\x01\x00\x01\x00\x00\x00\x04echo\x00\x00\x00\x07\x00";
+
+    /// A request as volo-thrift's client `encode` lays it out
+    /// (src/codec/default/ttheader.rs): string KVs (`isn`), then int KVs
+    /// (WithMeshHeader "3", RPCTimeout, FromService, ToMethod, ToService),
+    /// padding, then (Volo's default codec stacks Framed inside) a Framed
+    /// length and the message.
+    fn volo_request() -> Vec<u8> {
+        let mut info: Vec<u8> = vec![0x00, 0x00]; // protocol binary, 0 transforms
+        info.extend_from_slice(b"\x01\x00\x01\x00\x03isn\x00\x0bEchoService");
+        info.extend_from_slice(b"\x10\x00\x05");
+        info.extend_from_slice(b"\x00\x10\x00\x013");
+        info.extend_from_slice(b"\x00\x0c\x00\x041000");
+        info.extend_from_slice(b"\x00\x03\x00\x06client");
+        info.extend_from_slice(b"\x00\x09\x00\x04echo");
+        info.extend_from_slice(b"\x00\x06\x00\x04echo");
+        while info.len() % 4 != 0 {
+            info.push(0);
+        }
+        let mut f = Vec::new();
+        let len = 10 + info.len() + 4 + CALL.len();
+        f.extend_from_slice(&(len as u32).to_be_bytes());
+        f.extend_from_slice(&[0x10, 0x00, 0x00, 0x00]); // magic, flags 0
+        f.extend_from_slice(&7u32.to_be_bytes()); // seq id
+        f.extend_from_slice(&((info.len() / 4) as u16).to_be_bytes());
+        f.extend_from_slice(&info);
+        f.extend_from_slice(&(CALL.len() as u32).to_be_bytes());
+        f.extend_from_slice(CALL);
+        f
+    }
+
+    fn decode_all(bytes: &[u8]) -> Result<Decoded<Frame>> {
+        let mut b = LinkBuffer::new();
+        b.extend_from_slice(bytes);
+        decode(&mut b, &FrameLimits::default())
+    }
+
+    fn ready(bytes: &[u8]) -> Frame {
+        match decode_all(bytes) {
+            Ok(Decoded::Ready(f)) => f,
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn decodes_a_volo_style_request() {
+        let f = ready(&volo_request());
+        assert_eq!(
+            f.codec,
+            Codec {
+                transport: Transport::TtHeaderFramed,
+                protocol: Protocol::Binary
+            }
+        );
+        assert_eq!(&f.payload[..], CALL, "the inner Framed length is cut off");
+        let h = f.header.unwrap();
+        assert_eq!(h.seq_id, 7);
+        assert_eq!(h.flags, 0);
+        assert_eq!(h.to_method(), Some("echo"));
+        assert_eq!(h.to_service(), Some("echo"));
+        assert_eq!(h.from_service(), Some("client"));
+        assert_eq!(h.rpc_timeout(), Some(Duration::from_millis(1000)));
+        assert_eq!(h.int_str(int_key::WITH_MESH_HEADER), Some("3"));
+        assert_eq!(h.idl_service_name(), Some("EchoService"));
+        assert_eq!(h.connect_timeout(), None);
+        assert_eq!(h.int_kvs().count(), 5);
+        assert_eq!(h.str_kvs().count(), 1);
+    }
+
+    #[test]
+    fn values_are_slices_of_the_frame() {
+        let bytes = volo_request();
+        let mut b = LinkBuffer::new();
+        b.push(Bytes::from(bytes));
+        let base = b.first_chunk().as_ptr() as usize;
+        let end = base + b.len();
+        let Decoded::Ready(f) = decode(&mut b, &FrameLimits::default()).unwrap() else {
+            panic!("whole")
+        };
+        let h = f.header.unwrap();
+        let p = h.int(int_key::TO_METHOD).unwrap().as_ptr() as usize;
+        assert!((base..end).contains(&p), "zero copy");
+        assert!((base..end).contains(&(f.payload.as_ptr() as usize)));
+    }
+
+    #[test]
+    fn encodes_the_documented_layout() {
+        let mut h = TtHeader::new(0x0102_0304);
+        h.flags = flags::SUPPORT_OUT_OF_ORDER;
+        h.set_to_method("echo").unwrap();
+        let mut out = LinkWriter::new();
+        encode(&mut out, binary_ttheader(), Some(&h), |o| o.put_slice(CALL));
+        let got = out.to_vec();
+        // info: proto 0, 0 transforms, 0x10 count 1, key 9, "echo" = 13
+        // bytes, padded to 16: header size 4 words.
+        let mut want: Vec<u8> = Vec::new();
+        want.extend_from_slice(&((10 + 16 + CALL.len()) as u32).to_be_bytes());
+        want.extend_from_slice(b"\x10\x00\x00\x01\x01\x02\x03\x04\x00\x04");
+        want.extend_from_slice(b"\x00\x00\x10\x00\x01\x00\x09\x00\x04echo\x00\x00\x00");
+        want.extend_from_slice(CALL);
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn round_trips_framed_and_unframed() {
+        let mut h = TtHeader::new(-5);
+        h.set_msg_type(MessageType::Reply).unwrap();
+        h.set_biz_status(
+            1001,
+            "out of stock",
+            Some(Bytes::from_static(b"{\"k\":\"v\"}")),
+        )
+        .unwrap();
+        h.set_connection_ready_to_reset().unwrap();
+        h.set_acl_token("token").unwrap();
+        for transport in [Transport::TtHeader, Transport::TtHeaderFramed] {
+            let codec = Codec {
+                transport,
+                protocol: Protocol::Binary,
+            };
+            let mut out = LinkWriter::new();
+            encode(&mut out, codec, Some(&h), |o| o.put_slice(CALL));
+            let bytes = out.to_vec();
+            let info_len = 4 * u16::from_be_bytes([bytes[12], bytes[13]]) as usize;
+            let framed_len = if transport == Transport::TtHeaderFramed {
+                4
+            } else {
+                0
+            };
+            assert_eq!(bytes.len(), META_LEN + info_len + framed_len + CALL.len());
+            let f = ready(&bytes);
+            assert_eq!(f.codec, codec);
+            assert_eq!(&f.payload[..], CALL);
+            let g = f.header.unwrap();
+            assert_eq!(g, h);
+            assert_eq!(g.msg_type(), Some(MessageType::Reply));
+            assert_eq!(g.biz_status(), Some(1001));
+            assert_eq!(g.biz_message(), Some("out of stock"));
+            assert_eq!(g.biz_extra(), Some("{\"k\":\"v\"}"));
+            assert!(g.connection_ready_to_reset());
+            assert_eq!(g.acl_token().map(|t| &t[..]), Some(&b"token"[..]));
+        }
+    }
+
+    #[test]
+    fn msg_type_reads_kitex_text_and_volo_raw_byte() {
+        let mut h = TtHeader::new(1);
+        h.set_int(int_key::MSG_TYPE, Bytes::from_static(b"2"))
+            .unwrap();
+        assert_eq!(h.msg_type(), Some(MessageType::Reply));
+        h.set_int(int_key::MSG_TYPE, Bytes::from_static(&[2]))
+            .unwrap();
+        assert_eq!(h.msg_type(), Some(MessageType::Reply));
+        assert_eq!(h.int_kvs().count(), 1, "set replaces");
+        h.set_int(int_key::MSG_TYPE, Bytes::from_static(b"9"))
+            .unwrap();
+        assert_eq!(h.msg_type(), None);
+    }
+
+    #[test]
+    fn compact_protocol_id_and_framed_compact_payload() {
+        let compact_call = b"\x82\x21\x07\x04echo\x00";
+        let codec = Codec {
+            transport: Transport::TtHeaderFramed,
+            protocol: Protocol::Compact,
+        };
+        let mut out = LinkWriter::new();
+        encode(&mut out, codec, None, |o| o.put_slice(compact_call));
+        let bytes = out.to_vec();
+        assert_eq!(bytes[14], protocol_id::THRIFT_COMPACT);
+        let f = ready(&bytes);
+        assert_eq!(f.codec, codec);
+        assert_eq!(f.header.unwrap().protocol, Protocol::Compact);
+        assert_eq!(&f.payload[..], compact_call);
+    }
+
+    #[test]
+    fn waits_for_the_whole_frame_and_consumes_only_it() {
+        let mut bytes = volo_request();
+        let n = bytes.len();
+        bytes.extend_from_slice(&volo_request());
+        let limits = FrameLimits::default();
+        let mut b = LinkBuffer::new();
+        b.extend_from_slice(&bytes[..3]);
+        assert_eq!(
+            decode(&mut b, &limits).unwrap(),
+            Decoded::NeedMore(MIN_FRAME_LEN - 3)
+        );
+        b.extend_from_slice(&bytes[3..20]);
+        assert_eq!(decode(&mut b, &limits).unwrap(), Decoded::NeedMore(n - 20));
+        b.extend_from_slice(&bytes[20..]);
+        assert!(matches!(
+            decode(&mut b, &limits).unwrap(),
+            Decoded::Ready(_)
+        ));
+        assert_eq!(b.len(), n);
+        assert!(matches!(
+            decode(&mut b, &limits).unwrap(),
+            Decoded::Ready(_)
+        ));
+        assert!(b.is_empty());
+    }
+
+    /// A frame with the given header info and an unframed CALL after it.
+    fn with_info(info: &[u8]) -> Vec<u8> {
+        let mut f = Vec::new();
+        f.extend_from_slice(&((10 + info.len() + CALL.len()) as u32).to_be_bytes());
+        f.extend_from_slice(&[0x10, 0, 0, 0, 0, 0, 0, 1]);
+        f.extend_from_slice(&((info.len() / 4) as u16).to_be_bytes());
+        f.extend_from_slice(info);
+        f.extend_from_slice(CALL);
+        f
+    }
+
+    #[test]
+    fn hostile_headers_are_errors() {
+        let bad = |info: &[u8]| match decode_all(&with_info(info)) {
+            Err(e) => e,
+            Ok(d) => panic!("accepted {info:?}: {d:?}"),
+        };
+        // A string KV count of 1 whose key length runs past the header.
+        assert!(matches!(
+            bad(b"\x00\x00\x01\x00\x01\x00\xff\x00"),
+            Error::BadTransportHeader(_)
+        ));
+        // Int KVs: count says 2, one is there.
+        assert!(matches!(
+            bad(b"\x00\x00\x10\x00\x02\x00\x09\x00\x01x\x00\x00"),
+            Error::BadTransportHeader(_)
+        ));
+        // An unknown info id (Kitex's readKVInfo fails on it too).
+        assert_eq!(
+            bad(b"\x00\x00\x07\x00"),
+            Error::BadTransportHeader("unknown ttheader info id")
+        );
+        // An unknown protocol id, protobuf, transforms.
+        assert!(matches!(
+            bad(b"\x09\x00\x00\x00"),
+            Error::BadTransportHeader(_)
+        ));
+        assert_eq!(
+            bad(b"\x04\x00\x00\x00"),
+            Error::Unsupported("kitex protobuf")
+        );
+        assert_eq!(
+            bad(b"\x00\x01\x01\x00"),
+            Error::Unsupported("ttheader transforms")
+        );
+        // An ACL token longer than what is left.
+        assert!(matches!(
+            bad(b"\x00\x00\x11\x00\x09abc"),
+            Error::BadTransportHeader(_)
+        ));
+    }
+
+    #[test]
+    fn hostile_lengths_fail_before_waiting() {
+        let limits = FrameLimits {
+            max_frame_len: 1000,
+        };
+        let mut b = LinkBuffer::new();
+        b.extend_from_slice(&1001u32.to_be_bytes());
+        assert!(matches!(
+            decode(&mut b, &limits),
+            Err(Error::SizeLimit { .. })
+        ));
+        // A header size past the frame, known from 14 bytes.
+        let mut b = LinkBuffer::new();
+        b.extend_from_slice(&[0, 0, 0, 20, 0x10, 0, 0, 0, 0, 0, 0, 1, 0, 9]);
+        assert_eq!(
+            decode(&mut b, &limits),
+            Err(Error::BadTransportHeader(
+                "ttheader header size exceeds the frame"
+            ))
+        );
+        // Header size 0 (gopkg's TestDecodeHeaderSizeCheck: "invalid header length").
+        let mut b = LinkBuffer::new();
+        b.extend_from_slice(&[0, 0, 0, 20, 0x10, 0, 0, 0, 0, 0, 0, 1, 0, 0]);
+        assert!(decode(&mut b, &limits).is_err());
+        // Wrong magic, from 6 bytes.
+        let mut b = LinkBuffer::new();
+        b.extend_from_slice(&[0, 0, 0, 20, 0x80, 0x01]);
+        assert!(decode(&mut b, &limits).is_err());
+        // A length below the minimum.
+        let mut b = LinkBuffer::new();
+        b.extend_from_slice(&[0, 0, 0, 4]);
+        assert!(decode(&mut b, &limits).is_err());
+    }
+
+    #[test]
+    fn framed_length_inside_must_match() {
+        let mut bytes = volo_request();
+        let at = bytes.len() - CALL.len() - 4;
+        bytes[at + 3] += 1;
+        assert!(matches!(
+            decode_all(&bytes),
+            Err(Error::BadTransportHeader(_))
+        ));
+    }
+
+    #[test]
+    fn setters_refuse_what_does_not_fit() {
+        let mut h = TtHeader::new(1);
+        let big = Bytes::from(vec![b'x'; u16::MAX as usize + 1]);
+        assert!(h.set_int(1, big.clone()).is_err());
+        assert!(h.set_str(big.clone(), "v").is_err());
+        assert!(h.set_acl_token(big).is_err());
+        assert!(h.is_empty(), "a refused set changes nothing");
+        // Four values of 60000 bytes outgrow the 262140-byte header.
+        let v = Bytes::from(vec![b'y'; 60_000]);
+        for k in 0..4 {
+            h.set_int(k, v.clone()).unwrap();
+        }
+        assert!(h.set_int(4, v.clone()).is_err());
+        // Replacing a value with one of the same size still fits.
+        h.set_int(0, v).unwrap();
+        let mut out = LinkWriter::new();
+        encode(&mut out, binary_ttheader(), Some(&h), |o| o.put_slice(CALL));
+        let f = ready(&out.to_vec());
+        assert_eq!(f.header.unwrap(), h);
+    }
+
+    #[test]
+    fn padding_may_sit_between_blocks() {
+        // gopkg's readKVInfo skips a 0x00 info id wherever it appears.
+        let f = ready(&with_info(
+            b"\x00\x00\x00\x00\x10\x00\x01\x00\x09\x00\x01m\x00\x00\x00\x00",
+        ));
+        assert_eq!(f.header.unwrap().to_method(), Some("m"));
+        assert_eq!(f.codec.transport, Transport::TtHeader);
+    }
 }
