@@ -1,0 +1,10 @@
+//! Where instances come from: a static list, DNS, etcd.
+//!
+//! Each backend implements [`Resolver`](crate::Resolver) (and etcd also
+//! [`Registry`](crate::Registry)). They are called from the resolver cache's
+//! background thread, so they may block; a backend whose client library is
+//! async (etcd) runs its own small tokio runtime on its own thread.
+
+mod static_list;
+
+pub use static_list::StaticResolver;
