@@ -5,6 +5,8 @@
 //! background thread, so they may block; a backend whose client library is
 //! async (etcd) runs its own small tokio runtime on its own thread.
 
+pub mod dns;
 mod static_list;
 
+pub use dns::{DnsOptions, DnsResolver};
 pub use static_list::StaticResolver;
