@@ -1,4 +1,241 @@
-//! ringrpc code generation (being written).
+//! ringrpc-build: Thrift IDL to Rust for ringrpc, run from `build.rs`.
+//!
+//! It parses IDL with its own parser (the whole language: includes,
+//! typedefs, constants, enums, structs, unions, exceptions, services), and
+//! writes readable, formatted Rust: types that implement the codec's
+//! `Message` trait, so one `decode` serves the binary and the compact
+//! protocol, and per service method the argument and result structs that
+//! Apache Thrift, Kitex and Volo put on the wire.
+//!
+//! # Use
+//!
+//! In `Cargo.toml`:
+//!
+//! ```toml
+//! [dependencies]
+//! ringrpc = "0.1"
+//! bytes = "1"          # `binary` fields are `bytes::Bytes`
+//!
+//! [build-dependencies]
+//! ringrpc-build = "0.1"
+//! ```
+//!
+//! In `build.rs`'s `main`:
+//!
+//! ```no_run
+//! ringrpc_build::Builder::new()
+//!     .compile(&["idl/echo.thrift"])
+//!     .unwrap_or_else(|e| panic!("{e}"));
+//! ```
+//!
+//! In the crate, one module tree holds every IDL file compiled and every
+//! file they include, one module each, named after the file (`echo.thrift`
+//! → `echo`, `ThriftTest.thrift` → `thrift_test`):
+//!
+//! ```ignore
+//! pub mod gen {
+//!     include!(concat!(env!("OUT_DIR"), "/ringrpc_gen.rs"));
+//! }
+//! use gen::echo::{EchoRequest, EchoResponse};
+//! ```
+//!
+//! A crate that depends on `ringrpc-codec` alone sets
+//! `.codec_path("::ringrpc_codec")`.
+//!
+//! To see what a file becomes: `cargo run -p ringrpc-build -- idl/echo.thrift`.
+//!
+//! # What the IDL becomes
+//!
+//! | IDL | Rust |
+//! |---|---|
+//! | `bool`, `i8`/`byte`, `i16`, `i32`, `i64`, `double` | `bool`, `i8`, `i16`, `i32`, `i64`, `f64` |
+//! | `string` | `Utf8Bytes` (a zero-copy slice of the payload when decoded) |
+//! | `binary` | `bytes::Bytes` (zero copy) |
+//! | `uuid` | `[u8; 16]` |
+//! | `list<T>` | `Vec<T>` |
+//! | `set<T>` | `Vec<T>`: wire order kept, duplicates not removed, no `Hash` needed on `T` (Kitex also uses slices; Volo uses `AHashSet`) |
+//! | `map<K, V>` | `HashMap<K, V>`; `Vec<(K, V)>` when `K` cannot be hashed (`double`, maps, structs holding them) |
+//! | `typedef T Name` | `pub type Name = T;` |
+//! | `const` | `pub const` for scalars, strings, binary, uuid and enums; `pub static NAME: LazyLock<T>` for containers and structs |
+//! | `enum` | `pub struct E(pub i32)` with an associated constant per value, so unknown values survive |
+//! | `struct` | a struct: `required` and default fields are `T`, `optional` ones `Option<T>`; a field that recurses back to its struct is `Option<Box<T>>` |
+//! | `union` | an enum, one variant per field plus `Unset` |
+//! | `exception` | a struct that implements `Display` and `std::error::Error` |
+//! | `service` | per method, `<Service><Method>Args` and `<Service><Method>Result` |
+//!
+//! Encoding writes what Apache Thrift writes: fields in declaration order,
+//! `None` optionals skipped. Decoding skips unknown fields, fills defaults,
+//! and fails with `Error::MissingField` when a `required` field is absent.
+//! Names become Rust's: `snake_case` fields, `UpperCamelCase` types,
+//! `SHOUTY_CASE` constants and enum values. IDL comments become doc
+//! comments.
 #![deny(missing_docs)]
+
+mod error;
+mod generate;
 pub mod model;
+mod names;
 pub mod parser;
+pub mod program;
+
+use std::path::{Path, PathBuf};
+
+pub use error::Error;
+
+/// The name of the module-tree file written into the output folder.
+pub const TREE_FILE: &str = "ringrpc_gen.rs";
+
+/// One generated Rust file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedFile {
+    /// The IDL file it came from.
+    pub idl: PathBuf,
+    /// Its module name in the tree.
+    pub module: String,
+    /// The formatted Rust source.
+    pub code: String,
+}
+
+/// Generates Rust from Thrift IDL files; see the [crate docs](crate).
+#[derive(Debug, Clone)]
+pub struct Builder {
+    codec_path: String,
+    out_dir: Option<PathBuf>,
+    include_dirs: Vec<PathBuf>,
+    rerun_if_changed: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Builder {
+    /// A builder with the defaults: codec at `::ringrpc::codec`, output in
+    /// `OUT_DIR`, includes searched next to the including file only, and
+    /// `cargo:rerun-if-changed` printed for every IDL file read.
+    pub fn new() -> Self {
+        Self {
+            codec_path: "::ringrpc::codec".to_owned(),
+            out_dir: None,
+            include_dirs: Vec::new(),
+            rerun_if_changed: true,
+        }
+    }
+
+    /// The path generated code uses for the codec crate. Default
+    /// `::ringrpc::codec` (the facade); `::ringrpc_codec` for a crate that
+    /// depends on the codec alone.
+    pub fn codec_path(mut self, path: impl Into<String>) -> Self {
+        self.codec_path = path.into();
+        self
+    }
+
+    /// Where [`compile`](Self::compile) writes. Default: the `OUT_DIR` Cargo
+    /// gives build scripts.
+    pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.out_dir = Some(dir.into());
+        self
+    }
+
+    /// Another folder to search for `include`d files, after the including
+    /// file's own folder (Apache Thrift's `-I`).
+    pub fn include_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.include_dirs.push(dir.into());
+        self
+    }
+
+    /// Whether [`compile`](Self::compile) prints `cargo:rerun-if-changed`
+    /// for every IDL file it reads. Default on.
+    pub fn rerun_if_changed(mut self, print: bool) -> Self {
+        self.rerun_if_changed = print;
+        self
+    }
+
+    /// Generates the Rust for `files` and every file they include, in
+    /// memory, without writing anything.
+    pub fn generate(&self, files: &[impl AsRef<Path>]) -> Result<Vec<GeneratedFile>, Error> {
+        let (program, opts) = self.load(files)?;
+        (0..program.files.len())
+            .map(|i| {
+                Ok(GeneratedFile {
+                    idl: program.files[i].path.clone(),
+                    module: program.files[i].module.clone(),
+                    code: generate::generate_file(&program, i, &opts)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Generates the Rust for `files` and every file they include into the
+    /// output folder: `ringrpc_gen/<module>.rs` per IDL file, and
+    /// [`TREE_FILE`] (`ringrpc_gen.rs`), the module tree to `include!`:
+    ///
+    /// ```ignore
+    /// include!(concat!(env!("OUT_DIR"), "/ringrpc_gen.rs"));
+    /// ```
+    ///
+    /// Files whose contents did not change are not rewritten, so Cargo does
+    /// not rebuild for nothing.
+    pub fn compile(&self, files: &[impl AsRef<Path>]) -> Result<(), Error> {
+        let out = match &self.out_dir {
+            Some(d) => d.clone(),
+            None => std::env::var_os("OUT_DIR")
+                .map(PathBuf::from)
+                .ok_or(Error::NoOutDir)?,
+        };
+        let (program, opts) = self.load(files)?;
+        let dir = out.join("ringrpc_gen");
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let dir = dir.canonicalize().map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let mut paths = Vec::new();
+        for (i, f) in program.files.iter().enumerate() {
+            if self.rerun_if_changed {
+                println!("cargo:rerun-if-changed={}", f.path.display());
+            }
+            let code = generate::generate_file(&program, i, &opts)?;
+            let path = dir.join(format!("{}.rs", f.module));
+            write_if_changed(&path, &code)?;
+            paths.push(path);
+        }
+        let tree = generate::module_tree(&program, &paths);
+        write_if_changed(&out.join(TREE_FILE), &tree)
+    }
+
+    fn load(
+        &self,
+        files: &[impl AsRef<Path>],
+    ) -> Result<(program::Program, generate::Options), Error> {
+        let invalid = |e: String| Error::InvalidOption {
+            message: format!("codec path {:?}: {e}", self.codec_path),
+        };
+        let codec_path: proc_macro2::TokenStream = self
+            .codec_path
+            .parse()
+            .map_err(|e: proc_macro2::LexError| invalid(e.to_string()))?;
+        syn::parse2::<syn::Path>(codec_path.clone()).map_err(|e| invalid(e.to_string()))?;
+        let roots: Vec<PathBuf> = files.iter().map(|f| f.as_ref().to_path_buf()).collect();
+        let program = program::Program::load(&roots, &self.include_dirs)?;
+        Ok((program, generate::Options { codec_path }))
+    }
+}
+
+fn write_if_changed(path: &Path, code: &str) -> Result<(), Error> {
+    if std::fs::read_to_string(path).is_ok_and(|old| old == code) {
+        return Ok(());
+    }
+    std::fs::write(path, code).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests;

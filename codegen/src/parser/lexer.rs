@@ -155,7 +155,11 @@ impl Lexer {
             text.push(c);
             self.bump();
         }
-        let text = text.strip_prefix(' ').unwrap_or(&text).trim_end().to_owned();
+        let text = text
+            .strip_prefix(' ')
+            .unwrap_or(&text)
+            .trim_end()
+            .to_owned();
         Comment {
             text,
             is_doc: false,
@@ -329,8 +333,14 @@ fn clean_block(raw: &str) -> String {
             .trim_end()
         })
         .collect();
-    let start = lines.iter().position(|l| !l.is_empty()).unwrap_or(lines.len());
-    let end = lines.iter().rposition(|l| !l.is_empty()).map_or(start, |e| e + 1);
+    let start = lines
+        .iter()
+        .position(|l| !l.is_empty())
+        .unwrap_or(lines.len());
+    let end = lines
+        .iter()
+        .rposition(|l| !l.is_empty())
+        .map_or(start, |e| e + 1);
     lines[start..end].join("\n")
 }
 

@@ -18,8 +18,8 @@ mod lexer;
 use std::fmt;
 
 use crate::model::{
-    Annotation, Const, ConstValue, Definition, Document, Enum, EnumValue, Field, Function,
-    Include, Namespace, Requiredness, Service, Span, StructKind, StructLike, Type, Typedef,
+    Annotation, Const, ConstValue, Definition, Document, Enum, EnumValue, Field, Function, Include,
+    Namespace, Requiredness, Service, Span, StructKind, StructLike, Type, Typedef,
 };
 use lexer::{Tok, Token};
 
@@ -34,7 +34,11 @@ pub struct ParseError {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.span.line, self.span.column, self.message)
+        write!(
+            f,
+            "{}:{}: {}",
+            self.span.line, self.span.column, self.message
+        )
     }
 }
 
@@ -290,7 +294,11 @@ impl Parser {
                 return self.error(format!("`{kw}` must come before all definitions"));
             }
             "senum" | "slist" => return self.error(format!("`{kw}` is not supported")),
-            _ => return self.unexpected("`const`, `typedef`, `enum`, `struct`, `union`, `exception` or `service`"),
+            _ => {
+                return self.unexpected(
+                    "`const`, `typedef`, `enum`, `struct`, `union`, `exception` or `service`",
+                );
+            }
         };
         self.list_separator();
         Ok(def)
@@ -408,9 +416,8 @@ impl Parser {
             };
             let (id, explicit_id) = match written_id {
                 Some(v) => {
-                    let id = i16::try_from(v).or_else(|_| {
-                        self.error(format!("field id {v} does not fit in i16"))
-                    })?;
+                    let id = i16::try_from(v)
+                        .or_else(|_| self.error(format!("field id {v} does not fit in i16")))?;
                     self.next();
                     self.next();
                     (id, true)

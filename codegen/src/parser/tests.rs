@@ -24,7 +24,12 @@ fn headers() {
         .collect();
     assert_eq!(
         ns,
-        [("rs", "a.b"), ("*", "c"), ("py.twisted", "d"), ("xsd", "test")]
+        [
+            ("rs", "a.b"),
+            ("*", "c"),
+            ("py.twisted", "d"),
+            ("xsd", "test")
+        ]
     );
 }
 
@@ -84,7 +89,11 @@ fn enum_values_explicit_and_implicit() {
     let Definition::Enum(e) = one("enum E { A = 1, B, C = 5; D E = 0x10 F (x = \"y\") }") else {
         panic!()
     };
-    let v: Vec<_> = e.values.iter().map(|v| (v.name.as_str(), v.value)).collect();
+    let v: Vec<_> = e
+        .values
+        .iter()
+        .map(|v| (v.name.as_str(), v.value))
+        .collect();
     assert_eq!(
         v,
         [("A", 1), ("B", 2), ("C", 5), ("D", 6), ("E", 16), ("F", 17)]
@@ -95,14 +104,13 @@ fn enum_values_explicit_and_implicit() {
 
 #[test]
 fn fields_ids_requiredness_defaults_annotations() {
-    let Definition::Struct(s) = one(
-        "struct S {\n\
+    let Definition::Struct(s) = one("struct S {\n\
            1: required i32 a = 5 (k = \"v\", flag);\n\
            optional string b,\n\
            -3: list<map<i32, set<S>>> c = []\n\
            binary d\n\
-         } (cpp.type = \"X\")",
-    ) else {
+         } (cpp.type = \"X\")")
+    else {
         panic!()
     };
     assert_eq!(s.kind, StructKind::Struct);
@@ -154,9 +162,7 @@ fn union_exception_typedef_with_annotations() {
     )
     .unwrap();
     assert!(matches!(&d.definitions[0], Definition::Struct(s) if s.kind == StructKind::Union));
-    assert!(
-        matches!(&d.definitions[1], Definition::Struct(s) if s.kind == StructKind::Exception)
-    );
+    assert!(matches!(&d.definitions[1], Definition::Struct(s) if s.kind == StructKind::Exception));
     let Definition::Typedef(t) = &d.definitions[2] else {
         panic!()
     };
@@ -170,21 +176,28 @@ fn union_exception_typedef_with_annotations() {
 
 #[test]
 fn services_extends_oneway_throws() {
-    let Definition::Service(s) = one(
-        "service S extends base.B {\n\
+    let Definition::Service(s) = one("service S extends base.B {\n\
            void ping(),\n\
            oneway void fire(1: i32 x);\n\
            list<string> get(1: string key, 2: i32 n) throws (1: E e, 2: base.F f) (deprecated = \"y\")\n\
            i32 plain(i64 a, i64 b)\n\
-         } (svc = \"1\")",
-    ) else {
+         } (svc = \"1\")")
+    else {
         panic!()
     };
     assert_eq!(s.extends.as_deref(), Some("base.B"));
     let f: Vec<_> = s
         .functions
         .iter()
-        .map(|f| (f.name.as_str(), f.oneway, f.ret.is_some(), f.args.len(), f.throws.len()))
+        .map(|f| {
+            (
+                f.name.as_str(),
+                f.oneway,
+                f.ret.is_some(),
+                f.args.len(),
+                f.throws.len(),
+            )
+        })
         .collect();
     assert_eq!(
         f,

@@ -1,0 +1,61 @@
+//! The generator's one error type.
+
+use std::path::PathBuf;
+
+/// What went wrong while reading IDL or writing Rust.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An IDL file could not be read, or an output file written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// An IDL file is not valid Thrift syntax.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The line, 1-based.
+        line: usize,
+        /// The column, 1-based.
+        column: usize,
+        /// What was wrong.
+        message: String,
+    },
+    /// An IDL file is valid syntax but means nothing: an unknown type or
+    /// constant, a constant that does not fit its type, an include that is
+    /// not found.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Resolve {
+        /// The file.
+        path: PathBuf,
+        /// The line, 1-based.
+        line: usize,
+        /// The column, 1-based.
+        column: usize,
+        /// What was wrong.
+        message: String,
+    },
+    /// A builder option is malformed (a codec path that is not a Rust path).
+    #[error("invalid option: {message}")]
+    InvalidOption {
+        /// What was wrong.
+        message: String,
+    },
+    /// `compile` was called outside a build script with no output folder
+    /// set (`OUT_DIR` is unset and `Builder::out_dir` was not called).
+    #[error("OUT_DIR is not set: call from build.rs, or set Builder::out_dir")]
+    NoOutDir,
+    /// The generator produced Rust that does not parse: a bug in
+    /// ringrpc-build.
+    #[error("generated code for {} does not parse (a ringrpc-build bug): {message}", path.display())]
+    Internal {
+        /// The IDL file being generated.
+        path: PathBuf,
+        /// syn's message.
+        message: String,
+    },
+}

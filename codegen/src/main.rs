@@ -1,0 +1,58 @@
+//! Prints the Rust that ringrpc-build generates for IDL files:
+//!
+//! ```text
+//! cargo run -p ringrpc-build -- [--codec-path PATH] [-I DIR]... [--all] FILE.thrift...
+//! ```
+//!
+//! Prints the code for each FILE given; with `--all`, also for every file
+//! they include.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let mut builder = ringrpc_build::Builder::new();
+    let mut files = Vec::new();
+    let mut all = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--codec-path" => match args.next() {
+                Some(p) => builder = builder.codec_path(p),
+                None => return usage(),
+            },
+            "-I" => match args.next() {
+                Some(d) => builder = builder.include_dir(d),
+                None => return usage(),
+            },
+            "--all" => all = true,
+            "-h" | "--help" => {
+                usage();
+                return ExitCode::SUCCESS;
+            }
+            f if !f.starts_with('-') => files.push(std::path::PathBuf::from(f)),
+            _ => return usage(),
+        }
+    }
+    if files.is_empty() {
+        return usage();
+    }
+    match builder.generate(&files) {
+        Ok(out) => {
+            for (i, g) in out.iter().enumerate() {
+                if all || i < files.len() {
+                    println!("{}", g.code);
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage() -> ExitCode {
+    eprintln!("usage: ringrpc-build [--codec-path PATH] [-I DIR]... [--all] FILE.thrift...");
+    ExitCode::from(2)
+}

@@ -1,0 +1,1 @@
+//! Generator tests: key lines of the output.
