@@ -6,7 +6,11 @@
 //! async (etcd) runs its own small tokio runtime on its own thread.
 
 pub mod dns;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 mod static_list;
 
 pub use dns::{DnsOptions, DnsResolver};
+#[cfg(feature = "etcd")]
+pub use etcd::{EtcdOptions, EtcdRegistry, EtcdResolver};
 pub use static_list::StaticResolver;
