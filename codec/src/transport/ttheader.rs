@@ -46,6 +46,17 @@
 //! [`Frame::codec`]. The payload it returns is always the Thrift message
 //! itself, without the inner Framed length.
 //!
+//! # Protocol
+//!
+//! The protocol id names the payload's protocol, but the payload's own first
+//! bytes decide it, as they do in Volo's decoder: a Volo client speaking
+//! compact over TTHeader sends protocol id 0 (binary), because its encoder
+//! takes the id from a context extension that only the server side sets
+//! (volo-thrift `src/codec/default/ttheader.rs`, `encode`). So
+//! [`Frame::codec`] carries the payload's real protocol and
+//! [`TtHeader::protocol`] what the id said. Ids ringrpc cannot serve (Kitex
+//! protobuf, fbthrift compact v2, TTHeader streaming) are errors.
+//!
 //! # Allocation
 //!
 //! Decoding takes the whole frame as one [`Bytes`] (zero copy when it lies in
@@ -234,9 +245,10 @@ pub struct TtHeader {
     pub seq_id: i32,
     /// The header flags ([`flags`]).
     pub flags: u16,
-    /// The payload's protocol, as decoded. [`encode`] writes the protocol of
-    /// the [`Codec`] it is given instead, since that is what the payload is
-    /// written in.
+    /// The protocol the header's protocol id names. The payload's real
+    /// protocol is [`Frame::codec`]'s, which can differ (see the module docs,
+    /// "Protocol"). [`encode`] ignores this field and writes the id of the
+    /// [`Codec`] it is given, since that is what the payload is written in.
     pub protocol: Protocol,
     entries: Vec<Entry>,
     acl_token: Option<Bytes>,
@@ -739,15 +751,35 @@ fn protocol_id_of(p: Protocol) -> u8 {
     }
 }
 
-/// Whether `rest` (the bytes after the header) starts with a Framed length:
-/// the protocol's message marker sits at byte 4 rather than byte 0 (Kitex's
-/// `isThriftBinary` / `isThriftFramedBinary`).
-fn is_framed_payload(rest: &[u8], protocol: Protocol) -> bool {
-    match protocol {
-        Protocol::Binary => {
-            rest.get(..2) != Some(&[0x80, 0x01]) && rest.get(4..6) == Some(&[0x80, 0x01])
-        }
-        Protocol::Compact => rest.first() != Some(&0x82) && rest.get(4) == Some(&0x82),
+/// Whether `b` starts with a strict message header of a protocol: binary's
+/// version `0x8001`, or compact's id `0x82` and a version byte whose low five
+/// bits are 1 (Apache Thrift `doc/specs/thrift-compact-protocol.md`).
+fn marker(b: &[u8]) -> Option<Protocol> {
+    match b {
+        [0x80, 0x01, ..] => Some(Protocol::Binary),
+        [0x82, v, ..] if v & 0x1f == 1 => Some(Protocol::Compact),
+        _ => None,
+    }
+}
+
+/// The payload's real protocol and whether a Framed length starts it, from
+/// its first bytes: the message marker at byte 0 (unframed) or byte 4
+/// (framed), as Kitex's `isThriftBinary` / `isThriftFramedBinary` decide.
+///
+/// The payload wins over the header's protocol id, because Volo's client
+/// writes the id from a context extension that only its server side sets: a
+/// Volo client speaking compact sends protocol id 0 (binary) over a compact
+/// payload (volo-thrift `src/codec/default/ttheader.rs`, `encode`), and
+/// Volo's own decoder sniffs the payload too (`thrift.rs`, `detect`). When
+/// neither position holds a marker (an old non-strict binary message), the
+/// payload is taken as unframed in the header's protocol.
+fn sniff_payload(rest: &[u8], named: Protocol) -> (Protocol, bool) {
+    if let Some(p) = marker(rest) {
+        return (p, false);
+    }
+    match rest.get(4..).and_then(marker) {
+        Some(p) => (p, true),
+        None => (named, false),
     }
 }
 
@@ -822,6 +854,7 @@ struct Parsed {
     seq_id: i32,
     flags: u16,
     protocol: Protocol,
+    payload_protocol: Protocol,
     framed: bool,
     info: Span,
     entries: usize,
@@ -861,7 +894,7 @@ fn parse(f: &[u8], limits: &FrameLimits) -> Result<Parsed> {
         },
     )?;
     let rest = &f[info_end..];
-    let framed = is_framed_payload(rest, protocol);
+    let (payload_protocol, framed) = sniff_payload(rest, protocol);
     let mut payload = info_end..f.len();
     if framed {
         let n = framed::frame_len([rest[0], rest[1], rest[2], rest[3]], limits)?;
@@ -876,6 +909,7 @@ fn parse(f: &[u8], limits: &FrameLimits) -> Result<Parsed> {
         seq_id,
         flags,
         protocol,
+        payload_protocol,
         framed,
         info: start..info_end,
         entries,
@@ -908,7 +942,7 @@ impl Parsed {
                 } else {
                     Transport::TtHeader
                 },
-                protocol: self.protocol,
+                protocol: self.payload_protocol,
             },
             header: Some(TtHeader {
                 seq_id: self.seq_id,
@@ -1172,6 +1206,31 @@ mod tests {
         let f = ready(&bytes);
         assert_eq!(f.codec, codec);
         assert_eq!(f.header.unwrap().protocol, Protocol::Compact);
+        assert_eq!(&f.payload[..], compact_call);
+    }
+
+    #[test]
+    fn the_payload_decides_its_protocol() {
+        // What a Volo client using compact sends: protocol id 0 (binary), a
+        // framed compact payload (volo-thrift src/codec/default/ttheader.rs
+        // takes the id from a server-side context extension).
+        let compact_call = b"\x82\x21\x07\x04echo\x00";
+        let mut out = LinkWriter::new();
+        encode(&mut out, binary_ttheader(), None, |o| {
+            o.put_u32(compact_call.len() as u32);
+            o.put_slice(compact_call);
+        });
+        let bytes = out.to_vec();
+        assert_eq!(bytes[14], protocol_id::THRIFT_BINARY);
+        let f = ready(&bytes);
+        assert_eq!(
+            f.codec,
+            Codec {
+                transport: Transport::TtHeaderFramed,
+                protocol: Protocol::Compact
+            }
+        );
+        assert_eq!(f.header.unwrap().protocol, Protocol::Binary);
         assert_eq!(&f.payload[..], compact_call);
     }
 
