@@ -386,11 +386,15 @@ impl Program {
                                     Ty::Struct(id) if self.struct_def(id).kind == StructKind::Exception
                                 );
                                 if !ok {
+                                    let ty = match &t.ty {
+                                        Type::Named { name, .. } => name.as_str(),
+                                        _ => "a base type",
+                                    };
                                     return Err(self.error(
                                         fi,
                                         t.span,
                                         format!(
-                                            "`{}` throws `{}`, which is not an exception",
+                                            "`{}` throws `{}` ({ty}), which is not an exception",
                                             func.name, t.name
                                         ),
                                     ));
