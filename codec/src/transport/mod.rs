@@ -6,7 +6,7 @@
 //! - [`ttheader`]: Kitex's TTHeader: a header with metadata (method, timeout,
 //!   service name, business status, ...) before the message; optionally with a
 //!   Framed length inside.
-//! - [`detect`]: which of these a peer speaks, from a connection's first bytes.
+//! - [`detect`](mod@detect): which of these a peer speaks, from a connection's first bytes.
 //!
 //! [`decode_frame`] cuts one whole message off a [`LinkBuffer`] (or says how
 //! many more bytes it needs), and [`encode_frame`] writes one into a
@@ -91,6 +91,12 @@ pub struct Frame {
 /// Consumes nothing unless it returns a frame. Errors mean the stream is
 /// broken (the connection should be closed): a frame over the limit, a bad
 /// TTHeader, or a Buffered message that cannot be measured.
+///
+/// For TTHeader, `codec` need only say TTHeader: each frame's
+/// [`Frame::codec`] reports what that message really is (the payload's
+/// protocol, and [`Transport::TtHeaderFramed`] when a Framed length sits
+/// inside), which [`detect()`] cannot see in 8 bytes. Reply in the frame's
+/// codec.
 pub fn decode_frame(
     buf: &mut LinkBuffer,
     codec: Codec,
