@@ -248,6 +248,10 @@ fn protocol_id_of(p: Protocol) -> u8 {
     }
 }
 
+/// How many payload bytes [`sniff_payload`] looks at: a message marker (2
+/// bytes) after a Framed length (4).
+const SNIFF_LEN: usize = 6;
+
 /// Whether `b` starts with a strict message header of a protocol: binary's
 /// version `0x8001`, or compact's id `0x82` and a version byte whose low five
 /// bits are 1 (Apache Thrift `doc/specs/thrift-compact-protocol.md`).
@@ -334,9 +338,16 @@ pub fn decode(buf: &mut LinkBuffer, limits: &FrameLimits) -> Result<Decoded<Fram
     if have < total {
         return Ok(Decoded::NeedMore(total - have));
     }
-    let frame = match buf.peek(total) {
-        // Parse before consuming: a bad frame leaves the buffer as it was.
-        Ok(f) => parse(f, limits)?,
+    // Parse the header and the payload's first bytes before consuming, so a
+    // bad frame leaves the buffer as it was. Only that much is peeked: when
+    // it spans chunks it is copied, and the payload is not copied twice.
+    let head = match buf.peek(META_LEN) {
+        Ok(h) => h,
+        Err(m) => return Ok(Decoded::NeedMore(m.0)),
+    };
+    let info_end = META_LEN + 4 * u16::from_be_bytes([head[12], head[13]]) as usize;
+    let frame = match buf.peek(total.min(info_end + SNIFF_LEN)) {
+        Ok(f) => parse(f, total, limits)?,
         Err(m) => return Ok(Decoded::NeedMore(m.0)),
     };
     let bytes = match buf.next(total) {
@@ -358,8 +369,10 @@ struct Parsed {
     payload: Span,
 }
 
-/// Validates a whole frame and counts its entries (the first pass).
-fn parse(f: &[u8], limits: &FrameLimits) -> Result<Parsed> {
+/// Validates a frame's header and counts its entries (the first pass). `f` is
+/// the frame's start: the header and up to [`SNIFF_LEN`] bytes of payload;
+/// `total` the whole frame's length.
+fn parse(f: &[u8], total: usize, limits: &FrameLimits) -> Result<Parsed> {
     // `check_meta` has vouched for the fixed part and the header size.
     let be32 = |at: usize| u32::from_be_bytes([f[at], f[at + 1], f[at + 2], f[at + 3]]);
     let flags = u16::from_be_bytes([f[6], f[7]]);
@@ -392,10 +405,10 @@ fn parse(f: &[u8], limits: &FrameLimits) -> Result<Parsed> {
     )?;
     let rest = &f[info_end..];
     let (payload_protocol, framed) = sniff_payload(rest, protocol);
-    let mut payload = info_end..f.len();
+    let mut payload = info_end..total;
     if framed {
         let n = framed::frame_len([rest[0], rest[1], rest[2], rest[3]], limits)?;
-        if n != rest.len() - framed::PREFIX_LEN {
+        if n != total - info_end - framed::PREFIX_LEN {
             return Err(Error::BadTransportHeader(
                 "framed length inside ttheader disagrees with its length",
             ));
