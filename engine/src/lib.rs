@@ -1,1 +1,30 @@
-//! ringrpc's engine: the per-core runtime, the server and the client.
+//! ringrpc's engine: the thread-per-core runtime, the server and the client.
+//!
+//! Each core runs one monoio event loop (io_uring, or epoll where io_uring is
+//! unavailable), pinned to its CPU ([`runtime`]). A core owns everything on
+//! its request path: its listener (`SO_REUSEPORT`, one per core on the same
+//! port), the connections it accepted, their buffers, its handler instances,
+//! and its client connection pools. Decoding, middleware and handler dispatch
+//! run inline on that core; nothing on the path takes a lock or crosses a
+//! thread. Bytes are parsed by [`ringrpc_codec`]; this crate only moves them
+//! between io_uring and the codec.
+//!
+//! - [`server`]: listeners, connection tasks, routing to services, graceful
+//!   shutdown.
+//! - [`client`]: per-core clients with long and multiplexed connection pools,
+//!   timeouts, and Kitex's client chain.
+//! - [`middleware`]: the `Service` / `Layer` pair both sides are built from.
+//! - [`context`]: the RPC information middleware sees.
+#![deny(missing_docs)]
+#![allow(async_fn_in_trait)] // per-core futures are deliberately not `Send`
+
+pub mod client;
+pub mod context;
+mod error;
+mod io;
+pub mod middleware;
+pub mod runtime;
+pub mod server;
+pub mod signal;
+
+pub use error::{BizStatus, Error, Result};

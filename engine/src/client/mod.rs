@@ -1,0 +1,499 @@
+//! The client: one per core, made from a shareable [`ClientBuilder`].
+//!
+//! A call goes through Kitex's client chain, in its order:
+//!
+//! 1. **RPC timeout**: the whole call (every attempt) is bounded by the
+//!    call's or the client's RPC timeout ([`Error::Timeout`]).
+//! 2. **Context middleware**: the user's [`Layer`]s, around
+//! 3. **Resolve**: picks the instance (a per-call address, or the client's
+//!    targets in turn; the discovery crate plugs in here), then
+//! 4. **IO-error handling**: a connection that failed is dropped, not
+//!    returned to the pool, then
+//! 5. **Invoke**: frames the request in the call's transport, sends it on a
+//!    pooled connection (long or multiplexed) and waits for the reply.
+//!
+//! The request is encoded once, before the chain, into a [`ClientRequest`]
+//! whose payload is shared `Bytes`, so a retry or a backup request resends
+//! it without encoding again.
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ringrpc_codec::buffer::LinkWriter;
+use ringrpc_codec::thrift::{
+    ApplicationException, BinaryReader, BinaryWriter, CompactReader, CompactWriter, ExceptionKind,
+    Message, MessageIdent, MessageType, Protocol, ProtocolReader, ProtocolWriter, Utf8Bytes,
+};
+use ringrpc_codec::transport::{self, Codec, Frame, Transport, TtHeader};
+
+use crate::context::{ClientContext, Endpoint, RpcInfo};
+use crate::middleware::{Layer, Service};
+use crate::{BizStatus, Error, Result};
+
+mod mux;
+mod options;
+mod pool;
+
+pub use options::{CallOptions, ClientConfig, PoolKind};
+
+/// A call, encoded, as it travels the client chain.
+#[derive(Debug, Clone)]
+pub struct ClientRequest {
+    /// The method.
+    pub method: Utf8Bytes,
+    /// Whether no reply is expected.
+    pub oneway: bool,
+    /// The Thrift message (header and arguments struct), encoded once.
+    pub payload: Bytes,
+    /// The transport and protocol it goes in.
+    pub codec: Codec,
+    /// Time limit for connecting.
+    pub connect_timeout: Duration,
+}
+
+/// A reply frame, before the typed layer decodes it.
+#[derive(Debug)]
+pub struct ClientReply {
+    /// The frame (`None` for a oneway call).
+    pub frame: Option<Frame>,
+}
+
+/// Builds clients: shareable across threads; [`build`](Self::build) on each
+/// core that calls.
+#[derive(Debug, Clone)]
+pub struct ClientBuilder<L = crate::middleware::Identity> {
+    cfg: ClientConfig,
+    layer: L,
+}
+
+impl ClientBuilder {
+    /// A builder for calling `service` (its IDL name).
+    pub fn new(service: impl Into<String>) -> Self {
+        Self {
+            cfg: ClientConfig {
+                service: service.into(),
+                ..ClientConfig::default()
+            },
+            layer: crate::middleware::Identity,
+        }
+    }
+}
+
+impl<L> ClientBuilder<L> {
+    /// Replaces the whole configuration (keeps the service name if the new
+    /// one has none).
+    pub fn config(mut self, mut cfg: ClientConfig) -> Self {
+        if cfg.service.is_empty() {
+            cfg.service = std::mem::take(&mut self.cfg.service);
+        }
+        self.cfg = cfg;
+        self
+    }
+
+    /// Adds a target address.
+    pub fn target(mut self, addr: SocketAddr) -> Self {
+        self.cfg.targets.push(addr);
+        self
+    }
+
+    /// Sets the RPC timeout.
+    pub fn rpc_timeout(mut self, t: Duration) -> Self {
+        self.cfg.rpc_timeout = Some(t);
+        self
+    }
+
+    /// Sets the connect timeout.
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.cfg.connect_timeout = t;
+        self
+    }
+
+    /// Sets the transport.
+    pub fn transport(mut self, t: Transport) -> Self {
+        self.cfg.transport = t;
+        self
+    }
+
+    /// Sets the protocol.
+    pub fn protocol(mut self, p: Protocol) -> Self {
+        self.cfg.protocol = p;
+        self
+    }
+
+    /// Sets the connection pool.
+    pub fn pool(mut self, p: PoolKind) -> Self {
+        self.cfg.pool = p;
+        self
+    }
+
+    /// Sets the caller's service name.
+    pub fn caller(mut self, name: impl Into<String>) -> Self {
+        self.cfg.caller = name.into();
+        self
+    }
+
+    /// Wraps the client's context middleware in `outer` (the last added runs
+    /// first).
+    pub fn layer<O>(self, outer: O) -> ClientBuilder<crate::middleware::Stack<L, O>> {
+        ClientBuilder {
+            cfg: self.cfg,
+            layer: crate::middleware::Stack::new(self.layer, outer),
+        }
+    }
+
+    /// The configuration.
+    pub fn client_config(&self) -> &ClientConfig {
+        &self.cfg
+    }
+
+    /// Builds this core's client.
+    pub fn build(&self) -> Result<Client<L::Service>>
+    where
+        L: Layer<Resolve> + Clone,
+    {
+        let cfg = Rc::new(self.cfg.clone());
+        if matches!(cfg.pool, PoolKind::Mux { .. })
+            && !matches!(
+                cfg.transport,
+                Transport::TtHeader | Transport::TtHeaderFramed
+            )
+        {
+            return Err(Error::Handler(
+                "a multiplexed pool needs the TTHeader transport".into(),
+            ));
+        }
+        let invoke = Invoke::new(cfg.clone());
+        let resolve = Resolve {
+            targets: cfg.targets.clone(),
+            next: Cell::new(0),
+            invoke,
+        };
+        Ok(Client {
+            chain: self.layer.clone().layer(resolve),
+            cfg,
+            seq: Cell::new(0),
+            scratch: std::cell::RefCell::new(LinkWriter::new()),
+        })
+    }
+}
+
+/// A client on one core. `S` is its chain (context middleware around
+/// [`Resolve`]).
+#[derive(Debug)]
+pub struct Client<S = Resolve> {
+    chain: S,
+    cfg: Rc<ClientConfig>,
+    seq: Cell<i32>,
+    scratch: std::cell::RefCell<LinkWriter>,
+}
+
+impl<S> Client<S>
+where
+    S: Service<ClientContext, ClientRequest, Response = ClientReply, Error = Error>,
+{
+    /// The client's configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.cfg
+    }
+
+    fn next_seq(&self) -> i32 {
+        let s = self.seq.get().wrapping_add(1).max(1);
+        self.seq.set(s);
+        s
+    }
+
+    /// Calls `method` with the arguments struct `args`, and decodes the
+    /// reply's result struct `R` (success or a declared exception; typed
+    /// clients unwrap it). An application exception or a business status
+    /// in the reply becomes the matching [`Error`].
+    pub async fn call<A: Message, R: Message>(
+        &self,
+        method: &'static str,
+        args: &A,
+        opts: &CallOptions,
+    ) -> Result<R> {
+        let reply = self.call_raw(method, false, args, opts).await?;
+        let frame = reply
+            .frame
+            .ok_or_else(|| Error::Handler("no reply frame".into()))?;
+        decode_reply(&frame, method)
+    }
+
+    /// Sends a oneway call: returns once it is written.
+    pub async fn call_oneway<A: Message>(
+        &self,
+        method: &'static str,
+        args: &A,
+        opts: &CallOptions,
+    ) -> Result<()> {
+        self.call_raw(method, true, args, opts).await.map(drop)
+    }
+
+    async fn call_raw<A: Message>(
+        &self,
+        method: &'static str,
+        oneway: bool,
+        args: &A,
+        opts: &CallOptions,
+    ) -> Result<ClientReply> {
+        let codec = Codec {
+            transport: opts.transport.unwrap_or(self.cfg.transport),
+            protocol: opts.protocol.unwrap_or(self.cfg.protocol),
+        };
+        let seqid = self.next_seq();
+        let name = Utf8Bytes::from_static(method);
+        let msg_type = if oneway {
+            MessageType::Oneway
+        } else {
+            MessageType::Call
+        };
+        let payload = self.encode(
+            &MessageIdent::new(name.clone(), msg_type, seqid),
+            codec.protocol,
+            args,
+        );
+        let rpc_timeout = opts.rpc_timeout.or(self.cfg.rpc_timeout);
+        let mut cx = ClientContext {
+            info: RpcInfo {
+                caller: Endpoint::default(),
+                callee: Endpoint {
+                    service: None,
+                    addr: opts.addr,
+                },
+                method: name.clone(),
+                seqid,
+                deadline: rpc_timeout.map(|t| Instant::now() + t),
+                codec,
+            },
+            request_keys: Vec::new(),
+            reply_header: None,
+            attempt: 0,
+        };
+        let req = ClientRequest {
+            method: name,
+            oneway,
+            payload,
+            codec,
+            connect_timeout: opts.connect_timeout.unwrap_or(self.cfg.connect_timeout),
+        };
+        match rpc_timeout {
+            Some(t) => match monoio::time::timeout(t, self.chain.call(&mut cx, req)).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::Timeout(t)),
+            },
+            None => self.chain.call(&mut cx, req).await,
+        }
+    }
+
+    /// Encodes the message into one contiguous `Bytes`: zero copy unless a
+    /// large binary was linked in (then one copy joins the pieces).
+    fn encode<A: Message>(&self, ident: &MessageIdent, protocol: Protocol, args: &A) -> Bytes {
+        let mut w = self.scratch.borrow_mut();
+        match protocol {
+            Protocol::Binary => write_message(&mut BinaryWriter::new(&mut w), ident, args),
+            Protocol::Compact => write_message(&mut CompactWriter::new(&mut w), ident, args),
+        }
+        let mut parts = Vec::new();
+        w.take_chain(&mut parts);
+        if parts.len() == 1 {
+            return parts.pop().unwrap_or_default();
+        }
+        let mut joined = bytes::BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+        for p in parts {
+            joined.extend_from_slice(&p);
+        }
+        joined.freeze()
+    }
+}
+
+fn write_message<W: ProtocolWriter, A: Message>(w: &mut W, ident: &MessageIdent, args: &A) {
+    w.write_message_begin(ident);
+    args.encode(w);
+    w.write_message_end();
+}
+
+/// Decodes a reply frame: the result struct, or the error it carries.
+pub fn decode_reply<R: Message>(frame: &Frame, method: &str) -> Result<R> {
+    if let Some(h) = &frame.header
+        && let Some(code) = h.biz_status()
+        && code != 0
+    {
+        return Err(Error::Biz(BizStatus {
+            code,
+            message: Utf8Bytes::from(h.biz_message().unwrap_or("")),
+            extra: h.biz_extra().map(Utf8Bytes::from),
+        }));
+    }
+    match frame.codec.protocol {
+        Protocol::Binary => read_reply(&mut BinaryReader::new(frame.payload.clone()), method),
+        Protocol::Compact => read_reply(&mut CompactReader::new(frame.payload.clone()), method),
+    }
+}
+
+fn read_reply<P: ProtocolReader, R: Message>(r: &mut P, method: &str) -> Result<R> {
+    let ident = r.read_message_begin()?;
+    match ident.msg_type {
+        MessageType::Reply => {}
+        MessageType::Exception => {
+            let ex = ApplicationException::decode(r)?;
+            return Err(Error::Application(ex));
+        }
+        other => {
+            return Err(Error::Application(ApplicationException::new(
+                ExceptionKind::InvalidMessageType,
+                format!("expected a reply, got {other:?}"),
+            )));
+        }
+    }
+    if !ident.name.is_empty() && ident.name.as_str() != method {
+        return Err(Error::Application(ApplicationException::new(
+            ExceptionKind::WrongMethodName,
+            format!("reply for {} to a call of {method}", ident.name),
+        )));
+    }
+    let out = R::decode(r)?;
+    r.read_message_end()?;
+    Ok(out)
+}
+
+/// The resolve step: picks the address a call goes to, then invokes.
+#[derive(Debug)]
+pub struct Resolve {
+    targets: Vec<SocketAddr>,
+    next: Cell<usize>,
+    invoke: Invoke,
+}
+
+impl Service<ClientContext, ClientRequest> for Resolve {
+    type Response = ClientReply;
+    type Error = Error;
+
+    async fn call(&self, cx: &mut ClientContext, req: ClientRequest) -> Result<ClientReply> {
+        let addr = match cx.info.callee.addr {
+            Some(a) => a,
+            None => {
+                if self.targets.is_empty() {
+                    return Err(Error::NoInstance("no target address configured".into()));
+                }
+                let i = self.next.get() % self.targets.len();
+                self.next.set(i + 1);
+                let a = self.targets[i];
+                cx.info.callee.addr = Some(a);
+                a
+            }
+        };
+        self.invoke.call(cx, addr, req).await
+    }
+}
+
+/// The IO-error handling and invoke steps, over this core's pools.
+#[derive(Debug)]
+pub struct Invoke {
+    cfg: Rc<ClientConfig>,
+    long: pool::LongPool,
+    mux: mux::MuxPool,
+}
+
+impl Invoke {
+    fn new(cfg: Rc<ClientConfig>) -> Self {
+        let (max_idle, idle_timeout, per_addr) = match cfg.pool {
+            PoolKind::Long {
+                max_idle_per_addr,
+                idle_timeout,
+            } => (max_idle_per_addr, idle_timeout, 1),
+            PoolKind::Mux { conns_per_addr } => (0, Duration::ZERO, conns_per_addr),
+        };
+        Self {
+            long: pool::LongPool::new(max_idle, idle_timeout),
+            mux: mux::MuxPool::new(per_addr),
+            cfg,
+        }
+    }
+
+    /// Closes pooled connections to an instance that went away.
+    pub fn forget(&self, addr: &SocketAddr) {
+        self.long.remove_addr(addr);
+        self.mux.remove_addr(addr);
+    }
+
+    /// Idle long connections to `addr` (tests and metrics).
+    pub fn idle_connections(&self, addr: &SocketAddr) -> usize {
+        self.long.idle_count(addr)
+    }
+
+    fn request_header(&self, cx: &ClientContext, req: &ClientRequest) -> Option<TtHeader> {
+        if !matches!(
+            req.codec.transport,
+            Transport::TtHeader | Transport::TtHeaderFramed
+        ) {
+            return None;
+        }
+        let mut h = TtHeader::new(cx.info.seqid);
+        h.protocol = req.codec.protocol;
+        let _ = h.set_to_method(req.method.clone().into_bytes());
+        if !self.cfg.service.is_empty() {
+            let _ = h.set_idl_service_name(Bytes::copy_from_slice(self.cfg.service.as_bytes()));
+        }
+        if !self.cfg.caller.is_empty() {
+            let _ = h.set_from_service(Bytes::copy_from_slice(self.cfg.caller.as_bytes()));
+        }
+        if let Some(left) = cx.info.remaining() {
+            let _ = h.set_rpc_timeout(left);
+        }
+        for (k, v) in &cx.request_keys {
+            let _ = h.set_str(k.clone().into_bytes(), v.clone().into_bytes());
+        }
+        Some(h)
+    }
+
+    async fn call(
+        &self,
+        cx: &mut ClientContext,
+        addr: SocketAddr,
+        req: ClientRequest,
+    ) -> Result<ClientReply> {
+        let header = self.request_header(cx, &req);
+        let encode = |w: &mut LinkWriter| {
+            transport::encode_frame(w, req.codec, header.as_ref(), |out| {
+                out.write_bytes(req.payload.clone())
+            })
+        };
+        match self.cfg.pool {
+            PoolKind::Mux { .. } => {
+                let conn = self
+                    .mux
+                    .get(addr, req.connect_timeout, req.codec, self.cfg.frame_limits)
+                    .await?;
+                let frame = conn.call(cx.info.seqid, req.oneway, encode).await?;
+                if let Some(f) = &frame {
+                    cx.reply_header = f.header.clone();
+                }
+                Ok(ClientReply { frame })
+            }
+            PoolKind::Long { .. } => {
+                let mut conn = self.long.get(addr, req.connect_timeout).await?;
+                encode(conn.writer());
+                // IO-error handling: on any error the connection is dropped
+                // here instead of going back to the pool.
+                conn.send().await?;
+                if req.oneway {
+                    self.long.put(addr, conn);
+                    return Ok(ClientReply { frame: None });
+                }
+                let frame = conn.recv(req.codec, &self.cfg.frame_limits).await?;
+                let reset = frame
+                    .header
+                    .as_ref()
+                    .is_some_and(TtHeader::connection_ready_to_reset);
+                if !reset {
+                    self.long.put(addr, conn);
+                }
+                cx.reply_header = frame.header.clone();
+                Ok(ClientReply { frame: Some(frame) })
+            }
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! Multiplexed connections: many calls in flight on one TTHeader connection,
+//! each reply matched to its call by seq id. A reader task per connection
+//! hands replies to waiting calls; a writer task flushes requests queued in
+//! the same turn with one vectored write.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use monoio::io::{AsyncReadRent, Splitable};
+use ringrpc_codec::buffer::{LinkBuffer, LinkWriter};
+use ringrpc_codec::transport::{self, Codec, Decoded, Frame, FrameLimits};
+use slab::Slab;
+
+use crate::io::{OutChain, write_all};
+use crate::signal::LocalNotify;
+use crate::{Error, Result};
+
+#[derive(Debug, Default)]
+struct Slot {
+    reply: Option<Result<Frame, String>>,
+    waker: Option<Waker>,
+}
+
+/// What the tasks of one mux connection share.
+#[derive(Debug)]
+struct Shared {
+    writer: RefCell<LinkWriter>,
+    wake_writer: LocalNotify,
+    slots: RefCell<Slab<Slot>>,
+    by_seq: RefCell<HashMap<i32, usize>>,
+    broken: Cell<bool>,
+}
+
+impl Shared {
+    fn fail_all(&self, why: &str) {
+        self.broken.set(true);
+        self.by_seq.borrow_mut().clear();
+        for (_, s) in self.slots.borrow_mut().iter_mut() {
+            if s.reply.is_none() {
+                s.reply = Some(Err(why.to_string()));
+            }
+            if let Some(w) = s.waker.take() {
+                w.wake();
+            }
+        }
+        self.wake_writer.notify();
+    }
+}
+
+/// One multiplexed connection.
+#[derive(Debug, Clone)]
+pub(crate) struct MuxConn {
+    shared: Rc<Shared>,
+}
+
+impl MuxConn {
+    /// Connects and starts the connection's reader and writer tasks.
+    pub(crate) async fn connect(
+        addr: SocketAddr,
+        connect_timeout: std::time::Duration,
+        codec: Codec,
+        limits: FrameLimits,
+    ) -> Result<Self> {
+        let stream = super::pool::connect(addr, connect_timeout).await?;
+        let (rd, wr) = stream.into_split();
+        let shared = Rc::new(Shared {
+            writer: RefCell::new(LinkWriter::new()),
+            wake_writer: LocalNotify::new(),
+            slots: RefCell::new(Slab::new()),
+            by_seq: RefCell::new(HashMap::new()),
+            broken: Cell::new(false),
+        });
+        monoio::spawn(read_loop(rd, shared.clone(), codec, limits));
+        monoio::spawn(write_loop(wr, shared.clone()));
+        Ok(Self { shared })
+    }
+
+    /// Whether the connection broke (it is then dropped from the pool).
+    pub(crate) fn is_broken(&self) -> bool {
+        self.shared.broken.get()
+    }
+
+    /// Sends the frame `encode` writes and waits for the reply with `seq`.
+    /// Dropping the future (a timeout) forgets the call; a late reply is
+    /// discarded.
+    pub(crate) async fn call(
+        &self,
+        seq: i32,
+        oneway: bool,
+        encode: impl FnOnce(&mut LinkWriter),
+    ) -> Result<Option<Frame>> {
+        if self.shared.broken.get() {
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "mux connection is broken",
+            )));
+        }
+        encode(&mut self.shared.writer.borrow_mut());
+        self.shared.wake_writer.notify();
+        if oneway {
+            return Ok(None);
+        }
+        let key = self.shared.slots.borrow_mut().insert(Slot::default());
+        self.shared.by_seq.borrow_mut().insert(seq, key);
+        let guard = SlotGuard {
+            shared: &self.shared,
+            key,
+            seq,
+        };
+        let reply = poll_fn(|cx| {
+            let mut slots = guard.shared.slots.borrow_mut();
+            let slot = &mut slots[guard.key];
+            match slot.reply.take() {
+                Some(r) => Poll::Ready(r),
+                None => {
+                    match &slot.waker {
+                        Some(w) if w.will_wake(cx.waker()) => {}
+                        _ => slot.waker = Some(cx.waker().clone()),
+                    }
+                    Poll::Pending
+                }
+            }
+        })
+        .await;
+        drop(guard);
+        reply.map(Some).map_err(|why| {
+            Error::Io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                why,
+            ))
+        })
+    }
+}
+
+/// Removes a call's slot however the call ends.
+struct SlotGuard<'a> {
+    shared: &'a Shared,
+    key: usize,
+    seq: i32,
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        let mut by_seq = self.shared.by_seq.borrow_mut();
+        if by_seq.get(&self.seq) == Some(&self.key) {
+            by_seq.remove(&self.seq);
+        }
+        self.shared.slots.borrow_mut().try_remove(self.key);
+    }
+}
+
+async fn read_loop(
+    mut rd: monoio::net::tcp::TcpOwnedReadHalf,
+    shared: Rc<Shared>,
+    codec: Codec,
+    limits: FrameLimits,
+) {
+    let mut buf = LinkBuffer::new();
+    loop {
+        loop {
+            match transport::decode_frame(&mut buf, codec, &limits) {
+                Ok(Decoded::Ready(frame)) => {
+                    let seq = frame.header.as_ref().map_or(0, |h| h.seq_id);
+                    let key = shared.by_seq.borrow_mut().remove(&seq);
+                    match key {
+                        Some(key) => {
+                            let mut slots = shared.slots.borrow_mut();
+                            if let Some(slot) = slots.get_mut(key) {
+                                slot.reply = Some(Ok(frame));
+                                if let Some(w) = slot.waker.take() {
+                                    w.wake();
+                                }
+                            }
+                        }
+                        None => tracing::debug!(seq, "reply for a call no longer waiting"),
+                    }
+                }
+                Ok(Decoded::NeedMore(_)) => break,
+                Err(e) => {
+                    shared.fail_all(&format!("bad reply frame: {e}"));
+                    return;
+                }
+            }
+        }
+        if shared.broken.get() {
+            return;
+        }
+        let (res, chunk) = rd.read(buf.read_target()).await;
+        buf.commit_read(chunk);
+        match res {
+            Ok(0) => {
+                shared.fail_all("connection closed by peer");
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                shared.fail_all(&format!("read failed: {e}"));
+                return;
+            }
+        }
+    }
+}
+
+async fn write_loop(mut wr: monoio::net::tcp::TcpOwnedWriteHalf, shared: Rc<Shared>) {
+    let mut chain = OutChain::default();
+    loop {
+        if shared.broken.get() {
+            return;
+        }
+        if shared.writer.borrow().is_empty() {
+            shared.wake_writer.notified().await;
+            continue;
+        }
+        chain.fill(&mut shared.writer.borrow_mut());
+        let (res, c) = write_all(&mut wr, chain).await;
+        chain = c;
+        if let Err(e) = res {
+            shared.fail_all(&format!("write failed: {e}"));
+            return;
+        }
+    }
+}
+
+/// The mux connections of one core, per address.
+#[derive(Debug)]
+pub(crate) struct MuxPool {
+    conns: RefCell<HashMap<SocketAddr, (Vec<MuxConn>, usize)>>,
+    per_addr: usize,
+}
+
+impl MuxPool {
+    pub(crate) fn new(per_addr: usize) -> Self {
+        Self {
+            conns: RefCell::new(HashMap::new()),
+            per_addr: per_addr.max(1),
+        }
+    }
+
+    /// A live connection to `addr`, in turn; connects when fewer than
+    /// `per_addr` are live.
+    pub(crate) async fn get(
+        &self,
+        addr: SocketAddr,
+        connect_timeout: std::time::Duration,
+        codec: Codec,
+        limits: FrameLimits,
+    ) -> Result<MuxConn> {
+        {
+            let mut conns = self.conns.borrow_mut();
+            if let Some((list, next)) = conns.get_mut(&addr) {
+                list.retain(|c| !c.is_broken());
+                if list.len() >= self.per_addr {
+                    *next = (*next + 1) % list.len();
+                    return Ok(list[*next].clone());
+                }
+            }
+        }
+        let conn = MuxConn::connect(addr, connect_timeout, codec, limits).await?;
+        let mut conns = self.conns.borrow_mut();
+        let (list, _) = conns.entry(addr).or_default();
+        list.push(conn.clone());
+        Ok(conn)
+    }
+
+    /// Closes the connections to `addr` (the instance went away): calls in
+    /// flight on them still finish, new calls connect afresh.
+    pub(crate) fn remove_addr(&self, addr: &SocketAddr) {
+        self.conns.borrow_mut().remove(addr);
+    }
+}

@@ -1,0 +1,151 @@
+//! Long connections: one request in flight on each, kept idle per address
+//! between calls (Kitex's long-connection pool). Per core, so the pool is a
+//! plain `RefCell` map: no lock, no atomics.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use monoio::io::AsyncReadRent;
+use monoio::net::TcpStream;
+use ringrpc_codec::buffer::{LinkBuffer, LinkWriter};
+use ringrpc_codec::transport::{self, Codec, Decoded, Frame, FrameLimits};
+
+use crate::io::{OutChain, write_all};
+use crate::{Error, Result};
+
+/// Connects to `addr` within `timeout`, with `TCP_NODELAY`.
+pub(crate) async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream> {
+    match monoio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+        Ok(Err(source)) => Err(Error::Connect { addr, source }),
+        Err(_) => Err(Error::Connect {
+            addr,
+            source: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
+        }),
+    }
+}
+
+/// One long connection and its buffers.
+#[derive(Debug)]
+pub(crate) struct LongConn {
+    stream: TcpStream,
+    rbuf: LinkBuffer,
+    wbuf: LinkWriter,
+    chain: OutChain,
+}
+
+impl LongConn {
+    pub(crate) fn new(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            rbuf: LinkBuffer::new(),
+            wbuf: LinkWriter::new(),
+            chain: OutChain::default(),
+        }
+    }
+
+    /// The write buffer, to encode a request frame into.
+    pub(crate) fn writer(&mut self) -> &mut LinkWriter {
+        &mut self.wbuf
+    }
+
+    /// Sends what was encoded into [`writer`](Self::writer).
+    pub(crate) async fn send(&mut self) -> Result<()> {
+        let mut chain = std::mem::take(&mut self.chain);
+        chain.fill(&mut self.wbuf);
+        let (res, chain) = write_all(&mut self.stream, chain).await;
+        self.chain = chain;
+        res.map_err(Error::Io)
+    }
+
+    /// Reads the next whole frame in `codec`.
+    pub(crate) async fn recv(&mut self, codec: Codec, limits: &FrameLimits) -> Result<Frame> {
+        loop {
+            match transport::decode_frame(&mut self.rbuf, codec, limits)? {
+                Decoded::Ready(f) => return Ok(f),
+                Decoded::NeedMore(_) => {}
+            }
+            let target = self.rbuf.read_target();
+            let (res, chunk) = self.stream.read(target).await;
+            self.rbuf.commit_read(chunk);
+            match res {
+                Ok(0) => {
+                    return Err(Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "connection closed by peer",
+                    )));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(Error::Io(e)),
+            }
+        }
+    }
+
+    /// Whether the connection can carry another call: nothing unread is
+    /// left over from the last one.
+    pub(crate) fn is_clean(&self) -> bool {
+        self.rbuf.is_empty() && self.wbuf.is_empty()
+    }
+}
+
+/// Idle long connections of one core, per address.
+#[derive(Debug)]
+pub(crate) struct LongPool {
+    idle: RefCell<HashMap<SocketAddr, Vec<(LongConn, Instant)>>>,
+    max_idle: usize,
+    idle_timeout: Duration,
+}
+
+impl LongPool {
+    pub(crate) fn new(max_idle: usize, idle_timeout: Duration) -> Self {
+        Self {
+            idle: RefCell::new(HashMap::new()),
+            max_idle,
+            idle_timeout,
+        }
+    }
+
+    /// An idle connection to `addr` (the most recently used), or a new one.
+    pub(crate) async fn get(
+        &self,
+        addr: SocketAddr,
+        connect_timeout: Duration,
+    ) -> Result<LongConn> {
+        let now = Instant::now();
+        if let Some(list) = self.idle.borrow_mut().get_mut(&addr) {
+            while let Some((conn, since)) = list.pop() {
+                if now.duration_since(since) < self.idle_timeout {
+                    return Ok(conn);
+                }
+            }
+        }
+        Ok(LongConn::new(connect(addr, connect_timeout).await?))
+    }
+
+    /// Returns a healthy connection after a call.
+    pub(crate) fn put(&self, addr: SocketAddr, conn: LongConn) {
+        if !conn.is_clean() {
+            return;
+        }
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.entry(addr).or_default();
+        if list.len() < self.max_idle {
+            list.push((conn, Instant::now()));
+        }
+    }
+
+    /// Closes every idle connection to `addr` (the instance went away).
+    pub(crate) fn remove_addr(&self, addr: &SocketAddr) {
+        self.idle.borrow_mut().remove(addr);
+    }
+
+    /// Idle connections to `addr` (tests and metrics).
+    pub(crate) fn idle_count(&self, addr: &SocketAddr) -> usize {
+        self.idle.borrow().get(addr).map_or(0, Vec::len)
+    }
+}

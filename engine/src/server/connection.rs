@@ -1,0 +1,323 @@
+//! One connection's life on its core: read into the LinkBuffer, detect the
+//! protocol once, cut frames, route them, and write the replies.
+//!
+//! Framed and Buffered requests are handled one after another, inline in the
+//! read loop, so pipelined requests are answered in order. TTHeader requests
+//! (which carry their own seq id, and may come from a multiplexing client)
+//! are served concurrently, each as a task on this core, and answered as they
+//! finish. Replies go into the connection's [`LinkWriter`]; a writer task
+//! flushes whatever is ready with one vectored write, so replies finished in
+//! the same turn share a syscall.
+//!
+//! Timeouts cost no timer per read: the core's sweeper (see
+//! [`super::CoreState`]) cancels reads past their deadline.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use monoio::io::Canceller;
+use monoio::io::{CancelableAsyncReadRent, Splitable};
+use monoio::net::TcpStream;
+use ringrpc_codec::buffer::{LinkBuffer, LinkWriter};
+use ringrpc_codec::thrift::{
+    ApplicationException, BinaryWriter, CompactWriter, Message, MessageIdent, MessageType,
+    Protocol, ProtocolWriter, Utf8Bytes,
+};
+use ringrpc_codec::transport::{self, Codec, Decoded, Transport, TtHeader};
+
+use super::router::{Incoming, Route};
+use super::{CoreState, ServerConfig};
+use crate::BizStatus;
+use crate::io::{OutChain, write_all};
+use crate::signal::LocalNotify;
+
+/// What a connection's tasks share on its core.
+pub struct ConnShared {
+    writer: RefCell<LinkWriter>,
+    wake_writer: LocalNotify,
+    /// Requests being handled.
+    inflight: Cell<usize>,
+    /// Woken when `inflight` drops.
+    done_one: LocalNotify,
+    /// The read must end by then (set before each read).
+    pub(crate) deadline: Cell<Option<Instant>>,
+    pub(crate) timed_out: Cell<bool>,
+    pub(crate) canceller: RefCell<Canceller>,
+    /// The server is shutting down: replies carry `crrst`.
+    pub(crate) draining: Cell<bool>,
+    /// The writer must finish and stop.
+    closing: Cell<bool>,
+    broken: Cell<bool>,
+}
+
+impl std::fmt::Debug for ConnShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnShared")
+            .field("inflight", &self.inflight.get())
+            .field("draining", &self.draining.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnShared {
+    fn new() -> Self {
+        Self {
+            writer: RefCell::new(LinkWriter::new()),
+            wake_writer: LocalNotify::new(),
+            inflight: Cell::new(0),
+            done_one: LocalNotify::new(),
+            deadline: Cell::new(None),
+            timed_out: Cell::new(false),
+            canceller: RefCell::new(Canceller::new()),
+            draining: Cell::new(false),
+            closing: Cell::new(false),
+            broken: Cell::new(false),
+        }
+    }
+
+    /// Cancels the pending read (timeout or shutdown).
+    pub(crate) fn cancel_read(&self) {
+        let mut c = self.canceller.borrow_mut();
+        let old = std::mem::take(&mut *c);
+        *c = old.cancel();
+    }
+
+    /// Encodes a reply frame in `codec` (payload written by `payload`) and
+    /// wakes the writer. The TTHeader reply echoes the request's seq id and
+    /// protocol, and carries a business status and `crrst` when due.
+    pub fn reply<P: ReplyPayload>(
+        &self,
+        codec: Codec,
+        req_header: Option<&TtHeader>,
+        biz: Option<&BizStatus>,
+        payload: P,
+    ) {
+        let header = req_header.map(|h| reply_header(h, biz, self.draining.get()));
+        let mut w = self.writer.borrow_mut();
+        transport::encode_frame(&mut w, codec, header.as_ref(), |out| match codec.protocol {
+            Protocol::Binary => payload.write(&mut BinaryWriter::new(out)),
+            Protocol::Compact => payload.write(&mut CompactWriter::new(out)),
+        });
+        drop(w);
+        self.wake_writer.notify();
+    }
+
+    /// Replies with an application exception, in the request's transport.
+    pub(crate) fn reply_exception(&self, req: &Incoming, seqid: i32, ex: &ApplicationException) {
+        let name = Utf8Bytes::default();
+        self.reply_exception_with(req.frame.codec, req.frame.header.as_ref(), &name, seqid, ex)
+    }
+
+    /// Replies with an application exception for `method`.
+    pub(crate) fn reply_exception_with(
+        &self,
+        codec: Codec,
+        req_header: Option<&TtHeader>,
+        method: &Utf8Bytes,
+        seqid: i32,
+        ex: &ApplicationException,
+    ) {
+        self.reply(
+            codec,
+            req_header,
+            None,
+            ExceptionReply { method, seqid, ex },
+        )
+    }
+}
+
+/// The payload of a reply frame, written with either protocol.
+pub trait ReplyPayload {
+    /// Writes the message (header, struct, end).
+    fn write<W: ProtocolWriter>(self, w: &mut W);
+}
+
+struct ExceptionReply<'a> {
+    method: &'a Utf8Bytes,
+    seqid: i32,
+    ex: &'a ApplicationException,
+}
+
+impl ReplyPayload for ExceptionReply<'_> {
+    fn write<W: ProtocolWriter>(self, w: &mut W) {
+        w.write_message_begin(&MessageIdent::new(
+            self.method.clone(),
+            MessageType::Exception,
+            self.seqid,
+        ));
+        self.ex.encode(w);
+        w.write_message_end();
+    }
+}
+
+/// The TTHeader of a reply: the request's seq id and protocol, plus a
+/// business status and the `crrst` (connection reset) mark while draining.
+fn reply_header(req: &TtHeader, biz: Option<&BizStatus>, draining: bool) -> TtHeader {
+    let mut h = TtHeader::new(req.seq_id);
+    h.flags = req.flags;
+    h.protocol = req.protocol;
+    // The values are bounded by our own types (a status message longer than
+    // a TTHeader value allows is dropped, not sent half-written).
+    if let Some(b) = biz {
+        let extra = b.extra.clone().map(Utf8Bytes::into_bytes);
+        if h.set_biz_status(b.code, b.message.clone().into_bytes(), extra)
+            .is_err()
+        {
+            tracing::warn!("business status too long for a TTHeader; sent without it");
+        }
+    }
+    if draining {
+        let _ = h.set_connection_ready_to_reset();
+    }
+    h
+}
+
+/// Serves one accepted connection until the peer closes it, it breaks, it
+/// times out, or the server drains.
+pub(crate) async fn serve<R: Route>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    routes: Rc<R>,
+    cfg: Rc<ServerConfig>,
+    core: Rc<CoreState>,
+) {
+    let shared = Rc::new(ConnShared::new());
+    let key = core.register(shared.clone());
+    let (mut rd, wr) = stream.into_split();
+    let writer = monoio::spawn(write_loop(wr, shared.clone()));
+    let mut buf = LinkBuffer::new();
+    let mut codec: Option<Codec> = None;
+    'conn: loop {
+        // Handle every whole frame already buffered.
+        loop {
+            let c = match codec {
+                Some(c) => c,
+                None => {
+                    let n = buf.len().min(8);
+                    let head = match buf.peek(n) {
+                        Ok(h) => h,
+                        Err(_) => break,
+                    };
+                    match transport::detect(head) {
+                        Ok(Decoded::Ready(c)) => *codec.insert(c),
+                        Ok(Decoded::NeedMore(_)) => break,
+                        Err(e) => {
+                            tracing::debug!(%peer, "closing: {e}");
+                            break 'conn;
+                        }
+                    }
+                }
+            };
+            let frame = match transport::decode_frame(&mut buf, c, &cfg.frame_limits) {
+                Ok(Decoded::Ready(f)) => f,
+                Ok(Decoded::NeedMore(_)) => break,
+                Err(e) => {
+                    // The stream can't be re-synchronised after a broken frame.
+                    tracing::debug!(%peer, "closing after a bad frame: {e}");
+                    break 'conn;
+                }
+            };
+            let incoming = Incoming { frame, peer };
+            let concurrent = matches!(c.transport, Transport::TtHeader | Transport::TtHeaderFramed);
+            shared.inflight.set(shared.inflight.get() + 1);
+            if concurrent {
+                let (routes, shared2) = (routes.clone(), shared.clone());
+                monoio::spawn(async move {
+                    routes.dispatch(incoming, &shared2).await;
+                    shared2.inflight.set(shared2.inflight.get() - 1);
+                    shared2.done_one.notify();
+                });
+                // Back-pressure: stop reading while too many are in flight.
+                while shared.inflight.get() >= cfg.max_inflight_per_conn {
+                    shared.done_one.notified().await;
+                }
+            } else {
+                routes.dispatch(incoming, &shared).await;
+                shared.inflight.set(shared.inflight.get() - 1);
+            }
+        }
+        if shared.broken.get() || (shared.draining.get() && codec.is_none_or(|c| !is_ttheader(c))) {
+            break;
+        }
+        let timeout = if buf.is_empty() {
+            cfg.idle_timeout
+        } else {
+            cfg.read_timeout
+        };
+        shared.deadline.set(Some(core.read_deadline(timeout)));
+        let handle = shared.canceller.borrow().handle();
+        let (res, chunk) = rd.cancelable_read(buf.read_target(), handle).await;
+        buf.commit_read(chunk);
+        shared.deadline.set(None);
+        match res {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(_) if shared.timed_out.get() => {
+                tracing::debug!(%peer, partial = !buf.is_empty(), "closing: read timed out");
+                break;
+            }
+            // Cancelled for draining: loop once more to handle what arrived.
+            Err(_) if shared.draining.get() => {
+                if !buf.is_empty() {
+                    continue;
+                }
+                if codec.is_some_and(is_ttheader) && core.before_deadline() {
+                    // A TTHeader peer closes once it sees `crrst`; keep
+                    // serving it until then or the deadline.
+                    continue;
+                }
+                break;
+            }
+            Err(e) => {
+                tracing::debug!(%peer, "closing: read error {e}");
+                break;
+            }
+        }
+    }
+    // Finish what was accepted, then flush and close.
+    while shared.inflight.get() > 0 {
+        shared.done_one.notified().await;
+    }
+    shared.closing.set(true);
+    shared.wake_writer.notify();
+    let _ = writer.await;
+    core.unregister(key);
+}
+
+fn is_ttheader(c: Codec) -> bool {
+    matches!(c.transport, Transport::TtHeader | Transport::TtHeaderFramed)
+}
+
+async fn write_loop(mut wr: monoio::net::tcp::TcpOwnedWriteHalf, shared: Rc<ConnShared>) {
+    let mut chain = OutChain::default();
+    loop {
+        if shared.writer.borrow().is_empty() {
+            if shared.closing.get() {
+                break;
+            }
+            shared.wake_writer.notified().await;
+            continue;
+        }
+        chain.fill(&mut shared.writer.borrow_mut());
+        let (res, c) = write_all(&mut wr, chain).await;
+        chain = c;
+        if let Err(e) = res {
+            tracing::debug!("write failed: {e}");
+            shared.broken.set(true);
+            shared.writer.borrow_mut().clear();
+            // Wake the reader so the connection closes.
+            shared.cancel_read();
+            if shared.closing.get() {
+                break;
+            }
+            // Keep discarding replies until the reader closes.
+            while !shared.closing.get() {
+                shared.wake_writer.notified().await;
+                shared.writer.borrow_mut().clear();
+            }
+            break;
+        }
+    }
+}

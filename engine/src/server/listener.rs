@@ -1,0 +1,106 @@
+//! Listening: one `SO_REUSEPORT` socket per core on the same address, the
+//! accept loop, and the per-core sweeper that enforces read timeouts.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::router::Route;
+use super::{CoreState, ServerConfig, connection};
+use crate::signal::Signal;
+
+/// Binds `n` listeners on `addr` with `SO_REUSEPORT` (the kernel spreads
+/// connections over them). With port 0, the first picks the port and the
+/// rest join it.
+pub(crate) fn bind_all(
+    addr: SocketAddr,
+    n: usize,
+    backlog: i32,
+) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let mut out = Vec::with_capacity(n);
+    let mut addr = addr;
+    for _ in 0..n {
+        let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        s.set_reuse_address(true)?;
+        s.set_reuse_port(true)?;
+        s.set_tcp_nodelay(true)?;
+        s.set_nonblocking(true)?;
+        s.bind(&addr.into())?;
+        s.listen(backlog)?;
+        let l: std::net::TcpListener = s.into();
+        addr = l.local_addr()?;
+        out.push(l);
+    }
+    Ok(out)
+}
+
+/// A core's server: accepts until shutdown, then drains its connections.
+pub(crate) async fn run_core<R: Route>(
+    std_listener: std::net::TcpListener,
+    routes: Rc<R>,
+    cfg: Rc<ServerConfig>,
+    shutdown: Signal,
+) {
+    let listener = match monoio::net::TcpListener::from_std(std_listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("listener: {e}");
+            return;
+        }
+    };
+    let core = Rc::new(CoreState::default());
+    let sweeper = monoio::spawn(sweep_loop(core.clone(), cfg.clone(), shutdown.clone()));
+    loop {
+        monoio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    if core.len() >= cfg.max_conns_per_core {
+                        tracing::warn!(%peer, "closing: {} connections on this core", core.len());
+                        drop(stream);
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    monoio::spawn(connection::serve(stream, peer, routes.clone(), cfg.clone(), core.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!("accept: {e}");
+                    // Out of descriptors and the like: back off briefly.
+                    monoio::time::sleep(Duration::from_millis(5)).await;
+                }
+            },
+            _ = shutdown.wait() => break,
+        }
+    }
+    drop(listener);
+    core.drain(cfg.shutdown_timeout);
+    let deadline = Instant::now() + cfg.shutdown_timeout;
+    while core.len() > 0 && Instant::now() < deadline {
+        monoio::select! {
+            _ = core.all_closed.notified() => {}
+            _ = monoio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    }
+    if core.len() > 0 {
+        tracing::warn!(
+            "{} connections still open at the shutdown deadline",
+            core.len()
+        );
+    }
+    drop(sweeper);
+}
+
+/// Every tick, times out reads past their deadline. One timer per core, not
+/// one per read.
+async fn sweep_loop(core: Rc<CoreState>, cfg: Rc<ServerConfig>, shutdown: Signal) {
+    let tick = (cfg.read_timeout.min(cfg.idle_timeout) / 8)
+        .clamp(Duration::from_millis(5), Duration::from_millis(500));
+    loop {
+        monoio::time::sleep(tick).await;
+        core.sweep(Instant::now());
+        if shutdown.is_raised() && core.len() == 0 {
+            break;
+        }
+    }
+}
