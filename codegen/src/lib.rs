@@ -61,7 +61,7 @@
 //! | `struct` | a struct: `required` and default fields are `T`, `optional` ones `Option<T>`; a field that recurses back to its struct is `Option<Box<T>>` |
 //! | `union` | an enum, one variant per field plus `Unset` |
 //! | `exception` | a struct that implements `Display` and `std::error::Error` |
-//! | `service` | per method, `<Service><Method>Args` and `<Service><Method>Result` |
+//! | `service` | a trait with an `async fn` per method (`&self`, no `Send` bound; `extends` is a supertrait); per method `<Service><Method>Args` and `<Service><Method>Result` (Apache Thrift's `method_args` / `method_result`), and `<Service><Method>Error` when it declares exceptions |
 //!
 //! Encoding writes what Apache Thrift writes: fields in declaration order,
 //! `None` optionals skipped. Decoding skips unknown fields, fills defaults,

@@ -123,6 +123,23 @@ fn thrift_test_key_lines() {
         ],
     );
     assert!(code.contains("pub struct ThriftTestTestOnewayArgs {"));
+    // The handler trait: async fns on &self, no Send bound.
+    assert_has(
+        code,
+        &[
+            "#[allow(async_fn_in_trait)]\npub trait ThriftTest {",
+            "    async fn test_void(&self) -> Result<(), thrift::ApplicationException>;",
+            "async fn test_multi_exception(\n        &self,\n        arg0: thrift::Utf8Bytes,\n        arg1: thrift::Utf8Bytes,\n    ) -> Result<Xtruct, ThriftTestTestMultiExceptionError>;",
+            "    /// Prints 'testString(\"%s\")' with thing as '%s'",
+            "pub enum ThriftTestTestMultiExceptionError {",
+            "    Err2(Xception2),",
+            "    Application(thrift::ApplicationException),",
+            "impl ::std::convert::From<Xception> for ThriftTestTestMultiExceptionError {",
+            "pub fn from_outcome(",
+            "pub fn into_outcome(self) -> Result<Xtruct, ThriftTestTestMultiExceptionError> {",
+            "\"testString failed: unknown result\"",
+        ],
+    );
     assert!(!code.contains("ThriftTestTestOnewayResult"));
     assert!(!code.contains("unwrap()"));
 }
@@ -133,14 +150,15 @@ fn includes_are_sibling_modules() {
     std::fs::create_dir_all(dir.join("sub")).unwrap();
     std::fs::write(
         dir.join("sub/base.thrift"),
-        "enum Kind { A = 1, B }\nstruct Thing { 1: Kind kind }\nconst i32 N = 3\n",
+        "enum Kind { A = 1, B }\nstruct Thing { 1: Kind kind }\nconst i32 N = 3\nservice Base {}\n",
     )
     .unwrap();
     std::fs::write(
         dir.join("main.thrift"),
         "include \"sub/base.thrift\"\n\
          struct Holder { 1: base.Thing thing = {\"kind\": base.Kind.B}, 2: list<base.Kind> kinds }\n\
-         const i32 M = base.N\n",
+         const i32 M = base.N\n\
+         service Svc extends base.Base {}\n",
     )
     .unwrap();
     let files = Builder::new().generate(&[dir.join("main.thrift")]).unwrap();
@@ -150,6 +168,7 @@ fn includes_are_sibling_modules() {
         &files[0].code,
         &[
             "pub thing: super::base::Thing,",
+            "pub trait Svc: super::base::Base {",
             "pub kinds: Vec<super::base::Kind>,",
             "kind: super::base::Kind::B",
             "super::base::Kind(r.read_i32()?)",

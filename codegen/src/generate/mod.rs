@@ -74,7 +74,8 @@ fn space_items(code: &str) -> String {
     for line in code.lines() {
         if let Some(p) = prev {
             let indent = |l: &str| l.len() - l.trim_start().len();
-            let ends_item = p.trim() == "}" || (p.trim_end().ends_with(';') && indent(p) == 0);
+            let ends_item =
+                p.trim() == "}" || (indent(p) == 0 && (p.ends_with(';') || p.ends_with("{}")));
             let starts_item = STARTS.iter().any(|s| line.trim_start().starts_with(s));
             if ends_item && starts_item && indent(p) == indent(line) {
                 out.push('\n');
