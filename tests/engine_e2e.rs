@@ -584,3 +584,49 @@ fn graceful_shutdown_under_load_loses_no_accepted_request() {
         "the load saw the server go away"
     );
 }
+
+#[test]
+fn heartbeat_is_answered() {
+    use ringrpc::codec::transport::TtHeader;
+    use ringrpc::codec::transport::ttheader::int_key;
+    let fx = start(|_| {});
+    let mut s = raw(fx.addr());
+    let codec = Codec {
+        transport: Transport::TtHeader,
+        protocol: Protocol::Binary,
+    };
+    let mut h = TtHeader::new(77);
+    h.set_int(int_key::MSG_TYPE, bytes::Bytes::from_static(b"6"))
+        .expect("set");
+    let mut w = LinkWriter::new();
+    transport::encode_frame(&mut w, codec, Some(&h), |_| {});
+    s.write_all(&w.to_vec()).expect("write");
+    let mut buf = LinkBuffer::new();
+    let mut chunk = [0u8; 1024];
+    let f = loop {
+        if let Decoded::Ready(f) =
+            transport::decode_frame(&mut buf, codec, &Default::default()).expect("frame")
+        {
+            break f;
+        }
+        let k = s.read(&mut chunk).expect("read");
+        assert!(k > 0, "closed instead of answering");
+        buf.extend_from_slice(&chunk[..k]);
+    };
+    let h = f.header.expect("a TTHeader reply");
+    assert_eq!(h.seq_id, 77);
+    assert_eq!(h.int(int_key::MSG_TYPE).map(|v| &v[..]), Some(&b"6"[..]));
+    assert!(f.payload.is_empty());
+    // The connection still serves calls after a heartbeat.
+    let c = echo_client(fx.addr(), Transport::TtHeader, Protocol::Binary);
+    run(async move {
+        let c = EchoServiceClient::new(c.build().expect("client"));
+        assert_eq!(
+            c.echo(req("x"), &CallOptions::new())
+                .await
+                .expect("echo")
+                .msg,
+            "x"
+        );
+    });
+}

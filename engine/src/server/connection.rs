@@ -104,6 +104,22 @@ impl ConnShared {
         self.wake_writer.notify();
     }
 
+    /// Answers a heartbeat: the same seq id, `MsgType` heartbeat, no payload.
+    pub(crate) fn reply_heartbeat(&self, codec: Codec, req: &TtHeader) {
+        let mut h = TtHeader::new(req.seq_id);
+        h.flags = req.flags;
+        h.protocol = req.protocol;
+        let _ = h.set_int(
+            ringrpc_codec::transport::ttheader::int_key::MSG_TYPE,
+            bytes::Bytes::from_static(HEARTBEAT),
+        );
+        if self.draining.get() {
+            let _ = h.set_connection_ready_to_reset();
+        }
+        transport::encode_frame(&mut self.writer.borrow_mut(), codec, Some(&h), |_| {});
+        self.wake_writer.notify();
+    }
+
     /// Replies with an application exception, in the request's transport.
     pub(crate) fn reply_exception(&self, req: &Incoming, seqid: i32, ex: &ApplicationException) {
         let name = Utf8Bytes::default();
@@ -219,6 +235,10 @@ pub(crate) async fn serve<R: Route>(
                     break 'conn;
                 }
             };
+            if let Some(h) = frame.header.as_ref().filter(|_| is_heartbeat(&frame)) {
+                shared.reply_heartbeat(c, h);
+                continue;
+            }
             let incoming = Incoming { frame, peer };
             let concurrent = matches!(c.transport, Transport::TtHeader | Transport::TtHeaderFramed);
             shared.inflight.set(shared.inflight.get() + 1);
@@ -285,6 +305,21 @@ pub(crate) async fn serve<R: Route>(
     let _ = writer.await;
     core.unregister(key);
 }
+
+/// Kitex's heartbeat: a TTHeader frame whose `MsgType` int key is
+/// `remote.Heartbeat` (6; kitex `pkg/remote/message.go`, written as decimal
+/// text by `pkg/transmeta/ttheader.go`) and whose payload is empty.
+fn is_heartbeat(frame: &transport::Frame) -> bool {
+    frame.payload.is_empty()
+        && frame
+            .header
+            .as_ref()
+            .and_then(|h| h.int(ringrpc_codec::transport::ttheader::int_key::MSG_TYPE))
+            .is_some_and(|v| v[..] == *HEARTBEAT)
+}
+
+/// Kitex's `remote.Heartbeat` message type, as the `MsgType` value.
+const HEARTBEAT: &[u8] = b"6";
 
 fn is_ttheader(c: Codec) -> bool {
     matches!(c.transport, Transport::TtHeader | Transport::TtHeaderFramed)
