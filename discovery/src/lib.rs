@@ -12,7 +12,7 @@
 //!   through a per-core [`LocalView`] (one atomic load when nothing changed)
 //!   and receive each [`Change`] to rebuild their balancer and drop pooled
 //!   connections to removed instances.
-//! * [`balance`]rs, [`retry`] state and [`breaker`]s are per-core values
+//! * [balancers](balance), [`retry`] state and [`breaker`]s are per-core values
 //!   (`&mut self`, no atomics); only the resolver cache is shared.
 //! * Policies are plain data with documented defaults carried over from
 //!   Kitex (each default names the Kitex file it comes from), looked up per

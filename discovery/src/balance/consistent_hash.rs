@@ -7,8 +7,8 @@
 //! an instance leaves, only its keys move (to their next node clockwise);
 //! when one joins, it takes keys only from the nodes just after its points.
 //!
-//! Virtual node `i` of an instance sits at `stable_hash("<addr>#<i>")`, the
-//! same on every core and process. The key is mixed (splitmix64) first, so
+//! Virtual node `i` of an instance sits at a fixed mix of
+//! `stable_hash("<addr>")` and `i`, the same on every core and process. The key is mixed (splitmix64) first, so
 //! sequential keys spread. Picks use a bucket index over the top bits of the
 //! hash, so a lookup scans about one ring entry instead of a binary search
 //! over all of them. Rebuilding sorts the virtual nodes: O(v log v) for
@@ -40,10 +40,12 @@ impl Default for ConsistentHashOptions {
     }
 }
 
-/// Consistent hashing. See the module docs.
-#[derive(Debug)]
-pub struct ConsistentHash {
-    options: ConsistentHashOptions,
+/// The ring: instances and their sorted virtual nodes. Immutable once
+/// built and `Send + Sync`, so one ring per snapshot can be built once (off
+/// the cores, e.g. on a plain thread) and shared by every core's
+/// [`ConsistentHash`] through [`ConsistentHash::use_ring`].
+#[derive(Debug, Default)]
+pub struct Ring {
     instances: Vec<Arc<Instance>>,
     /// Ring points, sorted.
     hashes: Vec<u64>,
@@ -53,35 +55,54 @@ pub struct ConsistentHash {
     /// one extra entry at the end.
     buckets: Vec<u32>,
     shift: u32,
-    /// Per-pick scratch: instances already rejected in this pick.
-    rejected: Vec<u32>,
-    pick_epoch: u32,
 }
 
-impl ConsistentHash {
-    /// An empty balancer with `options`.
-    pub fn new(options: ConsistentHashOptions) -> Self {
-        ConsistentHash {
-            options,
-            instances: Vec::new(),
-            hashes: Vec::new(),
-            owners: Vec::new(),
-            buckets: vec![0, 0],
-            shift: 63,
-            rejected: Vec::new(),
-            pick_epoch: 0,
+impl Ring {
+    /// Builds the ring of `instances` (weight-0 instances get no node).
+    /// O(v log v) for v = Σ weight × factor.
+    pub fn build(instances: &[Arc<Instance>], options: ConsistentHashOptions) -> Self {
+        let instances = weighted(instances);
+        let nodes_of = |inst: &Instance| -> u32 {
+            if options.weighted {
+                inst.weight().saturating_mul(options.virtual_factor)
+            } else {
+                options.virtual_factor
+            }
+        };
+        let total: usize = instances.iter().map(|i| nodes_of(i) as usize).sum();
+        let mut ring: Vec<(u64, u32)> = Vec::with_capacity(total);
+        for (idx, inst) in instances.iter().enumerate() {
+            let base = stable_hash(inst.addr().to_string().as_bytes());
+            for v in 0..u64::from(nodes_of(inst)) {
+                ring.push((vnode_hash(base, v), idx as u32));
+            }
+        }
+        ring.sort_unstable();
+        let hashes: Vec<u64> = ring.iter().map(|r| r.0).collect();
+        let owners: Vec<u32> = ring.iter().map(|r| r.1).collect();
+        // About one ring point per bucket.
+        let bits = (usize::BITS - total.max(1).leading_zeros()).clamp(1, 24);
+        let shift = 64 - bits;
+        let nb = 1usize << bits;
+        let mut buckets = Vec::with_capacity(nb + 1);
+        let mut pos = 0usize;
+        for b in 0..nb {
+            while pos < total && ((hashes[pos] >> shift) as usize) < b {
+                pos += 1;
+            }
+            buckets.push(pos as u32);
+        }
+        buckets.push(total as u32);
+        Ring {
+            instances,
+            hashes,
+            owners,
+            buckets,
+            shift,
         }
     }
 
-    fn nodes_of(&self, inst: &Instance) -> u32 {
-        if self.options.weighted {
-            inst.weight().saturating_mul(self.options.virtual_factor)
-        } else {
-            self.options.virtual_factor
-        }
-    }
-
-    /// The ring position a key hash lands on.
+    /// The ring position a key hash lands on (`hashes` not empty).
     #[inline]
     fn position(&self, h: u64) -> usize {
         let b = (h >> self.shift) as usize;
@@ -93,49 +114,66 @@ impl ConsistentHash {
         pos
     }
 
-    /// The number of virtual nodes on the ring.
-    pub fn ring_len(&self) -> usize {
+    /// The number of virtual nodes.
+    pub fn len(&self) -> usize {
         self.hashes.len()
     }
+
+    /// Whether the ring has no node.
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+}
+
+/// Consistent hashing. See the module docs.
+#[derive(Debug)]
+pub struct ConsistentHash {
+    options: ConsistentHashOptions,
+    ring: Arc<Ring>,
+    /// Per-pick scratch: instances already rejected in this pick.
+    rejected: Vec<u32>,
+    pick_epoch: u32,
+}
+
+impl ConsistentHash {
+    /// An empty balancer with `options`.
+    pub fn new(options: ConsistentHashOptions) -> Self {
+        ConsistentHash {
+            options,
+            ring: Arc::new(Ring::default()),
+            rejected: Vec::new(),
+            pick_epoch: 0,
+        }
+    }
+
+    /// Switches to a ring built elsewhere (see [`Ring`]); O(instances).
+    pub fn use_ring(&mut self, ring: Arc<Ring>) {
+        self.rejected = vec![0; ring.instances.len()];
+        self.pick_epoch = 0;
+        self.ring = ring;
+    }
+
+    /// The ring in use.
+    pub fn ring(&self) -> &Arc<Ring> {
+        &self.ring
+    }
+
+    /// The number of virtual nodes on the ring.
+    pub fn ring_len(&self) -> usize {
+        self.ring.len()
+    }
+}
+
+/// Where virtual node `v` of an instance whose address hashes to `base`
+/// sits: a fixed mix, the same on every core and in every process.
+#[inline]
+fn vnode_hash(base: u64, v: u64) -> u64 {
+    mix64(base ^ (v + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 impl Balancer for ConsistentHash {
     fn rebuild(&mut self, instances: &[Arc<Instance>]) {
-        self.instances = weighted(instances);
-        let total: usize = self
-            .instances
-            .iter()
-            .map(|i| self.nodes_of(i) as usize)
-            .sum();
-        let mut ring: Vec<(u64, u32)> = Vec::with_capacity(total);
-        let mut label = String::new();
-        for (idx, inst) in self.instances.iter().enumerate() {
-            use std::fmt::Write;
-            for v in 0..self.nodes_of(inst) {
-                label.clear();
-                let _ = write!(label, "{}#{}", inst.addr(), v);
-                ring.push((stable_hash(label.as_bytes()), idx as u32));
-            }
-        }
-        ring.sort_unstable();
-        self.hashes = ring.iter().map(|r| r.0).collect();
-        self.owners = ring.iter().map(|r| r.1).collect();
-        // About one ring point per bucket.
-        let bits = usize::BITS - total.max(1).leading_zeros();
-        let bits = bits.clamp(1, 24);
-        self.shift = 64 - bits;
-        let nb = 1usize << bits;
-        self.buckets = Vec::with_capacity(nb + 1);
-        let mut pos = 0usize;
-        for b in 0..nb {
-            while pos < total && ((self.hashes[pos] >> self.shift) as usize) < b {
-                pos += 1;
-            }
-            self.buckets.push(pos as u32);
-        }
-        self.buckets.push(total as u32);
-        self.rejected = vec![0; self.instances.len()];
-        self.pick_epoch = 0;
+        self.use_ring(Arc::new(Ring::build(instances, self.options)));
     }
 
     #[inline]
@@ -143,13 +181,14 @@ impl Balancer for ConsistentHash {
     where
         F: FnMut(&Instance) -> bool,
     {
-        if self.hashes.is_empty() {
+        let ring = &*self.ring;
+        if ring.hashes.is_empty() {
             return None;
         }
-        let pos = self.position(mix64(req.key));
-        let owner = self.owners[pos] as usize;
-        if admit(&self.instances[owner]) {
-            return Some(&self.instances[owner]);
+        let pos = ring.position(mix64(req.key));
+        let owner = ring.owners[pos] as usize;
+        if admit(&ring.instances[owner]) {
+            return Some(&ring.instances[owner]);
         }
         // Walk clockwise to the next admitted instance, asking `admit` once
         // per instance.
@@ -160,20 +199,20 @@ impl Balancer for ConsistentHash {
         }
         let epoch = self.pick_epoch;
         self.rejected[owner] = epoch;
-        let mut remaining = self.instances.len() - 1;
-        let len = self.hashes.len();
+        let mut remaining = ring.instances.len() - 1;
+        let len = ring.hashes.len();
         let mut p = pos;
         while remaining > 0 {
             p = if p + 1 == len { 0 } else { p + 1 };
             if p == pos {
                 break;
             }
-            let o = self.owners[p] as usize;
+            let o = ring.owners[p] as usize;
             if self.rejected[o] == epoch {
                 continue;
             }
-            if admit(&self.instances[o]) {
-                return Some(&self.instances[o]);
+            if admit(&ring.instances[o]) {
+                return Some(&ring.instances[o]);
             }
             self.rejected[o] = epoch;
             remaining -= 1;
@@ -182,7 +221,7 @@ impl Balancer for ConsistentHash {
     }
 
     fn len(&self) -> usize {
-        self.instances.len()
+        self.ring.instances.len()
     }
 }
 
@@ -250,6 +289,10 @@ mod tests {
             }
         }
         let frac = moved as f64 / keys as f64;
+        eprintln!(
+            "removing 1 of 10 instances moved {:.2}% of keys",
+            frac * 100.0
+        );
         assert!((0.07..0.13).contains(&frac), "removed instance held {frac}");
 
         // Add an 11th: keys move only to it, about 1/11 of them.
@@ -265,7 +308,21 @@ mod tests {
             }
         }
         let frac = moved as f64 / keys as f64;
+        eprintln!("adding an 11th instance moved {:.2}% of keys", frac * 100.0);
         assert!((0.06..0.12).contains(&frac), "newcomer took {frac}");
+    }
+
+    #[test]
+    fn a_shared_ring_picks_like_a_private_one() {
+        let insts = instances(&[10, 20, 30]);
+        let ring = Arc::new(Ring::build(&insts, ConsistentHashOptions::default()));
+        let mut own = ConsistentHash::new(ConsistentHashOptions::default());
+        own.rebuild(&insts);
+        let mut shared = ConsistentHash::new(ConsistentHashOptions::default());
+        shared.use_ring(ring);
+        for k in 0..1000 {
+            assert_eq!(owner_of(&mut own, k), owner_of(&mut shared, k));
+        }
     }
 
     #[test]

@@ -34,7 +34,7 @@ mod p2c;
 mod random;
 mod round_robin;
 
-pub use consistent_hash::{ConsistentHash, ConsistentHashOptions};
+pub use consistent_hash::{ConsistentHash, ConsistentHashOptions, Ring};
 pub use p2c::{P2cOptions, PowerOfTwoChoices};
 pub use random::WeightedRandom;
 pub use round_robin::WeightedRoundRobin;

@@ -82,7 +82,6 @@ impl Worker {
         }
         entry.in_flight.store(true, Ordering::Release);
         self.resolve(entry);
-        entry.in_flight.store(false, Ordering::Release);
     }
 
     fn refresh_all(&mut self) {
@@ -91,14 +90,17 @@ impl Worker {
             if entry.active.load(Ordering::Acquire) && !entry.in_flight.swap(true, Ordering::AcqRel)
             {
                 self.resolve(entry);
-                entry.in_flight.store(false, Ordering::Release);
             }
         }
     }
 
+    /// Resolves `entry` and publishes the outcome. Clears `in_flight`
+    /// before publishing, so a waiter woken by a failure can at once ask
+    /// for another attempt.
     fn resolve(&mut self, entry: &Arc<Entry>) {
         let resolver = &self.shared.resolver;
         let result = resolver.resolve(&entry.key);
+        entry.in_flight.store(false, Ordering::Release);
         let prev = entry.snapshot.load_full();
         match result {
             Ok(res) => {
