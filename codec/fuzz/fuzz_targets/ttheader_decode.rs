@@ -1,7 +1,7 @@
 //! TTHeader's decoder on arbitrary bytes, split into two reads at a point the
 //! first byte picks. Nothing may panic; a need for more is at least one byte;
 //! a frame that decodes must re-encode to bytes that decode to the same
-//! header, codec and payload.
+//! header (but for the protocol id: see below), codec and payload.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -33,7 +33,12 @@ fuzz_target!(|data: &[u8]| {
                 Ok(Decoded::Ready(g)) => {
                     assert_eq!(g.codec, f.codec);
                     assert_eq!(g.payload, f.payload);
-                    assert_eq!(g.header, f.header);
+                    // Re-encoding writes the payload's protocol id, which
+                    // may differ from the id the input named (a Volo client
+                    // names binary over compact); the rest must agree.
+                    let mut want = header;
+                    want.protocol = f.codec.protocol;
+                    assert_eq!(g.header, Some(want));
                 }
                 other => panic!("re-encoded frame does not decode: {other:?}"),
             }

@@ -322,7 +322,7 @@ fn check_meta(head: &[u8], limits: &FrameLimits) -> Result<Option<usize>> {
 /// Checks the length, magic and header size as soon as their bytes are there,
 /// so garbage fails fast rather than waiting for a bogus length. Consumes
 /// nothing unless it returns a frame. The returned [`Frame::codec`] says
-/// which protocol the header names and whether the payload was framed inside
+/// the payload's protocol and whether the payload was framed inside
 /// ([`Transport::TtHeaderFramed`]); the payload is the Thrift message alone.
 /// Zero copy when the frame lies in one chunk; allocates once for the
 /// key/value pairs (see the module docs).
