@@ -39,8 +39,37 @@
 //! use gen::echo::{EchoRequest, EchoResponse};
 //! ```
 //!
+//! Serving and calling a service (for `echo.thrift`):
+//!
+//! ```ignore
+//! use gen::echo::*;
+//! use ringrpc::engine::{context::ServerContext, server::Server, client::*};
+//!
+//! struct Echo;
+//! impl EchoService for Echo {
+//!     async fn echo(&self, _cx: &mut ServerContext, req: EchoRequest)
+//!         -> ringrpc::engine::Result<EchoResponse> {
+//!         Ok(EchoResponse { msg: req.msg })
+//!     }
+//! }
+//! let server = Server::builder()
+//!     .service::<EchoServiceDescriptor, _, _>(|| EchoServiceServer(Echo))
+//!     .start()?;
+//! // On a core:
+//! let client = EchoServiceClient::new(ClientBuilder::new("EchoService").target(addr).build()?);
+//! let resp = client.echo(EchoRequest { msg: "hi".into() }, &CallOptions::new()).await?;
+//! ```
+//!
+//! A method that declares exceptions returns `Result<T, <Service><Method>Error>`:
+//! one variant per exception (they travel in the result struct) and `Other`
+//! for the engine's errors (sent as application exceptions); `From` impls let
+//! `?` and `.into()` build it. Other methods return `ringrpc::engine::Result<T>`.
+//!
 //! A crate that depends on `ringrpc-codec` alone sets
-//! `.codec_path("::ringrpc_codec")`.
+//! `.codec_path("::ringrpc_codec").codec_only()`: types and argument/result
+//! structs only, with application exceptions where engine errors would be.
+//! One that depends on the engine crate directly sets
+//! `.engine_path("::ringrpc_engine")`.
 //!
 //! To see what a file becomes: `cargo run -p ringrpc-build -- idl/echo.thrift`.
 //!
@@ -61,7 +90,7 @@
 //! | `struct` | a struct: `required` and default fields are `T`, `optional` ones `Option<T>`; a field that recurses back to its struct is `Option<Box<T>>` |
 //! | `union` | an enum, one variant per field plus `Unset` |
 //! | `exception` | a struct that implements `Display` and `std::error::Error` |
-//! | `service` | a trait with an `async fn` per method (`&self`, no `Send` bound; `extends` is a supertrait); per method `<Service><Method>Args` and `<Service><Method>Result` (Apache Thrift's `method_args` / `method_result`), and `<Service><Method>Error` when it declares exceptions |
+//! | `service` | per method `<Service><Method>Args` and `<Service><Method>Result` (Apache Thrift's `method_args` / `method_result`), `<Service><Method>Error` when it declares exceptions; and, against the engine: the handler trait `<Service>` (an `async fn` per method on `&self` with the `ServerContext`, no `Send` bound, `extends` as a supertrait), `<Service>Descriptor` (the engine's `ThriftService`), `<Service>Server<H>` (runs a handler) and `<Service>Client<S>` (typed client) |
 //!
 //! Encoding writes what Apache Thrift writes: fields in declaration order,
 //! `None` optionals skipped. Decoding skips unknown fields, fills defaults,
@@ -100,6 +129,7 @@ pub struct GeneratedFile {
 #[derive(Debug, Clone)]
 pub struct Builder {
     codec_path: String,
+    engine_path: Option<String>,
     out_dir: Option<PathBuf>,
     include_dirs: Vec<PathBuf>,
     rerun_if_changed: bool,
@@ -112,12 +142,14 @@ impl Default for Builder {
 }
 
 impl Builder {
-    /// A builder with the defaults: codec at `::ringrpc::codec`, output in
+    /// A builder with the defaults: codec at `::ringrpc::codec`, engine glue
+    /// (handler traits, dispatch, clients) against `::ringrpc::engine`, output in
     /// `OUT_DIR`, includes searched next to the including file only, and
     /// `cargo:rerun-if-changed` printed for every IDL file read.
     pub fn new() -> Self {
         Self {
             codec_path: "::ringrpc::codec".to_owned(),
+            engine_path: Some("::ringrpc::engine".to_owned()),
             out_dir: None,
             include_dirs: Vec::new(),
             rerun_if_changed: true,
@@ -129,6 +161,24 @@ impl Builder {
     /// depends on the codec alone.
     pub fn codec_path(mut self, path: impl Into<String>) -> Self {
         self.codec_path = path.into();
+        self
+    }
+
+    /// The path generated code uses for the engine crate, for the service
+    /// glue: handler traits, dispatch and clients. Default
+    /// `::ringrpc::engine` (the facade); `::ringrpc_engine` for a crate that
+    /// depends on the engine crate directly.
+    pub fn engine_path(mut self, path: impl Into<String>) -> Self {
+        self.engine_path = Some(path.into());
+        self
+    }
+
+    /// Generates types only, with no engine glue, for a crate that depends
+    /// on the codec alone: per method the argument and result structs (and
+    /// error enums) are still generated, with application exceptions where
+    /// engine errors would be.
+    pub fn codec_only(mut self) -> Self {
+        self.engine_path = None;
         self
     }
 
@@ -213,18 +263,33 @@ impl Builder {
         &self,
         files: &[impl AsRef<Path>],
     ) -> Result<(program::Program, generate::Options), Error> {
-        let invalid = |e: String| Error::InvalidOption {
-            message: format!("codec path {:?}: {e}", self.codec_path),
+        let codec_path = parse_path("codec path", &self.codec_path)?;
+        let engine_path = match &self.engine_path {
+            Some(p) => Some(parse_path("engine path", p)?),
+            None => None,
         };
-        let codec_path: proc_macro2::TokenStream = self
-            .codec_path
-            .parse()
-            .map_err(|e: proc_macro2::LexError| invalid(e.to_string()))?;
-        syn::parse2::<syn::Path>(codec_path.clone()).map_err(|e| invalid(e.to_string()))?;
         let roots: Vec<PathBuf> = files.iter().map(|f| f.as_ref().to_path_buf()).collect();
         let program = program::Program::load(&roots, &self.include_dirs)?;
-        Ok((program, generate::Options { codec_path }))
+        Ok((
+            program,
+            generate::Options {
+                codec_path,
+                engine_path,
+            },
+        ))
     }
+}
+
+/// Parses a Rust path given as an option.
+fn parse_path(what: &str, path: &str) -> Result<proc_macro2::TokenStream, Error> {
+    let invalid = |e: String| Error::InvalidOption {
+        message: format!("{what} {path:?}: {e}"),
+    };
+    let tokens: proc_macro2::TokenStream = path
+        .parse()
+        .map_err(|e: proc_macro2::LexError| invalid(e.to_string()))?;
+    syn::parse2::<syn::Path>(tokens.clone()).map_err(|e| invalid(e.to_string()))?;
+    Ok(tokens)
 }
 
 fn write_if_changed(path: &Path, code: &str) -> Result<(), Error> {

@@ -76,6 +76,21 @@ fn codec_path_option() {
         &files[0].code,
         &["use ::ringrpc_codec::{self as codec, thrift};"],
     );
+    // Codec only: no engine glue; other failures are application exceptions.
+    let files = Builder::new()
+        .codec_only()
+        .generate(&[idl("ThriftTest.thrift")])
+        .unwrap();
+    let code = &files[0].code;
+    assert!(!code.contains("engine"), "{code}");
+    assert!(!code.contains("pub trait"), "{code}");
+    assert_has(
+        code,
+        &[
+            "    Other(thrift::ApplicationException),",
+            ") -> Result<Self, thrift::ApplicationException> {",
+        ],
+    );
     let err = Builder::new()
         .codec_path("not a path")
         .generate(&[idl("echo.thrift")])
@@ -127,17 +142,30 @@ fn thrift_test_key_lines() {
     assert_has(
         code,
         &[
+            "use ::ringrpc::engine as engine;",
             "#[allow(async_fn_in_trait)]\npub trait ThriftTest {",
-            "    async fn test_void(&self) -> Result<(), thrift::ApplicationException>;",
-            "async fn test_multi_exception(\n        &self,\n        arg0: thrift::Utf8Bytes,\n        arg1: thrift::Utf8Bytes,\n    ) -> Result<Xtruct, ThriftTestTestMultiExceptionError>;",
+            "    async fn test_void(\n        &self,\n        cx: &mut engine::context::ServerContext,\n    ) -> engine::Result<()>;",
+            "        arg1: thrift::Utf8Bytes,\n    ) -> Result<Xtruct, ThriftTestTestMultiExceptionError>;",
             "    /// Prints 'testString(\"%s\")' with thing as '%s'",
             "pub enum ThriftTestTestMultiExceptionError {",
             "    Err2(Xception2),",
-            "    Application(thrift::ApplicationException),",
+            "    Other(engine::Error),",
             "impl ::std::convert::From<Xception> for ThriftTestTestMultiExceptionError {",
             "pub fn from_outcome(",
             "pub fn into_outcome(self) -> Result<Xtruct, ThriftTestTestMultiExceptionError> {",
             "\"testString failed: unknown result\"",
+            // Dispatch and client.
+            "pub enum ThriftTestRequest {",
+            "    TestOneway(ThriftTestTestOnewayArgs),",
+            "pub enum ThriftTestResponse {",
+            "    TestOneway,",
+            "impl engine::server::ThriftService for ThriftTestDescriptor {",
+            "const NAME: &'static str = \"ThriftTest\";",
+            "\"testOneway\" => Some(engine::server::MethodKind::Oneway),",
+            "pub struct ThriftTestServer<H>(pub H);",
+            "<H as ThriftTest>::test_string(&self.0, cx, args.thing)",
+            "pub struct ThriftTestClient<S> {",
+            "\"testOneway\",\n                &ThriftTestTestOnewayArgs {\n                    seconds_to_sleep,",
         ],
     );
     assert!(!code.contains("ThriftTestTestOnewayResult"));
@@ -169,6 +197,7 @@ fn includes_are_sibling_modules() {
         &[
             "pub thing: super::base::Thing,",
             "pub trait Svc: super::base::Base {",
+            "pub enum SvcRequest {}",
             "pub kinds: Vec<super::base::Kind>,",
             "kind: super::base::Kind::B",
             "super::base::Kind(r.read_i32()?)",

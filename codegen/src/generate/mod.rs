@@ -28,6 +28,9 @@ pub struct Options {
     /// The path of the codec crate in generated code, e.g. `::ringrpc::codec`
     /// (checked to be a path).
     pub codec_path: TokenStream,
+    /// The path of the engine crate, e.g. `::ringrpc::engine`; `None` for
+    /// codec-only output (no handler traits, dispatch or clients).
+    pub engine_path: Option<TokenStream>,
 }
 
 /// Generates the Rust source of file `file` of `program`, formatted.
@@ -105,6 +108,7 @@ pub fn module_tree(program: &Program, paths: &[impl AsRef<Path>]) -> String {
                     clippy::enum_variant_names,
                     clippy::excessive_precision,
                     clippy::large_enum_variant,
+                    clippy::too_many_arguments,
                     clippy::type_complexity
                 )]
                 include!(#p);
@@ -140,6 +144,13 @@ impl Generator<'_> {
             use thrift::{Message as _, ProtocolReader as _, ProtocolWriter as _};
         }];
         let defs = &self.program.files[self.file].doc.definitions;
+        let has_services = defs.iter().any(|d| matches!(d, Definition::Service(_)));
+        if let (Some(engine), true) = (&self.opts.engine_path, has_services) {
+            items.push(quote! {
+                #[allow(unused_imports)]
+                use #engine as engine;
+            });
+        }
         for (index, def) in defs.iter().enumerate() {
             let id = DefId {
                 file: self.file,

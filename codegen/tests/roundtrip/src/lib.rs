@@ -3,7 +3,13 @@
 //! here so the tests in `tests/` can run it.
 #![deny(missing_docs)]
 
-/// The generated module tree: one module per IDL file.
+/// The generated module tree, with the engine glue: one module per IDL file.
 pub mod generated {
     include!(concat!(env!("OUT_DIR"), "/ringrpc_gen.rs"));
+}
+
+/// The fixtures generated codec-only (`Builder::codec_only`): types and
+/// argument/result structs, no engine.
+pub mod codec_only {
+    include!(concat!(env!("OUT_DIR"), "/codec_only/ringrpc_gen.rs"));
 }
