@@ -22,10 +22,11 @@ mod backup;
 mod budget;
 mod failure;
 
-pub use backup::{BackupPolicy, BackupRequest, BackupStep};
+pub use backup::{BackupPolicy, BackupRequest, BackupStep, DEFAULT_MAX_BACKUPS, MAX_BACKUPS_CAP};
 pub use budget::{BudgetOptions, RetryBudget};
 pub use failure::{
-    Backoff, FailurePolicy, FailureRetry, RetryClassifier, RetryDecision, StopReason,
+    Backoff, DEFAULT_MAX_RETRIES, FailurePolicy, FailureRetry, MAX_RETRIES_CAP, RetryClassifier,
+    RetryDecision, StopReason,
 };
 
 /// Which retry policy a method uses. Kitex's default is no retry.
