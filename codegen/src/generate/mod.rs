@@ -269,9 +269,23 @@ pub(crate) fn doc_attrs(text: &str) -> TokenStream {
 /// The IDL's doc for an item, or `fallback` when it has none.
 pub(crate) fn doc_or(doc: &Option<String>, fallback: impl FnOnce() -> String) -> TokenStream {
     match doc {
-        Some(d) => doc_attrs(d),
+        Some(d) => idl_doc_attrs(d),
         None => doc_attrs(&fallback()),
     }
+}
+
+/// Doc attributes for documentation written in the IDL, which is plain
+/// text: `<`, `>`, `[` and `]` are escaped so rustdoc shows them instead of
+/// reading HTML tags (`list<i32>`) or links.
+pub(crate) fn idl_doc_attrs(text: &str) -> TokenStream {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '<' | '>' | '[' | ']') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    doc_attrs(&escaped)
 }
 
 /// A type as IDL text, for generated docs.

@@ -15,7 +15,7 @@ use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
 use super::wire::Val;
-use super::{GResult, Generator, doc_attrs, doc_or, idl_type, int_literal};
+use super::{GResult, Generator, doc_attrs, doc_or, idl_doc_attrs, idl_type, int_literal};
 use crate::model::{Field, Requiredness, StructKind, StructLike};
 use crate::names;
 use crate::program::{DefId, Ty};
@@ -381,7 +381,7 @@ impl Generator<'_> {
 /// A field's doc: the IDL's, or its declaration.
 fn field_doc(f: &Field) -> TokenStream {
     match &f.doc {
-        Some(d) => doc_attrs(d),
+        Some(d) => idl_doc_attrs(d),
         None => {
             let req = match f.req {
                 Requiredness::Required => "required ",
