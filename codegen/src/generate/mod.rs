@@ -8,6 +8,7 @@
 //! to `bytes::Bytes` for `binary`.
 
 mod consts;
+mod engine;
 mod service;
 mod structs;
 mod wire;

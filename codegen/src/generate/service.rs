@@ -13,17 +13,8 @@
 //! - `<Service><Method>Result::from_outcome` / `into_outcome`, between the
 //!   result struct and a handler's or caller's `Result<T, E>`.
 //!
-//! With the engine (the default), per service, against `ringrpc_engine`:
-//!
-//! - `<Service>`: the handler trait, an `async fn` per method taking `&self`
-//!   and the `ServerContext`, no `Send` bound (handlers are per core);
-//!   `extends` makes the base service's trait a supertrait;
-//! - `<Service>Request` / `<Service>Response`: every method's arguments and
-//!   results, the base services' included;
-//! - `<Service>Descriptor`: the engine's `ThriftService` (method lookup,
-//!   argument decoding, result encoding);
-//! - `<Service>Server<H>`: the engine `Service` that runs a handler `H`;
-//! - `<Service>Client<S>`: a typed client over an engine `Client`.
+//! With the engine (the default), the per-service glue of [`super::engine`]
+//! follows.
 
 use std::collections::HashSet;
 
@@ -31,24 +22,24 @@ use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
 use super::structs::StructGen;
-use super::{GResult, Generator, doc_attrs, doc_or};
+use super::{GResult, Generator, doc_attrs};
 use crate::model::{Definition, Field, Function, Requiredness, Service, StructKind};
 use crate::names;
 use crate::program::DefId;
 
 /// The names generated for one method.
-struct MethodNames {
-    args: Ident,
-    result: Ident,
+pub(super) struct MethodNames {
+    pub(super) args: Ident,
+    pub(super) result: Ident,
     /// `Some` when the method declares exceptions.
-    error: Option<Ident>,
+    pub(super) error: Option<Ident>,
     /// The variant in the service's request and response enums.
-    variant: Ident,
+    pub(super) variant: Ident,
     /// The Rust method (trait, client).
-    method: Ident,
+    pub(super) method: Ident,
 }
 
-fn method_names(s: &Service, f: &Function) -> MethodNames {
+pub(super) fn method_names(s: &Service, f: &Function) -> MethodNames {
     let base = format!(
         "{}{}",
         names::upper_camel(&s.name),
@@ -80,7 +71,7 @@ fn error_variants(f: &Function) -> (Vec<Ident>, Ident) {
 
 /// A method parameter's name: the field's, unless it would hide the
 /// `cx` or `opts` parameter that generated methods also take.
-fn param_ident(name: &str) -> Ident {
+pub(super) fn param_ident(name: &str) -> Ident {
     let id = names::snake_ident(name);
     match id.to_string().as_str() {
         "cx" | "opts" => format_ident!("{}_", id),
@@ -89,11 +80,11 @@ fn param_ident(name: &str) -> Ident {
 }
 
 /// A method of a service or of one it extends.
-struct Method<'p> {
+pub(super) struct Method<'p> {
     /// The file of the service that declares it.
-    file: usize,
-    service: &'p Service,
-    func: &'p Function,
+    pub(super) file: usize,
+    pub(super) service: &'p Service,
+    pub(super) func: &'p Function,
 }
 
 impl Generator<'_> {
@@ -150,13 +141,13 @@ impl Generator<'_> {
     }
 
     /// The path from this file to item `name` of file `file`.
-    fn path_in(&self, file: usize, name: &Ident) -> TokenStream {
+    pub(super) fn path_in(&self, file: usize, name: &Ident) -> TokenStream {
         self.path_to(DefId { file, index: 0 }, name.clone())
     }
 
     /// What a failure other than a declared exception is: the engine's
     /// error, or (codec only) an application exception.
-    fn other_error(&self) -> TokenStream {
+    pub(super) fn other_error(&self) -> TokenStream {
         if self.opts.engine_path.is_some() {
             quote!(engine::Error)
         } else {
@@ -165,7 +156,7 @@ impl Generator<'_> {
     }
 
     /// `ex` (an `ApplicationException`) as an [`other_error`](Self::other_error).
-    fn app_as_other(&self, ex: TokenStream) -> TokenStream {
+    pub(super) fn app_as_other(&self, ex: TokenStream) -> TokenStream {
         if self.opts.engine_path.is_some() {
             quote!(engine::Error::Application(#ex))
         } else {
@@ -173,7 +164,7 @@ impl Generator<'_> {
         }
     }
 
-    fn return_type_in(&self, file: usize, f: &Function) -> GResult {
+    pub(super) fn return_type_in(&self, file: usize, f: &Function) -> GResult {
         match &f.ret {
             Some(t) => self.rust_type_in(file, t),
             None => Ok(quote!(())),
@@ -181,7 +172,7 @@ impl Generator<'_> {
     }
 
     /// The error type of a method of `s` (declared in `file`).
-    fn error_type_in(&self, file: usize, s: &Service, f: &Function) -> TokenStream {
+    pub(super) fn error_type_in(&self, file: usize, s: &Service, f: &Function) -> TokenStream {
         match method_names(s, f).error {
             Some(e) => self.path_in(file, &e),
             None => self.other_error(),
@@ -190,7 +181,7 @@ impl Generator<'_> {
 
     /// `Result<T, E>` for a method of `s` (declared in `file`), written
     /// `engine::Result<T>` when `E` is the engine's error.
-    fn result_type_in(&self, file: usize, s: &Service, f: &Function) -> GResult {
+    pub(super) fn result_type_in(&self, file: usize, s: &Service, f: &Function) -> GResult {
         let ret = self.return_type_in(file, f)?;
         Ok(match (&self.opts.engine_path, method_names(s, f).error) {
             (Some(_), None) => quote!(engine::Result<#ret>),
@@ -450,385 +441,6 @@ impl Generator<'_> {
                     #(#checks)*
                     #rest
                 }
-            }
-        })
-    }
-
-    /// The handler trait.
-    fn service_trait(&self, s: &Service) -> GResult {
-        let ident = names::type_ident(&s.name);
-        let doc = doc_or(&s.doc, || format!("The Thrift service `{}`.", s.name));
-        let supertrait = match self.program.base_service(self.file, s)? {
-            Some(base) => {
-                let path = self.type_path(base);
-                quote!(: #path)
-            }
-            None => quote!(),
-        };
-        let server = format_ident!("{}Server", ident);
-        let methods = s
-            .functions
-            .iter()
-            .map(|f| {
-                let name = method_names(s, f).method;
-                let doc = doc_or(&f.doc, || format!("Handles `{}.{}`.", s.name, f.name));
-                let oneway_doc = f.oneway.then(|| {
-                    doc_attrs("\nOneway: the caller gets no reply, so an error never reaches it.")
-                });
-                let params = self.params(self.file, f)?;
-                let result = self.result_type_in(self.file, s, f)?;
-                Ok(quote! {
-                    #doc
-                    #oneway_doc
-                    async fn #name(
-                        &self,
-                        cx: &mut engine::context::ServerContext,
-                        #(#params),*
-                    ) -> #result;
-                })
-            })
-            .collect::<GResult<Vec<_>>>()?;
-        let how = format!(
-            "Implement it for a per-core handler (methods take `&self`; their \
-             futures need not be `Send`) and serve it with [`{server}`]."
-        );
-        Ok(quote! {
-            #doc
-            ///
-            #[doc = #how]
-            #[allow(async_fn_in_trait)]
-            pub trait #ident #supertrait {
-                #(#methods)*
-            }
-        })
-    }
-
-    /// `name: Type` for each argument of `f` (declared in `file`).
-    fn params(&self, file: usize, f: &Function) -> GResult<Vec<TokenStream>> {
-        f.args
-            .iter()
-            .map(|a| {
-                let p = param_ident(&a.name);
-                let t = self.rust_type_in(file, &a.ty)?;
-                let t = if a.req == Requiredness::Optional {
-                    quote!(Option<#t>)
-                } else {
-                    t
-                };
-                Ok(quote!(#p: #t))
-            })
-            .collect()
-    }
-
-    fn request_response(&self, s: &Service, methods: &[Method<'_>]) -> GResult {
-        let ident = names::type_ident(&s.name);
-        let request = format_ident!("{}Request", ident);
-        let response = format_ident!("{}Response", ident);
-        let mut reqs = Vec::new();
-        let mut resps = Vec::new();
-        for m in methods {
-            let n = method_names(m.service, m.func);
-            let v = &n.variant;
-            let args = self.path_in(m.file, &n.args);
-            let doc = doc_attrs(&format!("`{}.{}`.", m.service.name, m.func.name));
-            reqs.push(quote!(#doc #v(#args),));
-            if m.func.oneway {
-                let doc = doc_attrs(&format!(
-                    "`{}.{}` (oneway: nothing is sent back).",
-                    m.service.name, m.func.name
-                ));
-                resps.push(quote!(#doc #v,));
-            } else {
-                let result = self.path_in(m.file, &n.result);
-                resps.push(quote!(#doc #v(#result),));
-            }
-        }
-        let req_doc = doc_attrs(&format!(
-            "A decoded call to `{}`: the arguments of one of its methods.",
-            s.name
-        ));
-        let resp_doc = doc_attrs(&format!(
-            "The result of a call to `{}`: the result struct of one of its methods.",
-            s.name
-        ));
-        Ok(quote! {
-            #req_doc
-            #[derive(Debug, Clone, PartialEq)]
-            pub enum #request {
-                #(#reqs)*
-            }
-
-            #resp_doc
-            #[derive(Debug, Clone, PartialEq)]
-            pub enum #response {
-                #(#resps)*
-            }
-        })
-    }
-
-    fn descriptor(&self, s: &Service, methods: &[Method<'_>]) -> TokenStream {
-        let ident = names::type_ident(&s.name);
-        let descriptor = format_ident!("{}Descriptor", ident);
-        let request = format_ident!("{}Request", ident);
-        let response = format_ident!("{}Response", ident);
-        let name = &s.name;
-        let kinds = methods.iter().map(|m| {
-            let wire = &m.func.name;
-            if m.func.oneway {
-                quote!(#wire => Some(engine::server::MethodKind::Oneway),)
-            } else {
-                quote!(#wire => Some(engine::server::MethodKind::Call),)
-            }
-        });
-        let decodes = methods.iter().map(|m| {
-            let n = method_names(m.service, m.func);
-            let (v, wire) = (&n.variant, &m.func.name);
-            let args = self.path_in(m.file, &n.args);
-            quote!(#wire => Ok(#request::#v(<#args as thrift::Message>::decode(r)?)),)
-        });
-        let encodes = methods.iter().map(|m| {
-            let v = method_names(m.service, m.func).variant;
-            if m.func.oneway {
-                let wire = format!("{}_result", m.func.name);
-                quote! {
-                    #response::#v => {
-                        w.write_struct_begin(#wire);
-                        w.write_field_stop();
-                        w.write_struct_end();
-                    }
-                }
-            } else {
-                quote!(#response::#v(result) => result.encode(w),)
-            }
-        });
-        let unknown = quote!(Err(codec::Error::BadMessageHeader("unknown method")));
-        let (method_body, decode_body, encode_body) = if methods.is_empty() {
-            // A service with no methods: nothing to find, decode or encode.
-            (
-                quote! {
-                    let _ = method;
-                    None
-                },
-                quote! {
-                    let _ = (method, r);
-                    #unknown
-                },
-                quote! {
-                    let _ = w;
-                    match *resp {}
-                },
-            )
-        } else {
-            (
-                quote! {
-                    match method {
-                        #(#kinds)*
-                        _ => None,
-                    }
-                },
-                quote! {
-                    match method {
-                        #(#decodes)*
-                        _ => #unknown,
-                    }
-                },
-                quote! {
-                    match resp {
-                        #(#encodes)*
-                    }
-                },
-            )
-        };
-        let doc = doc_attrs(&format!(
-            "How the engine decodes calls to `{}` and encodes its results; \
-             give it to `Server::builder().service::<{descriptor}, _, _>(..)`.",
-            s.name
-        ));
-        quote! {
-            #doc
-            #[derive(Debug, Clone, Copy)]
-            pub struct #descriptor;
-
-            impl engine::server::ThriftService for #descriptor {
-                type Request = #request;
-                type Response = #response;
-                const NAME: &'static str = #name;
-
-                fn method(method: &str) -> Option<engine::server::MethodKind> {
-                    #method_body
-                }
-
-                fn decode_request<R: thrift::ProtocolReader>(
-                    method: &str,
-                    r: &mut R,
-                ) -> codec::Result<Self::Request> {
-                    #decode_body
-                }
-
-                fn encode_response<W: thrift::ProtocolWriter>(resp: &Self::Response, w: &mut W) {
-                    #encode_body
-                }
-            }
-        }
-    }
-
-    fn server(&self, s: &Service, methods: &[Method<'_>]) -> GResult {
-        let ident = names::type_ident(&s.name);
-        let server = format_ident!("{}Server", ident);
-        let request = format_ident!("{}Request", ident);
-        let response = format_ident!("{}Response", ident);
-        let arms = methods
-            .iter()
-            .map(|m| {
-                let n = method_names(m.service, m.func);
-                let (v, method) = (&n.variant, &n.method);
-                let trait_path = self.path_in(m.file, &names::type_ident(&m.service.name));
-                let args: Vec<Ident> = m
-                    .func
-                    .args
-                    .iter()
-                    .map(|a| names::snake_ident(&a.name))
-                    .collect();
-                let binding = if args.is_empty() {
-                    quote!(_)
-                } else {
-                    quote!(args)
-                };
-                let call = quote! {
-                    <H as #trait_path>::#method(&self.0, cx, #(args.#args),*).await
-                };
-                Ok(if m.func.oneway {
-                    quote! {
-                        #request::#v(#binding) => {
-                            #call?;
-                            Ok(#response::#v)
-                        }
-                    }
-                } else {
-                    let result = self.path_in(m.file, &n.result);
-                    quote! {
-                        #request::#v(#binding) => {
-                            let outcome = #call;
-                            Ok(#response::#v(#result::from_outcome(outcome)?))
-                        }
-                    }
-                })
-            })
-            .collect::<GResult<Vec<_>>>()?;
-        let unused_cx = methods.is_empty().then(|| quote!(let _ = cx;));
-        let doc = doc_attrs(&format!(
-            "The engine's service for `{}`: runs a handler that implements [`{ident}`].",
-            s.name
-        ));
-        Ok(quote! {
-            #doc
-            #[derive(Debug, Clone)]
-            pub struct #server<H>(pub H);
-
-            impl<H: #ident> engine::middleware::Service<engine::context::ServerContext, #request>
-                for #server<H>
-            {
-                type Response = #response;
-                type Error = engine::Error;
-
-                async fn call(
-                    &self,
-                    cx: &mut engine::context::ServerContext,
-                    req: #request,
-                ) -> engine::Result<#response> {
-                    #unused_cx
-                    match req {
-                        #(#arms)*
-                    }
-                }
-            }
-        })
-    }
-
-    fn client(&self, s: &Service, methods: &[Method<'_>]) -> GResult {
-        let ident = names::type_ident(&s.name);
-        let client = format_ident!("{}Client", ident);
-        let fns = methods
-            .iter()
-            .map(|m| {
-                let n = method_names(m.service, m.func);
-                let method = &n.method;
-                let wire = &m.func.name;
-                let params = self.params(m.file, m.func)?;
-                let args_ty = self.path_in(m.file, &n.args);
-                let fields = m.func.args.iter().map(|a| {
-                    let (field, param) = (names::snake_ident(&a.name), param_ident(&a.name));
-                    if field == param {
-                        quote!(#field)
-                    } else {
-                        quote!(#field: #param)
-                    }
-                });
-                let args = quote!(#args_ty { #(#fields),* });
-                let doc = doc_or(&m.func.doc, || {
-                    format!("Calls `{}.{}`.", m.service.name, m.func.name)
-                });
-                Ok(if m.func.oneway {
-                    quote! {
-                        #doc
-                        ///
-                        /// Oneway: returns once the call is written.
-                        pub async fn #method(
-                            &self,
-                            #(#params,)*
-                            opts: &engine::client::CallOptions,
-                        ) -> engine::Result<()> {
-                            self.inner.call_oneway(#wire, &#args, opts).await
-                        }
-                    }
-                } else {
-                    let ret = self.result_type_in(m.file, m.service, m.func)?;
-                    let result = self.path_in(m.file, &n.result);
-                    quote! {
-                        #doc
-                        pub async fn #method(
-                            &self,
-                            #(#params,)*
-                            opts: &engine::client::CallOptions,
-                        ) -> #ret {
-                            let result: #result = self.inner.call(#wire, &#args, opts).await?;
-                            result.into_outcome()
-                        }
-                    }
-                })
-            })
-            .collect::<GResult<Vec<_>>>()?;
-        let doc = doc_attrs(&format!(
-            "A typed `{}` client over an engine `Client` (one per core).",
-            s.name
-        ));
-        Ok(quote! {
-            #doc
-            #[derive(Debug)]
-            pub struct #client<S> {
-                inner: engine::client::Client<S>,
-            }
-
-            impl<S> #client<S>
-            where
-                S: engine::middleware::Service<
-                    engine::context::ClientContext,
-                    engine::client::ClientRequest,
-                    Response = engine::client::ClientReply,
-                    Error = engine::Error,
-                >,
-            {
-                /// Wraps an engine client.
-                pub fn new(inner: engine::client::Client<S>) -> Self {
-                    Self { inner }
-                }
-
-                /// The engine client.
-                pub fn inner(&self) -> &engine::client::Client<S> {
-                    &self.inner
-                }
-
-                #(#fns)*
             }
         })
     }

@@ -1,0 +1,403 @@
+//! The engine glue of a service, against `ringrpc_engine`:
+//!
+//! - `<Service>`: the handler trait, an `async fn` per method taking `&self`
+//!   and the `ServerContext`, no `Send` bound (handlers are per core);
+//!   `extends` makes the base service's trait a supertrait;
+//! - `<Service>Request` / `<Service>Response`: every method's arguments and
+//!   results, the base services' included;
+//! - `<Service>Descriptor`: the engine's `ThriftService` (method lookup,
+//!   argument decoding, result encoding);
+//! - `<Service>Server<H>`: the engine `Service` that runs a handler `H`;
+//! - `<Service>Client<S>`: a typed client over an engine `Client`.
+//!
+//! The codec-level parts (argument, result and error types) are in
+//! [`super::service`].
+
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
+
+use super::service::{Method, method_names, param_ident};
+use super::{GResult, Generator, doc_attrs, doc_or};
+use crate::model::{Function, Requiredness, Service};
+use crate::names;
+
+impl Generator<'_> {
+    /// The handler trait.
+    pub(super) fn service_trait(&self, s: &Service) -> GResult {
+        let ident = names::type_ident(&s.name);
+        let doc = doc_or(&s.doc, || format!("The Thrift service `{}`.", s.name));
+        let supertrait = match self.program.base_service(self.file, s)? {
+            Some(base) => {
+                let path = self.type_path(base);
+                quote!(: #path)
+            }
+            None => quote!(),
+        };
+        let server = format_ident!("{}Server", ident);
+        let methods = s
+            .functions
+            .iter()
+            .map(|f| {
+                let name = method_names(s, f).method;
+                let doc = doc_or(&f.doc, || format!("Handles `{}.{}`.", s.name, f.name));
+                let oneway_doc = f.oneway.then(|| {
+                    doc_attrs("\nOneway: the caller gets no reply, so an error never reaches it.")
+                });
+                let params = self.params(self.file, f)?;
+                let result = self.result_type_in(self.file, s, f)?;
+                Ok(quote! {
+                    #doc
+                    #oneway_doc
+                    async fn #name(
+                        &self,
+                        cx: &mut engine::context::ServerContext,
+                        #(#params),*
+                    ) -> #result;
+                })
+            })
+            .collect::<GResult<Vec<_>>>()?;
+        let how = format!(
+            "Implement it for a per-core handler (methods take `&self`; their \
+             futures need not be `Send`) and serve it with [`{server}`]."
+        );
+        Ok(quote! {
+            #doc
+            ///
+            #[doc = #how]
+            #[allow(async_fn_in_trait)]
+            pub trait #ident #supertrait {
+                #(#methods)*
+            }
+        })
+    }
+
+    /// `name: Type` for each argument of `f` (declared in `file`).
+    fn params(&self, file: usize, f: &Function) -> GResult<Vec<TokenStream>> {
+        f.args
+            .iter()
+            .map(|a| {
+                let p = param_ident(&a.name);
+                let t = self.rust_type_in(file, &a.ty)?;
+                let t = if a.req == Requiredness::Optional {
+                    quote!(Option<#t>)
+                } else {
+                    t
+                };
+                Ok(quote!(#p: #t))
+            })
+            .collect()
+    }
+
+    pub(super) fn request_response(&self, s: &Service, methods: &[Method<'_>]) -> GResult {
+        let ident = names::type_ident(&s.name);
+        let request = format_ident!("{}Request", ident);
+        let response = format_ident!("{}Response", ident);
+        let mut reqs = Vec::new();
+        let mut resps = Vec::new();
+        for m in methods {
+            let n = method_names(m.service, m.func);
+            let v = &n.variant;
+            let args = self.path_in(m.file, &n.args);
+            let doc = doc_attrs(&format!("`{}.{}`.", m.service.name, m.func.name));
+            reqs.push(quote!(#doc #v(#args),));
+            if m.func.oneway {
+                let doc = doc_attrs(&format!(
+                    "`{}.{}` (oneway: nothing is sent back).",
+                    m.service.name, m.func.name
+                ));
+                resps.push(quote!(#doc #v,));
+            } else {
+                let result = self.path_in(m.file, &n.result);
+                resps.push(quote!(#doc #v(#result),));
+            }
+        }
+        let req_doc = doc_attrs(&format!(
+            "A decoded call to `{}`: the arguments of one of its methods.",
+            s.name
+        ));
+        let resp_doc = doc_attrs(&format!(
+            "The result of a call to `{}`: the result struct of one of its methods.",
+            s.name
+        ));
+        Ok(quote! {
+            #req_doc
+            #[derive(Debug, Clone, PartialEq)]
+            pub enum #request {
+                #(#reqs)*
+            }
+
+            #resp_doc
+            #[derive(Debug, Clone, PartialEq)]
+            pub enum #response {
+                #(#resps)*
+            }
+        })
+    }
+
+    pub(super) fn descriptor(&self, s: &Service, methods: &[Method<'_>]) -> TokenStream {
+        let ident = names::type_ident(&s.name);
+        let descriptor = format_ident!("{}Descriptor", ident);
+        let request = format_ident!("{}Request", ident);
+        let response = format_ident!("{}Response", ident);
+        let name = &s.name;
+        let kinds = methods.iter().map(|m| {
+            let wire = &m.func.name;
+            if m.func.oneway {
+                quote!(#wire => Some(engine::server::MethodKind::Oneway),)
+            } else {
+                quote!(#wire => Some(engine::server::MethodKind::Call),)
+            }
+        });
+        let decodes = methods.iter().map(|m| {
+            let n = method_names(m.service, m.func);
+            let (v, wire) = (&n.variant, &m.func.name);
+            let args = self.path_in(m.file, &n.args);
+            quote!(#wire => Ok(#request::#v(<#args as thrift::Message>::decode(r)?)),)
+        });
+        let encodes = methods.iter().map(|m| {
+            let v = method_names(m.service, m.func).variant;
+            if m.func.oneway {
+                let wire = format!("{}_result", m.func.name);
+                quote! {
+                    #response::#v => {
+                        w.write_struct_begin(#wire);
+                        w.write_field_stop();
+                        w.write_struct_end();
+                    }
+                }
+            } else {
+                quote!(#response::#v(result) => result.encode(w),)
+            }
+        });
+        let unknown = quote!(Err(codec::Error::BadMessageHeader("unknown method")));
+        let (method_body, decode_body, encode_body) = if methods.is_empty() {
+            // A service with no methods: nothing to find, decode or encode.
+            (
+                quote! {
+                    let _ = method;
+                    None
+                },
+                quote! {
+                    let _ = (method, r);
+                    #unknown
+                },
+                quote! {
+                    let _ = w;
+                    match *resp {}
+                },
+            )
+        } else {
+            (
+                quote! {
+                    match method {
+                        #(#kinds)*
+                        _ => None,
+                    }
+                },
+                quote! {
+                    match method {
+                        #(#decodes)*
+                        _ => #unknown,
+                    }
+                },
+                quote! {
+                    match resp {
+                        #(#encodes)*
+                    }
+                },
+            )
+        };
+        let doc = doc_attrs(&format!(
+            "How the engine decodes calls to `{}` and encodes its results; \
+             give it to `Server::builder().service::<{descriptor}, _, _>(..)`.",
+            s.name
+        ));
+        quote! {
+            #doc
+            #[derive(Debug, Clone, Copy)]
+            pub struct #descriptor;
+
+            impl engine::server::ThriftService for #descriptor {
+                type Request = #request;
+                type Response = #response;
+                const NAME: &'static str = #name;
+
+                fn method(method: &str) -> Option<engine::server::MethodKind> {
+                    #method_body
+                }
+
+                fn decode_request<R: thrift::ProtocolReader>(
+                    method: &str,
+                    r: &mut R,
+                ) -> codec::Result<Self::Request> {
+                    #decode_body
+                }
+
+                fn encode_response<W: thrift::ProtocolWriter>(resp: &Self::Response, w: &mut W) {
+                    #encode_body
+                }
+            }
+        }
+    }
+
+    pub(super) fn server(&self, s: &Service, methods: &[Method<'_>]) -> GResult {
+        let ident = names::type_ident(&s.name);
+        let server = format_ident!("{}Server", ident);
+        let request = format_ident!("{}Request", ident);
+        let response = format_ident!("{}Response", ident);
+        let arms = methods
+            .iter()
+            .map(|m| {
+                let n = method_names(m.service, m.func);
+                let (v, method) = (&n.variant, &n.method);
+                let trait_path = self.path_in(m.file, &names::type_ident(&m.service.name));
+                let args: Vec<Ident> = m
+                    .func
+                    .args
+                    .iter()
+                    .map(|a| names::snake_ident(&a.name))
+                    .collect();
+                let binding = if args.is_empty() {
+                    quote!(_)
+                } else {
+                    quote!(args)
+                };
+                let call = quote! {
+                    <H as #trait_path>::#method(&self.0, cx, #(args.#args),*).await
+                };
+                Ok(if m.func.oneway {
+                    quote! {
+                        #request::#v(#binding) => {
+                            #call?;
+                            Ok(#response::#v)
+                        }
+                    }
+                } else {
+                    let result = self.path_in(m.file, &n.result);
+                    quote! {
+                        #request::#v(#binding) => {
+                            let outcome = #call;
+                            Ok(#response::#v(#result::from_outcome(outcome)?))
+                        }
+                    }
+                })
+            })
+            .collect::<GResult<Vec<_>>>()?;
+        let unused_cx = methods.is_empty().then(|| quote!(let _ = cx;));
+        let doc = doc_attrs(&format!(
+            "The engine's service for `{}`: runs a handler that implements [`{ident}`].",
+            s.name
+        ));
+        Ok(quote! {
+            #doc
+            #[derive(Debug, Clone)]
+            pub struct #server<H>(pub H);
+
+            impl<H: #ident> engine::middleware::Service<engine::context::ServerContext, #request>
+                for #server<H>
+            {
+                type Response = #response;
+                type Error = engine::Error;
+
+                async fn call(
+                    &self,
+                    cx: &mut engine::context::ServerContext,
+                    req: #request,
+                ) -> engine::Result<#response> {
+                    #unused_cx
+                    match req {
+                        #(#arms)*
+                    }
+                }
+            }
+        })
+    }
+
+    pub(super) fn client(&self, s: &Service, methods: &[Method<'_>]) -> GResult {
+        let ident = names::type_ident(&s.name);
+        let client = format_ident!("{}Client", ident);
+        let fns = methods
+            .iter()
+            .map(|m| {
+                let n = method_names(m.service, m.func);
+                let method = &n.method;
+                let wire = &m.func.name;
+                let params = self.params(m.file, m.func)?;
+                let args_ty = self.path_in(m.file, &n.args);
+                let fields = m.func.args.iter().map(|a| {
+                    let (field, param) = (names::snake_ident(&a.name), param_ident(&a.name));
+                    if field == param {
+                        quote!(#field)
+                    } else {
+                        quote!(#field: #param)
+                    }
+                });
+                let args = quote!(#args_ty { #(#fields),* });
+                let doc = doc_or(&m.func.doc, || {
+                    format!("Calls `{}.{}`.", m.service.name, m.func.name)
+                });
+                Ok(if m.func.oneway {
+                    quote! {
+                        #doc
+                        ///
+                        /// Oneway: returns once the call is written.
+                        pub async fn #method(
+                            &self,
+                            #(#params,)*
+                            opts: &engine::client::CallOptions,
+                        ) -> engine::Result<()> {
+                            self.inner.call_oneway(#wire, &#args, opts).await
+                        }
+                    }
+                } else {
+                    let ret = self.result_type_in(m.file, m.service, m.func)?;
+                    let result = self.path_in(m.file, &n.result);
+                    quote! {
+                        #doc
+                        pub async fn #method(
+                            &self,
+                            #(#params,)*
+                            opts: &engine::client::CallOptions,
+                        ) -> #ret {
+                            let result: #result = self.inner.call(#wire, &#args, opts).await?;
+                            result.into_outcome()
+                        }
+                    }
+                })
+            })
+            .collect::<GResult<Vec<_>>>()?;
+        let doc = doc_attrs(&format!(
+            "A typed `{}` client over an engine `Client` (one per core).",
+            s.name
+        ));
+        Ok(quote! {
+            #doc
+            #[derive(Debug)]
+            pub struct #client<S> {
+                inner: engine::client::Client<S>,
+            }
+
+            impl<S> #client<S>
+            where
+                S: engine::middleware::Service<
+                    engine::context::ClientContext,
+                    engine::client::ClientRequest,
+                    Response = engine::client::ClientReply,
+                    Error = engine::Error,
+                >,
+            {
+                /// Wraps an engine client.
+                pub fn new(inner: engine::client::Client<S>) -> Self {
+                    Self { inner }
+                }
+
+                /// The engine client.
+                pub fn inner(&self) -> &engine::client::Client<S> {
+                    &self.inner
+                }
+
+                #(#fns)*
+            }
+        })
+    }
+}
