@@ -4,8 +4,9 @@
 //! Framed and Buffered requests are handled one after another, inline in the
 //! read loop, so pipelined requests are answered in order. TTHeader requests
 //! (which carry their own seq id, and may come from a multiplexing client)
-//! are served concurrently, each as a task on this core, and answered as they
-//! finish. Replies go into the connection's [`LinkWriter`]; a writer task
+//! are served concurrently and answered as they finish: the connection's own
+//! task polls them next to its read, from reusable slots, so no task is
+//! spawned per request. Replies go into the connection's [`LinkWriter`]; a writer task
 //! flushes whatever is ready with one vectored write, so replies finished in
 //! the same turn share a syscall.
 //!
@@ -13,8 +14,11 @@
 //! [`super::CoreState`]) cancels reads past their deadline.
 
 use std::cell::{Cell, RefCell};
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
+use std::pin::{Pin, pin};
 use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use monoio::io::Canceller;
@@ -37,10 +41,6 @@ use crate::signal::LocalNotify;
 pub struct ConnShared {
     writer: RefCell<LinkWriter>,
     wake_writer: LocalNotify,
-    /// Requests being handled.
-    inflight: Cell<usize>,
-    /// Woken when `inflight` drops.
-    done_one: LocalNotify,
     /// The read must end by then (set before each read).
     pub(crate) deadline: Cell<Option<Instant>>,
     pub(crate) timed_out: Cell<bool>,
@@ -55,7 +55,6 @@ pub struct ConnShared {
 impl std::fmt::Debug for ConnShared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConnShared")
-            .field("inflight", &self.inflight.get())
             .field("draining", &self.draining.get())
             .finish_non_exhaustive()
     }
@@ -66,8 +65,6 @@ impl ConnShared {
         Self {
             writer: RefCell::new(LinkWriter::new()),
             wake_writer: LocalNotify::new(),
-            inflight: Cell::new(0),
-            done_one: LocalNotify::new(),
             deadline: Cell::new(None),
             timed_out: Cell::new(false),
             canceller: RefCell::new(Canceller::new()),
@@ -205,6 +202,7 @@ pub(crate) async fn serve<R: Route>(
     let writer = monoio::spawn(write_loop(wr, shared.clone()));
     let mut buf = LinkBuffer::new();
     let mut codec: Option<Codec> = None;
+    let mut inflight = Inflight::new();
     'conn: loop {
         // Handle every whole frame already buffered.
         loop {
@@ -240,22 +238,29 @@ pub(crate) async fn serve<R: Route>(
                 continue;
             }
             let incoming = Incoming { frame, peer };
-            let concurrent = matches!(c.transport, Transport::TtHeader | Transport::TtHeaderFramed);
-            shared.inflight.set(shared.inflight.get() + 1);
-            if concurrent {
-                let (routes, shared2) = (routes.clone(), shared.clone());
-                monoio::spawn(async move {
-                    routes.dispatch(incoming, &shared2).await;
-                    shared2.inflight.set(shared2.inflight.get() - 1);
-                    shared2.done_one.notify();
-                });
+            if is_ttheader(c) {
+                let mut fut = Some(dispatch_owned(routes.clone(), shared.clone(), incoming));
+                poll_fn(|cx| {
+                    if let Some(f) = fut.take() {
+                        inflight.push(f, cx);
+                    }
+                    Poll::Ready(())
+                })
+                .await;
                 // Back-pressure: stop reading while too many are in flight.
-                while shared.inflight.get() >= cfg.max_inflight_per_conn {
-                    shared.done_one.notified().await;
+                if inflight.len() >= cfg.max_inflight_per_conn {
+                    poll_fn(|cx| {
+                        inflight.poll_all(cx);
+                        if inflight.len() < cfg.max_inflight_per_conn {
+                            Poll::Ready(())
+                        } else {
+                            Poll::Pending
+                        }
+                    })
+                    .await;
                 }
             } else {
                 routes.dispatch(incoming, &shared).await;
-                shared.inflight.set(shared.inflight.get() - 1);
             }
         }
         if shared.broken.get() || (shared.draining.get() && codec.is_none_or(|c| !is_ttheader(c))) {
@@ -268,7 +273,14 @@ pub(crate) async fn serve<R: Route>(
         };
         shared.deadline.set(Some(core.read_deadline(timeout)));
         let handle = shared.canceller.borrow().handle();
-        let (res, chunk) = rd.cancelable_read(buf.read_target(), handle).await;
+        let read = rd.cancelable_read(buf.read_target(), handle);
+        let mut read = pin!(read);
+        // Handlers in flight make progress while the read waits.
+        let (res, chunk) = poll_fn(|cx| {
+            inflight.poll_all(cx);
+            read.as_mut().poll(cx)
+        })
+        .await;
         buf.commit_read(chunk);
         shared.deadline.set(None);
         match res {
@@ -297,13 +309,86 @@ pub(crate) async fn serve<R: Route>(
         }
     }
     // Finish what was accepted, then flush and close.
-    while shared.inflight.get() > 0 {
-        shared.done_one.notified().await;
-    }
+    poll_fn(|cx| {
+        inflight.poll_all(cx);
+        if inflight.len() == 0 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
     shared.closing.set(true);
     shared.wake_writer.notify();
     let _ = writer.await;
     core.unregister(key);
+}
+
+/// Routes one request; owns what it needs, so it can sit in [`Inflight`].
+async fn dispatch_owned<R: Route>(routes: Rc<R>, shared: Rc<ConnShared>, req: Incoming) {
+    routes.dispatch(req, &shared).await
+}
+
+/// The requests one connection serves concurrently, polled by the
+/// connection's own task (no task spawned per request). Each future lives in
+/// a boxed slot that is reused for later requests, so once the connection
+/// has seen its peak concurrency, serving allocates nothing.
+struct Inflight<F> {
+    slots: Vec<Pin<Box<Option<F>>>>,
+    free: Vec<usize>,
+    active: usize,
+}
+
+impl<F: Future<Output = ()>> Inflight<F> {
+    fn new() -> Self {
+        Self {
+            slots: Vec::new(),
+            free: Vec::new(),
+            active: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.active
+    }
+
+    /// Adds a request and polls it once (most finish right away).
+    fn push(&mut self, fut: F, cx: &mut Context<'_>) {
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i].set(Some(fut));
+                i
+            }
+            None => {
+                self.slots.push(Box::pin(Some(fut)));
+                self.slots.len() - 1
+            }
+        };
+        self.active += 1;
+        self.poll_slot(i, cx);
+    }
+
+    fn poll_slot(&mut self, i: usize, cx: &mut Context<'_>) {
+        let done = match self.slots[i].as_mut().as_pin_mut() {
+            Some(f) => f.poll(cx).is_ready(),
+            None => return,
+        };
+        if done {
+            self.slots[i].set(None);
+            self.free.push(i);
+            self.active -= 1;
+        }
+    }
+
+    /// Polls every request in flight.
+    fn poll_all(&mut self, cx: &mut Context<'_>) {
+        if self.active == 0 {
+            return;
+        }
+        for i in 0..self.slots.len() {
+            self.poll_slot(i, cx);
+        }
+    }
 }
 
 /// Kitex's heartbeat: a TTHeader frame whose `MsgType` int key is
