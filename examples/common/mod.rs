@@ -12,14 +12,16 @@ impl Args {
         Self(std::env::args().skip(1).collect())
     }
 
-    /// The value after `--name`, if given.
+    /// The value of `--name value` or `--name=value`, if given.
     pub fn get(&self, name: &str) -> Option<&str> {
         let flag = format!("--{name}");
-        self.0
-            .iter()
-            .position(|a| *a == flag)
-            .and_then(|i| self.0.get(i + 1))
-            .map(String::as_str)
+        self.0.iter().enumerate().find_map(|(i, a)| {
+            if *a == flag {
+                self.0.get(i + 1).map(String::as_str)
+            } else {
+                a.strip_prefix(flag.as_str())?.strip_prefix('=')
+            }
+        })
     }
 
     pub fn get_or<'a>(&'a self, name: &str, default: &'a str) -> &'a str {
