@@ -515,6 +515,7 @@ fn garbage_gets_a_closed_connection_and_a_bad_payload_a_protocol_error() {
     let mut r = BinaryReader::new(f.payload);
     let m = r.read_message_begin().expect("header");
     assert_eq!((m.msg_type, m.seqid), (MessageType::Exception, 9));
+    assert_eq!(m.name, "echo", "the exception names the method called");
     let ex = ringrpc::codec::thrift::ApplicationException::decode(&mut r).expect("exception");
     assert_eq!(ex.kind, ExceptionKind::ProtocolError);
 }

@@ -243,19 +243,25 @@ where
             (MessageType::Call | MessageType::Oneway, Some(k)) => k,
             (MessageType::Call | MessageType::Oneway, None) => {
                 let msg = format!("unknown method {}", ident.name);
-                conn.reply_exception(
-                    &req,
+                let ex = ApplicationException::new(ExceptionKind::UnknownMethod, msg);
+                conn.reply_exception_with(
+                    req.frame.codec,
+                    req.frame.header.as_ref(),
+                    &ident.name,
                     ident.seqid,
-                    &ApplicationException::new(ExceptionKind::UnknownMethod, msg),
+                    &ex,
                 );
                 return;
             }
             (other, _) => {
                 let msg = format!("a server takes calls, not {other:?}");
-                conn.reply_exception(
-                    &req,
+                let ex = ApplicationException::new(ExceptionKind::InvalidMessageType, msg);
+                conn.reply_exception_with(
+                    req.frame.codec,
+                    req.frame.header.as_ref(),
+                    &ident.name,
                     ident.seqid,
-                    &ApplicationException::new(ExceptionKind::InvalidMessageType, msg),
+                    &ex,
                 );
                 return;
             }
@@ -267,7 +273,13 @@ where
             Ok(a) => a,
             Err(e) => {
                 let ex = ApplicationException::new(ExceptionKind::ProtocolError, e.to_string());
-                conn.reply_exception(&req, ident.seqid, &ex);
+                conn.reply_exception_with(
+                    req.frame.codec,
+                    req.frame.header.as_ref(),
+                    &ident.name,
+                    ident.seqid,
+                    &ex,
+                );
                 return;
             }
         };
