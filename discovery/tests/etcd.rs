@@ -5,82 +5,37 @@
 
 #![cfg(feature = "etcd")]
 
+#[path = "support/etcd.rs"]
+mod etcd_server;
 mod support;
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use etcd_server::{Etcd, INSTALL_HINT, start_etcd};
 use ringrpc_discovery::backends::{EtcdOptions, EtcdRegistry, EtcdResolver};
 use ringrpc_discovery::{
     CacheOptions, EndpointInfo, LocalView, RegistrationTask, Registry, RegistryInfo, Resolver,
     ResolverCache, ViewUpdate,
 };
-use support::{KillOnDrop, find_binary, free_port, skip, wait_until};
+use support::{skip, wait_until};
 
 const LONG: Duration = Duration::from_secs(20);
-
-struct Etcd {
-    _child: KillOnDrop,
-    _dir: tempfile::TempDir,
-    endpoint: String,
-}
-
-fn start_etcd() -> Option<Etcd> {
-    let bin = find_binary("etcd", &["/usr/bin/etcd"])?;
-    for _ in 0..3 {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let (client, peer) = (free_port(), free_port());
-        let client_url = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let child = Command::new(&bin)
-            .arg("--name=ringrpc-test")
-            .arg(format!("--data-dir={}", dir.path().display()))
-            .arg(format!("--listen-client-urls={client_url}"))
-            .arg(format!("--advertise-client-urls={client_url}"))
-            .arg(format!("--listen-peer-urls={peer_url}"))
-            .arg(format!("--initial-advertise-peer-urls={peer_url}"))
-            .arg(format!("--initial-cluster=ringrpc-test={peer_url}"))
-            .arg("--initial-cluster-state=new")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn etcd");
-        let child = KillOnDrop(child);
-        let options = EtcdOptions::new([client_url.clone()]).timeout(Duration::from_secs(1));
-        let up = wait_until(LONG, || {
-            EtcdResolver::connect(options.clone())
-                .and_then(|r| r.resolve("probe"))
-                .is_ok()
-        });
-        if up {
-            return Some(Etcd {
-                _child: child,
-                _dir: dir,
-                endpoint: client_url,
-            });
-        }
-    }
-    panic!("etcd did not come up");
-}
 
 macro_rules! etcd_or_skip {
     ($name:expr) => {
         match start_etcd() {
             Some(e) => e,
             None => {
-                return skip(
-                    $name,
-                    "no etcd binary (apt-get install -y etcd-server protobuf-compiler)",
-                );
+                return skip($name, INSTALL_HINT);
             }
         }
     };
 }
 
 fn options(etcd: &Etcd) -> EtcdOptions {
-    EtcdOptions::new([etcd.endpoint.clone()])
+    etcd.options()
 }
 
 fn addr(port: u16) -> SocketAddr {
