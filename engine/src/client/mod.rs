@@ -2,23 +2,74 @@
 //!
 //! A call goes through Kitex's client chain, in its order:
 //!
-//! 1. **RPC timeout**: the whole call (every attempt) is bounded by the
-//!    call's or the client's RPC timeout ([`Error::Timeout`]).
+//! 1. **RPC timeout**: the whole call (every attempt, retries and backups
+//!    included, and the first resolve) is bounded by the call's or the
+//!    client's RPC timeout ([`Error::Timeout`]).
 //! 2. **Context middleware**: the user's [`Layer`]s, around
-//! 3. **Resolve**: picks the instance (a per-call address, or the client's
-//!    targets in turn; the discovery crate plugs in here), then
+//! 3. **Resolve** ([`Resolve`]): finds the instances, picks one, and
+//!    retries or backs up.
+//!    * *Instances* come from the call's own address
+//!      ([`CallOptions::addr`]), else from a shared
+//!      [`ResolverCache`] ([`ClientBuilder::resolver`]), read through this
+//!      core's `LocalView` (one atomic load per call when nothing changed),
+//!      else from the fixed [`ClientConfig::targets`]. The first call on a
+//!      core awaits the first resolve. When discovery reports a change, the
+//!      core rebuilds its balancer (O(instances)) and closes its pooled
+//!      connections to removed instances ([`Invoke::forget`]).
+//!    * *Picking* is the core's own balancer ([`ClientBuilder::balancer`]:
+//!      weighted round robin by default, weighted random, consistent
+//!      hashing by [`CallOptions::hash_key`], or power of two choices fed
+//!      with each attempt's start, latency and outcome), skipping instances
+//!      whose per-instance circuit breaker is open.
+//!    * *Retry* follows the method's [`MethodRetry`]
+//!      ([`ClientBuilder::method_retry`], or [`CallOptions::retry`] for one
+//!      call): failure retry of errors safe to resend (connect failures
+//!      always; a broken connection or an attempt timeout only for methods
+//!      marked idempotent; see [`retry`](MethodRetry#structfield.idempotent)),
+//!      on another instance, never past the deadline, within a per-core
+//!      retry budget; or backup requests (the same encoded request to
+//!      another instance after a delay; the first answer wins, the others
+//!      are dropped). Each attempt's outcome goes to its instance's breaker.
 //! 4. **IO-error handling**: a connection that failed is dropped, not
 //!    returned to the pool, then
-//! 5. **Invoke**: frames the request in the call's transport, sends it on a
-//!    pooled connection (long or multiplexed) and waits for the reply.
+//! 5. **Invoke** ([`Invoke`]): frames the request in the call's transport,
+//!    sends it on a pooled connection (long or multiplexed) and waits for
+//!    the reply.
 //!
 //! The request is encoded once, before the chain, into a [`ClientRequest`]
 //! whose payload is shared `Bytes`, so a retry or a backup request resends
 //! it without encoding again.
+//!
+//! Everything a call touches is this core's: the view, the balancer, the
+//! breakers, the budget and the pools are plain per-core values (`RefCell`,
+//! borrowed only between awaits); the only shared state read is the
+//! resolver cache's generation, lock-free.
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use std::time::Duration;
+//! use ringrpc_discovery::backends::StaticResolver;
+//! use ringrpc_discovery::retry::FailurePolicy;
+//! use ringrpc_discovery::{CacheOptions, EndpointInfo, Instance, ResolverCache};
+//! use ringrpc_engine::client::{ClientBuilder, MethodRetry};
+//!
+//! let resolver = StaticResolver::new().with_service(
+//!     "echo",
+//!     vec![Instance::new("127.0.0.1:9001".parse().unwrap())],
+//! );
+//! let cache = Arc::new(ResolverCache::new(Arc::new(resolver), CacheOptions::default()).unwrap());
+//! let builder = ClientBuilder::new("EchoService")
+//!     .resolver(cache, EndpointInfo::new("echo"))
+//!     .rpc_timeout(Duration::from_secs(1))
+//!     .method_retry("echo", MethodRetry::failure(FailurePolicy::new()).idempotent(true));
+//! // On each core: `let client = builder.build()?;`
+//! # let _ = builder;
+//! ```
 
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -29,15 +80,26 @@ use ringrpc_codec::thrift::{
 };
 use ringrpc_codec::transport::{self, Codec, Frame, Transport, TtHeader};
 
+use ringrpc_discovery::balance::BalancerKind;
+use ringrpc_discovery::breaker::BreakerOptions;
+use ringrpc_discovery::retry::BudgetOptions;
+use ringrpc_discovery::{EndpointInfo, PolicyTable, ResolverCache};
+
 use crate::context::{ClientContext, Endpoint, RpcInfo};
 use crate::middleware::{Layer, Service};
 use crate::{BizStatus, Error, Result};
 
+mod discover;
 mod mux;
 mod options;
 mod pool;
+mod resolve;
+mod retry;
 
+pub use discover::DiscoveryConfig;
 pub use options::{CallOptions, ClientConfig, PoolKind};
+pub use resolve::Resolve;
+pub use retry::{MethodRetry, RetryConfig};
 
 /// A call, encoded, as it travels the client chain.
 #[derive(Debug, Clone)]
@@ -52,6 +114,11 @@ pub struct ClientRequest {
     pub codec: Codec,
     /// Time limit for connecting.
     pub connect_timeout: Duration,
+    /// The key consistent hashing places the call by (`None`: the seq id,
+    /// which spreads calls).
+    pub hash_key: Option<u64>,
+    /// Retry settings for this call instead of its method's.
+    pub retry: Option<MethodRetry>,
 }
 
 /// A reply frame, before the typed layer decodes it.
@@ -66,6 +133,8 @@ pub struct ClientReply {
 #[derive(Debug, Clone)]
 pub struct ClientBuilder<L = crate::middleware::Identity> {
     cfg: ClientConfig,
+    discovery: DiscoveryConfig,
+    retry: RetryConfig,
     layer: L,
 }
 
@@ -77,6 +146,8 @@ impl ClientBuilder {
                 service: service.into(),
                 ..ClientConfig::default()
             },
+            discovery: DiscoveryConfig::default(),
+            retry: RetryConfig::default(),
             layer: crate::middleware::Identity,
         }
     }
@@ -93,9 +164,61 @@ impl<L> ClientBuilder<L> {
         self
     }
 
-    /// Adds a target address.
+    /// Adds a target address (a fixed instance, weight
+    /// [`DEFAULT_WEIGHT`](ringrpc_discovery::DEFAULT_WEIGHT)). Ignored once
+    /// a [`resolver`](Self::resolver) is set.
     pub fn target(mut self, addr: SocketAddr) -> Self {
         self.cfg.targets.push(addr);
+        self
+    }
+
+    /// Resolves the callee through `cache` (shared by every core) as
+    /// `endpoint` (its service name, e.g. `EndpointInfo::new("echo")`),
+    /// instead of the fixed targets. Each core subscribes once, at
+    /// [`build`](Self::build), and its first call waits for the first
+    /// resolve, within the RPC timeout.
+    pub fn resolver(mut self, cache: Arc<ResolverCache>, endpoint: EndpointInfo) -> Self {
+        self.discovery.resolver = Some((cache, endpoint));
+        self
+    }
+
+    /// Sets the load balancer each core builds. Default weighted round
+    /// robin.
+    pub fn balancer(mut self, kind: BalancerKind) -> Self {
+        self.discovery.balancer = kind;
+        self
+    }
+
+    /// Sets the per-instance circuit breakers' options (default: on, with
+    /// [`BreakerOptions::default`]).
+    pub fn instance_breakers(mut self, options: BreakerOptions) -> Self {
+        self.discovery.instance_breakers = Some(options);
+        self
+    }
+
+    /// Turns the per-instance circuit breakers off.
+    pub fn no_instance_breakers(mut self) -> Self {
+        self.discovery.instance_breakers = None;
+        self
+    }
+
+    /// Replaces the retry settings per method (default: none for any
+    /// method).
+    pub fn retry(mut self, methods: PolicyTable<MethodRetry>) -> Self {
+        self.retry.methods = methods;
+        self
+    }
+
+    /// Sets one method's retry settings (`"*"`: every method without its
+    /// own).
+    pub fn method_retry(mut self, method: impl Into<String>, retry: MethodRetry) -> Self {
+        self.retry.methods = std::mem::take(&mut self.retry.methods).with_method(method, retry);
+        self
+    }
+
+    /// Sets the per-core retry budget (default: 10 % of calls, reserve 10).
+    pub fn retry_budget(mut self, options: BudgetOptions) -> Self {
+        self.retry.budget = options;
         self
     }
 
@@ -140,6 +263,8 @@ impl<L> ClientBuilder<L> {
     pub fn layer<O>(self, outer: O) -> ClientBuilder<crate::middleware::Stack<L, O>> {
         ClientBuilder {
             cfg: self.cfg,
+            discovery: self.discovery,
+            retry: self.retry,
             layer: crate::middleware::Stack::new(self.layer, outer),
         }
     }
@@ -149,7 +274,18 @@ impl<L> ClientBuilder<L> {
         &self.cfg
     }
 
-    /// Builds this core's client.
+    /// How instances are found and chosen.
+    pub fn discovery_config(&self) -> &DiscoveryConfig {
+        &self.discovery
+    }
+
+    /// The retry settings.
+    pub fn retry_config(&self) -> &RetryConfig {
+        &self.retry
+    }
+
+    /// Builds this core's client: its pools, balancer, breakers and retry
+    /// budget, and (with a resolver) its subscription to the cache.
     pub fn build(&self) -> Result<Client<L::Service>>
     where
         L: Layer<Resolve> + Clone,
@@ -166,11 +302,12 @@ impl<L> ClientBuilder<L> {
             ));
         }
         let invoke = Invoke::new(cfg.clone());
-        let resolve = Resolve {
-            targets: cfg.targets.clone(),
-            next: Cell::new(0),
+        let resolve = Resolve::new(
+            discover::Instances::new(&self.discovery, &cfg.targets)?,
+            self.retry.methods.clone(),
+            retry::RetryState::new(&self.retry)?,
             invoke,
-        };
+        );
         Ok(Client {
             chain: self.layer.clone().layer(resolve),
             cfg,
@@ -197,6 +334,12 @@ where
     /// The client's configuration.
     pub fn config(&self) -> &ClientConfig {
         &self.cfg
+    }
+
+    /// The client's chain: its outermost service ([`Resolve`] for a client
+    /// without middleware, whose [`Resolve::invoke`] shows the pools).
+    pub fn chain(&self) -> &S {
+        &self.chain
     }
 
     fn next_seq(&self) -> i32 {
@@ -278,6 +421,8 @@ where
             payload,
             codec,
             connect_timeout: opts.connect_timeout.unwrap_or(self.cfg.connect_timeout),
+            hash_key: opts.hash_key,
+            retry: opts.retry,
         };
         match rpc_timeout {
             Some(t) => match monoio::time::timeout(t, self.chain.call(&mut cx, req)).await {
@@ -359,36 +504,6 @@ fn read_reply<P: ProtocolReader, R: Message>(r: &mut P, method: &str) -> Result<
     Ok(out)
 }
 
-/// The resolve step: picks the address a call goes to, then invokes.
-#[derive(Debug)]
-pub struct Resolve {
-    targets: Vec<SocketAddr>,
-    next: Cell<usize>,
-    invoke: Invoke,
-}
-
-impl Service<ClientContext, ClientRequest> for Resolve {
-    type Response = ClientReply;
-    type Error = Error;
-
-    async fn call(&self, cx: &mut ClientContext, req: ClientRequest) -> Result<ClientReply> {
-        let addr = match cx.info.callee.addr {
-            Some(a) => a,
-            None => {
-                if self.targets.is_empty() {
-                    return Err(Error::NoInstance("no target address configured".into()));
-                }
-                let i = self.next.get() % self.targets.len();
-                self.next.set(i + 1);
-                let a = self.targets[i];
-                cx.info.callee.addr = Some(a);
-                a
-            }
-        };
-        self.invoke.call(cx, addr, req).await
-    }
-}
-
 /// The IO-error handling and invoke steps, over this core's pools.
 #[derive(Debug)]
 pub struct Invoke {
@@ -424,6 +539,12 @@ impl Invoke {
         self.long.idle_count(addr)
     }
 
+    /// Live multiplexed connections to `addr` in the pool (tests and
+    /// metrics).
+    pub fn mux_connections(&self, addr: &SocketAddr) -> usize {
+        self.mux.live_count(addr)
+    }
+
     fn request_header(&self, cx: &ClientContext, req: &ClientRequest) -> Option<TtHeader> {
         if !matches!(
             req.codec.transport,
@@ -449,13 +570,15 @@ impl Invoke {
         Some(h)
     }
 
+    /// Sends `req` to `addr` and waits for the reply. Takes the context
+    /// shared, so a backup request can run beside the first attempt.
     async fn call(
         &self,
-        cx: &mut ClientContext,
+        cx: &ClientContext,
         addr: SocketAddr,
-        req: ClientRequest,
+        req: &ClientRequest,
     ) -> Result<ClientReply> {
-        let header = self.request_header(cx, &req);
+        let header = self.request_header(cx, req);
         let encode = |w: &mut LinkWriter| {
             transport::encode_frame(w, req.codec, header.as_ref(), |out| {
                 out.write_bytes(req.payload.clone())
@@ -468,9 +591,6 @@ impl Invoke {
                     .get(addr, req.connect_timeout, req.codec, self.cfg.frame_limits)
                     .await?;
                 let frame = conn.call(cx.info.seqid, req.oneway, encode).await?;
-                if let Some(f) = &frame {
-                    cx.reply_header = f.header.clone();
-                }
                 Ok(ClientReply { frame })
             }
             PoolKind::Long { .. } => {
@@ -491,7 +611,6 @@ impl Invoke {
                 if !reset {
                     self.long.put(addr, conn);
                 }
-                cx.reply_header = frame.header.clone();
                 Ok(ClientReply { frame: Some(frame) })
             }
         }

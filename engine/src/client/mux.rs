@@ -2,6 +2,10 @@
 //! each reply matched to its call by seq id. A reader task per connection
 //! hands replies to waiting calls; a writer task flushes requests queued in
 //! the same turn with one vectored write.
+//!
+//! A connection the pool forgets (its instance left discovery) is *retired*:
+//! it takes no new calls, the calls in flight on it finish, and the last one
+//! to finish closes it (both tasks end, the socket closes).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -33,9 +37,26 @@ struct Shared {
     slots: RefCell<Slab<Slot>>,
     by_seq: RefCell<HashMap<i32, usize>>,
     broken: Cell<bool>,
+    /// Retired: close once no call is in flight.
+    retired: Cell<bool>,
+    /// Wakes the reader to stop reading and end.
+    stop_reader: LocalNotify,
 }
 
 impl Shared {
+    /// Closes the connection: fails what is in flight, ends both tasks.
+    fn close(&self, why: &str) {
+        self.fail_all(why);
+        self.stop_reader.notify();
+    }
+
+    /// Closes a retired connection once its last call is done.
+    fn close_if_retired_and_idle(&self) {
+        if self.retired.get() && !self.broken.get() && self.slots.borrow().is_empty() {
+            self.close("connection retired");
+        }
+    }
+
     fn fail_all(&self, why: &str) {
         self.broken.set(true);
         self.by_seq.borrow_mut().clear();
@@ -73,6 +94,8 @@ impl MuxConn {
             slots: RefCell::new(Slab::new()),
             by_seq: RefCell::new(HashMap::new()),
             broken: Cell::new(false),
+            retired: Cell::new(false),
+            stop_reader: LocalNotify::new(),
         });
         monoio::spawn(read_loop(rd, shared.clone(), codec, limits));
         monoio::spawn(write_loop(wr, shared.clone()));
@@ -82,6 +105,12 @@ impl MuxConn {
     /// Whether the connection broke (it is then dropped from the pool).
     pub(crate) fn is_broken(&self) -> bool {
         self.shared.broken.get()
+    }
+
+    /// Takes no new calls; closes once the calls in flight are done.
+    pub(crate) fn retire(&self) {
+        self.shared.retired.set(true);
+        self.shared.close_if_retired_and_idle();
     }
 
     /// Sends the frame `encode` writes and waits for the reply with `seq`.
@@ -145,11 +174,14 @@ struct SlotGuard<'a> {
 
 impl Drop for SlotGuard<'_> {
     fn drop(&mut self) {
-        let mut by_seq = self.shared.by_seq.borrow_mut();
-        if by_seq.get(&self.seq) == Some(&self.key) {
-            by_seq.remove(&self.seq);
+        {
+            let mut by_seq = self.shared.by_seq.borrow_mut();
+            if by_seq.get(&self.seq) == Some(&self.key) {
+                by_seq.remove(&self.seq);
+            }
         }
         self.shared.slots.borrow_mut().try_remove(self.key);
+        self.shared.close_if_retired_and_idle();
     }
 }
 
@@ -189,7 +221,12 @@ async fn read_loop(
         if shared.broken.get() {
             return;
         }
-        let (res, chunk) = rd.read(buf.read_target()).await;
+        let (res, chunk) = monoio::select! {
+            r = rd.read(buf.read_target()) => r,
+            // Retired and idle (or broken): stop reading, which closes the
+            // read half; the writer has stopped too.
+            _ = shared.stop_reader.notified() => return,
+        };
         buf.commit_read(chunk);
         match res {
             Ok(0) => {
@@ -267,8 +304,19 @@ impl MuxPool {
     }
 
     /// Closes the connections to `addr` (the instance went away): calls in
-    /// flight on them still finish, new calls connect afresh.
+    /// flight on them still finish, then the connection closes; new calls
+    /// connect afresh.
     pub(crate) fn remove_addr(&self, addr: &SocketAddr) {
-        self.conns.borrow_mut().remove(addr);
+        let gone = self.conns.borrow_mut().remove(addr);
+        for conn in gone.into_iter().flat_map(|(list, _)| list) {
+            conn.retire();
+        }
+    }
+
+    /// Live connections to `addr` (tests and metrics).
+    pub(crate) fn live_count(&self, addr: &SocketAddr) -> usize {
+        self.conns.borrow().get(addr).map_or(0, |(list, _)| {
+            list.iter().filter(|c| !c.is_broken()).count()
+        })
     }
 }

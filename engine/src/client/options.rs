@@ -51,7 +51,9 @@ pub struct ClientConfig {
     pub service: String,
     /// The caller's service name (sent as TTHeader `FromService`).
     pub caller: String,
-    /// Where calls go when no per-call address is given, used in turn.
+    /// Fixed instances calls go to when no per-call address is given and
+    /// no resolver is set, chosen by the client's balancer (weighted round
+    /// robin by default).
     pub targets: Vec<SocketAddr>,
     /// The whole call's time limit. Default: none (a Kitex client has no
     /// RPC timeout unless one is set).
@@ -101,6 +103,12 @@ pub struct CallOptions {
     pub transport: Option<Transport>,
     /// The protocol.
     pub protocol: Option<Protocol>,
+    /// The key a consistent-hash balancer places this call by (e.g. a hash
+    /// of a user id): calls with equal keys go to the same instance while
+    /// it is there. Other balancers ignore it.
+    pub hash_key: Option<u64>,
+    /// Retry settings for this call instead of its method's.
+    pub retry: Option<super::MethodRetry>,
 }
 
 impl CallOptions {
@@ -136,6 +144,18 @@ impl CallOptions {
     /// Uses this protocol.
     pub fn protocol(mut self, p: Protocol) -> Self {
         self.protocol = Some(p);
+        self
+    }
+
+    /// Places the call by `key` (consistent hashing).
+    pub fn hash_key(mut self, key: u64) -> Self {
+        self.hash_key = Some(key);
+        self
+    }
+
+    /// Uses these retry settings instead of the method's.
+    pub fn retry(mut self, retry: super::MethodRetry) -> Self {
+        self.retry = Some(retry);
         self
     }
 }
