@@ -2,6 +2,12 @@
 //! kernel spreads connections), connection tasks owned by the core that
 //! accepted them, routing to services, and graceful shutdown.
 //!
+//! With a registry ([`ServerBuilder::registry`]) the server announces itself
+//! as Kitex does: a [`RegistrationTask`] registers it after a delay once the
+//! listeners are up (1 s by default, so clients do not arrive before the
+//! cores are ready), and [`ServerHandle::shutdown`] deregisters it *first*,
+//! so clients stop picking it, then stops accepting and drains.
+//!
 //! ```no_run
 //! # use ringrpc_engine::server::{Server, ThriftService};
 //! # fn demo<T: ThriftService, S>(make: fn() -> S) -> std::io::Result<()>
@@ -18,6 +24,7 @@
 //! ```
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
@@ -25,6 +32,8 @@ use std::time::{Duration, Instant};
 
 use ringrpc_codec::thrift::DecodeLimits;
 use ringrpc_codec::transport::FrameLimits;
+use ringrpc_discovery::registry::DEFAULT_REGISTER_DELAY;
+use ringrpc_discovery::{RegistrationStatus, RegistrationTask, Registry, RegistryInfo};
 use slab::Slab;
 
 use crate::runtime::Runtime;
@@ -93,12 +102,101 @@ impl Default for ServerConfig {
     }
 }
 
+/// What a server registers, besides its address: set with
+/// [`ServerBuilder::registry`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// The service name clients resolve.
+    pub service_name: String,
+    /// The weight clients should give this server. Default
+    /// [`DEFAULT_WEIGHT`](ringrpc_discovery::DEFAULT_WEIGHT) (10, Kitex's).
+    pub weight: u32,
+    /// Free-form tags (cluster, zone, ...).
+    pub tags: HashMap<String, String>,
+    /// How long after listening to register. Default 1 s (Kitex's
+    /// [`DEFAULT_REGISTER_DELAY`]).
+    pub delay: Duration,
+    /// The address clients should connect to. Default: the listening
+    /// address, which must then be a specific IP (not `0.0.0.0`).
+    pub advertise: Option<SocketAddr>,
+}
+
+impl Registration {
+    /// Registers as `service_name` with the defaults.
+    pub fn new(service_name: impl Into<String>) -> Self {
+        Self {
+            service_name: service_name.into(),
+            weight: ringrpc_discovery::DEFAULT_WEIGHT,
+            tags: HashMap::new(),
+            delay: DEFAULT_REGISTER_DELAY,
+            advertise: None,
+        }
+    }
+
+    /// Sets the weight.
+    pub fn weight(mut self, weight: u32) -> Self {
+        self.weight = weight;
+        self
+    }
+
+    /// Adds a tag.
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the delay between listening and registering.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// Sets the address clients should connect to.
+    pub fn advertise(mut self, addr: SocketAddr) -> Self {
+        self.advertise = Some(addr);
+        self
+    }
+
+    /// The registry entry for a server listening on `listening`.
+    fn info(&self, listening: SocketAddr) -> std::io::Result<RegistryInfo> {
+        let addr = self.advertise.unwrap_or(listening);
+        if addr.ip().is_unspecified() || addr.port() == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "cannot register {addr}: listen on a specific address or set \
+                     Registration::advertise"
+                ),
+            ));
+        }
+        let mut info = RegistryInfo::new(self.service_name.clone(), addr).with_weight(self.weight);
+        info.tags = self.tags.clone();
+        Ok(info)
+    }
+}
+
+/// A registry and what to register in it.
+#[derive(Clone)]
+struct RegistryHook {
+    registry: Arc<dyn Registry>,
+    registration: Registration,
+}
+
+impl std::fmt::Debug for RegistryHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryHook")
+            .field("registration", &self.registration)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Builds a server. `F` is the factory of its services (built up by
 /// [`service`](ServerBuilder::service)).
 #[derive(Debug)]
 pub struct ServerBuilder<F> {
     cfg: ServerConfig,
     routes: F,
+    registry: Option<RegistryHook>,
 }
 
 /// No service registered yet.
@@ -115,6 +213,7 @@ impl Server {
         ServerBuilder {
             cfg: ServerConfig::default(),
             routes: NoRoutes,
+            registry: None,
         }
     }
 }
@@ -150,6 +249,17 @@ impl<F> ServerBuilder<F> {
         f(&mut self.cfg);
         self
     }
+
+    /// Announces the server in `registry` once it listens (after
+    /// `registration.delay`, retrying a failed registration), and withdraws
+    /// it first at shutdown. Default: no registry.
+    pub fn registry(mut self, registry: Arc<dyn Registry>, registration: Registration) -> Self {
+        self.registry = Some(RegistryHook {
+            registry,
+            registration,
+        });
+        self
+    }
 }
 
 impl ServerBuilder<NoRoutes> {
@@ -169,6 +279,7 @@ impl ServerBuilder<NoRoutes> {
         ServerBuilder {
             cfg: self.cfg,
             routes: ServiceFactory::new(make),
+            registry: self.registry,
         }
     }
 }
@@ -193,16 +304,25 @@ impl<F: RouteFactory> ServerBuilder<F> {
                 head: self.routes,
                 tail: ServiceFactory::new(make),
             },
+            registry: self.registry,
         }
     }
 
     /// Binds every core's listener and starts serving. Returns once every
-    /// core listens.
+    /// core listens (and, with a registry, once the registration task is
+    /// started; it registers after its delay).
     pub fn start(self) -> std::io::Result<ServerHandle> {
         let cfg = self.cfg;
         let cores = cfg.cores.unwrap_or_else(crate::runtime::available_cores);
         let listeners = listener::bind_all(cfg.addr, cores, cfg.backlog)?;
         let local_addr = listeners[0].local_addr()?;
+        let registry = match self.registry {
+            Some(hook) => {
+                let info = hook.registration.info(local_addr)?;
+                Some((hook.registry, info, hook.registration.delay))
+            }
+            None => None,
+        };
         let slots: Arc<Mutex<Vec<Option<std::net::TcpListener>>>> =
             Arc::new(Mutex::new(listeners.into_iter().map(Some).collect()));
         let shutdown = Signal::new();
@@ -229,14 +349,22 @@ impl<F: RouteFactory> ServerBuilder<F> {
                     let _ = drained.send(());
                 }
             })?;
-        Ok(ServerHandle {
+        let mut handle = ServerHandle {
             runtime: Some(runtime),
             local_addr,
             shutdown,
             drained: drained_rx,
             cores,
             shutdown_timeout: cfg.shutdown_timeout,
-        })
+            registration: None,
+        };
+        if let Some((registry, info, delay)) = registry {
+            // On failure the handle is dropped, which stops the cores.
+            handle.registration = Some(
+                RegistrationTask::start(registry, info, delay).map_err(std::io::Error::other)?,
+            );
+        }
+        Ok(handle)
     }
 }
 
@@ -249,6 +377,7 @@ pub struct ServerHandle {
     drained: crossbeam_channel::Receiver<()>,
     cores: usize,
     shutdown_timeout: Duration,
+    registration: Option<RegistrationTask>,
 }
 
 impl ServerHandle {
@@ -258,14 +387,44 @@ impl ServerHandle {
         self.local_addr
     }
 
-    /// Graceful shutdown: every core stops accepting, TTHeader replies carry
-    /// `crrst`, in-flight requests finish (up to the shutdown timeout), then
-    /// connections close and the cores stop. Blocks until done.
+    /// Where the registration stands (`None`: no registry, or already
+    /// deregistered).
+    pub fn registration_status(&self) -> Option<RegistrationStatus> {
+        self.registration.as_ref().map(|t| t.status().0)
+    }
+
+    /// Blocks until the server is registered (true), or `timeout` passes or
+    /// there is no registration (false).
+    pub fn wait_registered(&self, timeout: Duration) -> bool {
+        self.registration
+            .as_ref()
+            .is_some_and(|t| t.wait_registered(timeout))
+    }
+
+    /// Withdraws the server from its registry (or cancels a registration
+    /// still waiting for its delay) and keeps serving: clients stop picking
+    /// it as their discovery catches up, and calls already sent finish.
+    /// A no-op without a registry or when already done. Blocks for the
+    /// registry's round trip.
+    pub fn deregister(&mut self) -> ringrpc_discovery::Result<()> {
+        match self.registration.take() {
+            Some(task) => task.stop(),
+            None => Ok(()),
+        }
+    }
+
+    /// Graceful shutdown: deregisters first (with a registry), then every
+    /// core stops accepting, TTHeader replies carry `crrst`, in-flight
+    /// requests finish (up to the shutdown timeout), then connections close
+    /// and the cores stop. Blocks until done.
     pub fn shutdown(mut self) {
         self.stop_now();
     }
 
     fn stop_now(&mut self) {
+        if let Err(error) = self.deregister() {
+            tracing::warn!(%error, "deregistering at shutdown failed");
+        }
         let Some(rt) = self.runtime.take() else {
             return;
         };
