@@ -631,3 +631,32 @@ fn heartbeat_is_answered() {
         );
     });
 }
+
+#[test]
+fn a_peer_that_reads_slowly_gets_every_reply_and_others_carry_on() {
+    let fx = start(|c| c.max_unflushed_bytes = 64 * 1024);
+    let addr = fx.addr();
+    let mut slow = raw(addr);
+    let mut writer = slow.try_clone().expect("clone");
+    let big = "y".repeat(64 * 1024);
+    let n = 48; // 3 MiB of replies, far past the server's 64 KiB back-log.
+    let sender = std::thread::spawn(move || {
+        for i in 1..=n {
+            writer.write_all(&framed_call(i, &big)).expect("write");
+        }
+    });
+    // Another connection is served while the slow one is backed up.
+    let mut other = raw(addr);
+    other
+        .write_all(&framed_call(1, "meanwhile"))
+        .expect("write");
+    assert_eq!(
+        read_replies(&mut other, 1),
+        vec![(1, "meanwhile".to_string())]
+    );
+    let replies = read_replies(&mut slow, n as usize);
+    sender.join().expect("sender");
+    let seqids: Vec<i32> = replies.iter().map(|r| r.0).collect();
+    assert_eq!(seqids, (1..=n).collect::<Vec<_>>());
+    assert!(replies.iter().all(|r| r.1.len() == 64 * 1024));
+}

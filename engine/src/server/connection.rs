@@ -50,6 +50,10 @@ pub struct ConnShared {
     /// The writer must finish and stop.
     closing: Cell<bool>,
     broken: Cell<bool>,
+    /// Bytes the writer took and has not finished writing.
+    unflushed: Cell<usize>,
+    /// Woken after each write completes.
+    flushed: LocalNotify,
 }
 
 impl std::fmt::Debug for ConnShared {
@@ -71,7 +75,14 @@ impl ConnShared {
             draining: Cell::new(false),
             closing: Cell::new(false),
             broken: Cell::new(false),
+            unflushed: Cell::new(0),
+            flushed: LocalNotify::new(),
         }
+    }
+
+    /// Reply bytes not yet written to the socket.
+    fn backlog(&self) -> usize {
+        self.writer.borrow().len() + self.unflushed.get()
     }
 
     /// Cancels the pending read (timeout or shutdown).
@@ -266,6 +277,19 @@ pub(crate) async fn serve<R: Route>(
         if shared.broken.get() || (shared.draining.get() && codec.is_none_or(|c| !is_ttheader(c))) {
             break;
         }
+        // Write back-pressure: a peer that sends but does not read its
+        // replies gets no more requests read until the replies drain.
+        while !shared.broken.get() && shared.backlog() > cfg.max_unflushed_bytes {
+            let mut flushed = pin!(shared.flushed.notified());
+            poll_fn(|cx| {
+                inflight.poll_all(cx);
+                flushed.as_mut().poll(cx)
+            })
+            .await;
+        }
+        if shared.broken.get() {
+            break;
+        }
         let timeout = if buf.is_empty() {
             cfg.idle_timeout
         } else {
@@ -285,7 +309,8 @@ pub(crate) async fn serve<R: Route>(
         shared.deadline.set(None);
         match res {
             Ok(0) => break,
-            Ok(_) => {}
+            // Bytes arrived: a time-out raced with them does not count.
+            Ok(_) => shared.timed_out.set(false),
             Err(_) if shared.timed_out.get() => {
                 tracing::debug!(%peer, partial = !buf.is_empty(), "closing: read timed out");
                 break;
@@ -420,9 +445,15 @@ async fn write_loop(mut wr: monoio::net::tcp::TcpOwnedWriteHalf, shared: Rc<Conn
             shared.wake_writer.notified().await;
             continue;
         }
-        chain.fill(&mut shared.writer.borrow_mut());
+        {
+            let mut w = shared.writer.borrow_mut();
+            shared.unflushed.set(w.len());
+            chain.fill(&mut w);
+        }
         let (res, c) = write_all(&mut wr, chain).await;
         chain = c;
+        shared.unflushed.set(0);
+        shared.flushed.notify();
         if let Err(e) = res {
             tracing::debug!("write failed: {e}");
             shared.broken.set(true);

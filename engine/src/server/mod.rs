@@ -76,6 +76,10 @@ pub struct ServerConfig {
     /// Requests in flight on one connection at most (TTHeader); reading
     /// pauses at the limit. Default 1024.
     pub max_inflight_per_conn: usize,
+    /// Reply bytes a connection may have waiting to be written before it
+    /// stops reading requests (a peer that does not read its replies).
+    /// Default 8 MiB.
+    pub max_unflushed_bytes: usize,
     /// How long graceful shutdown waits for in-flight requests. Default 5 s
     /// (Kitex's `ExitWaitTime`).
     pub shutdown_timeout: Duration,
@@ -96,6 +100,7 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(600),
             max_conns_per_core: 10_000,
             max_inflight_per_conn: 1024,
+            max_unflushed_bytes: 8 * 1024 * 1024,
             shutdown_timeout: Duration::from_secs(5),
             backlog: 1024,
         }
