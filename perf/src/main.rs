@@ -1,2 +1,184 @@
 //! ringrpc's benchmark harness.
-fn main() {}
+//!
+//! ```text
+//! cargo run --release -p ringrpc-perf                 # embedded echo server, 100 conns, ~12 s
+//! cargo run --release -p ringrpc-perf -- --help       # options (payload, transport, depth, rate, ...)
+//! cargo run --release -p ringrpc-perf -- compare      # ringrpc vs Volo vs raw echo, at 1/16/100 conns
+//! cargo run --release -p ringrpc-perf -- --alloc-trace --duration 2   # where the server allocates
+//! ```
+//!
+//! The server runs on core 0 and the load on core 1 by default. The load
+//! generator ([`load`]) is its own lean client (pre-encoded frames, reply
+//! headers checked, bodies not decoded), so it is not what gets measured;
+//! `compare` shows its ceiling against a raw echo server. Results go to
+//! `results/<UTC timestamp>/` (git-ignored): `report.json`, `latency.svg`
+//! and `latency.hgrm`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ringrpc::codec::thrift::MessageType;
+
+mod alloc;
+mod cli;
+mod compare;
+mod cpu;
+mod load;
+mod measure;
+mod peers;
+mod plot;
+mod report;
+
+#[global_allocator]
+static GLOBAL: alloc::CountingAlloc = alloc::CountingAlloc;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let out = match cli.cmd {
+        None => run(cli.run),
+        Some(cli::Cmd::Compare(a)) => compare::run(a),
+        Some(cli::Cmd::Serve(a)) => serve(a),
+        Some(cli::Cmd::RawServer(a)) => raw_server(a),
+    };
+    match out {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ringrpc-perf: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The default command: one run, embedded server unless `--addr`.
+fn run(a: cli::RunArgs) -> std::io::Result<()> {
+    let host = report::Host::probe();
+    let (server, addr, probe, target, expect) = match a.addr {
+        None => {
+            let bind = "127.0.0.1:0".parse().expect("a loopback address");
+            let s = peers::ringrpc::start(bind, a.load.server_cores, a.load.server_first_core)?;
+            let addr = s.local_addr();
+            (
+                Some(s),
+                addr,
+                measure::Probe::Embedded,
+                "ringrpc".to_string(),
+                MessageType::Reply,
+            )
+        }
+        Some(addr) => {
+            let probe = match a.server_pid.map(cpu::CpuClock::process) {
+                Some(Ok(c)) => measure::Probe::Process(c),
+                _ => measure::Probe::None,
+            };
+            let expect = if a.echo_raw {
+                MessageType::Call
+            } else {
+                MessageType::Reply
+            };
+            (None, addr, probe, addr.to_string(), expect)
+        }
+    };
+    println!(
+        "ringrpc-perf: {target} at {addr}: {}",
+        a.load.describe(&a.connections.to_string())
+    );
+    println!(
+        "  {} s warm-up, {} s measured; {} CPUs, io_uring {}, load average {:.2}{}",
+        a.warmup,
+        a.duration,
+        host.cpus,
+        if host.io_uring { "on" } else { "off (epoll)" },
+        host.loadavg_1m,
+        if host.loadavg_1m > 1.0 {
+            " (busy machine: expect noise)"
+        } else {
+            ""
+        }
+    );
+    let spec = a.load.spec(addr, a.connections, expect);
+    let opts = measure::Options {
+        timing: cli::timing(a.warmup, a.duration),
+        progress: !a.load.no_progress,
+        alloc_trace: a.alloc_trace,
+    };
+    let m = measure::measure(&target, &spec, probe, opts);
+    if let Some(s) = server {
+        s.shutdown();
+    }
+    let m = m?;
+    println!();
+    print!("{}", report::table(&m));
+    if a.alloc_trace {
+        println!();
+        print!("{}", report::alloc_sites(&m));
+    }
+    let dir = report::results_dir(&a.load.results, &a.label)?;
+    let title = format!("{target}: {}", a.load.describe(&a.connections.to_string()));
+    std::fs::write(
+        dir.join("latency.svg"),
+        plot::percentile_svg(
+            &title,
+            &[plot::Series {
+                name: format!("{target} ({} req/s)", measure::thousands(m.qps)),
+                hist: &m.hist,
+            }],
+        ),
+    )?;
+    std::fs::write(dir.join("latency.hgrm"), report::hgrm(&m.hist))?;
+    report::write_json(
+        &dir.join("report.json"),
+        &serde_json::json!({
+            "tool": "ringrpc-perf",
+            "version": env!("CARGO_PKG_VERSION"),
+            "started_utc": report::utc_stamp(std::time::SystemTime::now()),
+            "host": host,
+            "config": {
+                "target": target,
+                "addr": addr.to_string(),
+                "transport": format!("{:?}", spec.codec.transport),
+                "protocol": format!("{:?}", spec.codec.protocol),
+                "payload": spec.payload,
+                "connections": spec.connections,
+                "depth": spec.depth,
+                "rate": spec.rate,
+                "load_cores": spec.cores,
+                "load_first_core": spec.first_core,
+                "server_cores": a.load.server_cores,
+                "server_first_core": a.load.server_first_core,
+                "warmup_s": a.warmup,
+                "duration_s": a.duration,
+            },
+            "result": m,
+            "percentiles_us": plot::points(&m.hist)
+                .iter()
+                .map(|(x, y)| serde_json::json!({"percentile": 100.0 * (1.0 - 10f64.powf(-x)), "us": y}))
+                .collect::<Vec<_>>(),
+        }),
+    )?;
+    println!();
+    println!(
+        "wrote {}/{{report.json, latency.svg, latency.hgrm}}",
+        dir.display()
+    );
+    if m.ok == 0 {
+        return Err(std::io::Error::other("no request succeeded"));
+    }
+    Ok(())
+}
+
+/// `serve`: ringrpc's echo server in its own process (for `compare`).
+fn serve(a: cli::ServeArgs) -> std::io::Result<()> {
+    ringrpc::engine::server::block_termination_signals();
+    let s = peers::ringrpc::start(a.addr, a.cores, a.first_core)?;
+    println!("listening on {}", s.local_addr());
+    ringrpc::engine::server::wait_for_termination();
+    s.shutdown();
+    Ok(())
+}
+
+/// `raw-server`: the byte echo in its own process (for `compare`).
+fn raw_server(a: cli::ServeArgs) -> std::io::Result<()> {
+    let l = peers::raw::bind(a.addr)?;
+    println!("listening on {}", l.local_addr()?);
+    peers::raw::serve(l, a.cores, a.first_core)
+}

@@ -1,0 +1,134 @@
+//! One RPC round trip over loopback, in process: ringrpc's echo server on
+//! one core (its own pinned thread) and the typed monoio client on the
+//! bench thread, 1 KiB echo, one call in flight, in Framed and TTHeader.
+//! Allocations per call (client and server together) are counted by a
+//! counting global allocator and printed after criterion's output.
+//!
+//! Run: `cargo bench --bench rpc`. For throughput under load, use
+//! `cargo run --release -p ringrpc-perf`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use ringrpc::codec::thrift::Protocol;
+use ringrpc::codec::transport::Transport;
+use ringrpc::engine::client::{CallOptions, ClientBuilder, PoolKind};
+use ringrpc::engine::context::ServerContext;
+use ringrpc::engine::server::Server;
+use ringrpc::idl::echo::{
+    EchoRequest, EchoResponse, EchoService, EchoServiceClient, EchoServiceDescriptor,
+    EchoServiceServer,
+};
+
+struct Counting;
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards every call to `System` unchanged; counting is one atomic
+// add.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded as is.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded as is.
+        unsafe { System.alloc_zeroed(l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded as is.
+        unsafe { System.realloc(p, l, n) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: forwarded as is.
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+static TABLE: Mutex<Vec<(String, f64)>> = Mutex::new(Vec::new());
+
+struct Echo;
+
+impl EchoService for Echo {
+    async fn echo(
+        &self,
+        _cx: &mut ServerContext,
+        req: EchoRequest,
+    ) -> ringrpc::engine::Result<EchoResponse> {
+        Ok(EchoResponse { msg: req.msg })
+    }
+}
+
+fn round_trip(c: &mut Criterion, name: &str, transport: Transport, pool: PoolKind) {
+    let server = Server::builder()
+        .addr("127.0.0.1:0".parse().unwrap())
+        .cores(1)
+        .first_core(0)
+        .service::<EchoServiceDescriptor, _, _>(|| EchoServiceServer(Echo))
+        .start()
+        .expect("start the echo server");
+    let builder = ClientBuilder::new("EchoService")
+        .target(server.local_addr())
+        .transport(transport)
+        .protocol(Protocol::Binary)
+        .pool(pool)
+        .rpc_timeout(Duration::from_secs(5));
+    let mut rt = ringrpc::engine::runtime::build_local(256).expect("a monoio runtime");
+    let client = rt.block_on(async { EchoServiceClient::new(builder.build().expect("a client")) });
+    let msg: ringrpc::codec::thrift::Utf8Bytes = "x".repeat(1024).into();
+    let opts = CallOptions::new();
+    let mut call_n = |n: u64| -> Duration {
+        rt.block_on(async {
+            let start = Instant::now();
+            for _ in 0..n {
+                let r = client
+                    .echo(EchoRequest { msg: msg.clone() }, &opts)
+                    .await
+                    .expect("echo");
+                assert_eq!(r.msg.len(), 1024);
+            }
+            start.elapsed()
+        })
+    };
+    call_n(2000);
+    let before = ALLOCS.load(Ordering::Relaxed);
+    call_n(2000);
+    let per = (ALLOCS.load(Ordering::Relaxed) - before) as f64 / 2000.0;
+    TABLE.lock().unwrap().push((name.to_string(), per));
+    c.bench_function(name, |b| b.iter_custom(&mut call_n));
+    // The client's connections belong to the runtime: close them inside it.
+    rt.block_on(async move { drop(client) });
+    server.shutdown();
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .measurement_time(Duration::from_secs(5));
+    round_trip(
+        &mut c,
+        "rpc/echo_1k/framed",
+        Transport::Framed,
+        PoolKind::long(),
+    );
+    round_trip(
+        &mut c,
+        "rpc/echo_1k/ttheader_mux",
+        Transport::TtHeader,
+        PoolKind::mux(),
+    );
+    c.final_summary();
+    let t = TABLE.lock().unwrap();
+    println!("\nallocations per call (client and server together, after warm-up):");
+    for (name, per) in t.iter() {
+        println!("  {name:<44} {per:>6.2}");
+    }
+}

@@ -1,0 +1,279 @@
+//! The command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ringrpc::codec::thrift::{MessageType, Protocol};
+use ringrpc::codec::transport::{Codec, Transport};
+
+use crate::load::LoadSpec;
+use crate::measure::Timing;
+
+/// ringrpc's benchmark harness. With no subcommand: starts ringrpc's echo
+/// server on the server cores, drives it from the load cores, prints a
+/// table and writes a JSON report and a latency plot.
+#[derive(Debug, Parser)]
+#[command(name = "ringrpc-perf", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do (default: one run against the embedded server).
+    #[command(subcommand)]
+    pub cmd: Option<Cmd>,
+    /// The run's options.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// The same load, in alternating runs, against ringrpc's echo server,
+    /// Volo's, and a raw echo server (the machine's ceiling), each in its own
+    /// process pinned to the server core.
+    Compare(CompareArgs),
+    /// Serves ringrpc's echo server in this process until SIGTERM.
+    #[command(hide = true)]
+    Serve(ServeArgs),
+    /// Serves the raw echo (every byte written back) until killed.
+    #[command(hide = true)]
+    RawServer(ServeArgs),
+}
+
+/// The transport of the requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    /// A 4-byte length, then the message (every peer speaks it).
+    Framed,
+    /// TTHeader (Kitex's and Volo's default; depth > 1 multiplexes).
+    Ttheader,
+    /// TTHeader with a Framed length inside (what a Volo client sends).
+    TtheaderFramed,
+    /// The bare message.
+    Buffered,
+}
+
+/// The Thrift protocol of the requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    /// TBinaryProtocol (strict).
+    Binary,
+    /// TCompactProtocol.
+    Compact,
+}
+
+/// Options every load shares.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// The echoed message's size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub payload: usize,
+    /// Transport. Framed by default: every peer (Apache Thrift, Kitex, Volo)
+    /// speaks it, and the targets compare on it.
+    #[arg(long, value_enum, default_value_t = TransportArg::Framed)]
+    pub transport: TransportArg,
+    /// Protocol.
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Binary)]
+    pub protocol: ProtocolArg,
+    /// Requests in flight per connection (closed loop), or at most (open
+    /// loop). Above 1: pipelining on Framed/Buffered, multiplexing on
+    /// TTHeader.
+    #[arg(long, default_value_t = 1)]
+    pub depth: usize,
+    /// Open loop at this many requests per second in total (latency from the
+    /// intended send time, as wrk2 does). Without it: closed loop.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Load-generator cores.
+    #[arg(long, default_value_t = 1)]
+    pub load_cores: usize,
+    /// The CPU of the first load core.
+    #[arg(long, default_value_t = 1)]
+    pub load_first_core: usize,
+    /// Server cores.
+    #[arg(long, default_value_t = 1)]
+    pub server_cores: usize,
+    /// The CPU of the first server core.
+    #[arg(long, default_value_t = 0)]
+    pub server_first_core: usize,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Where result folders go.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+}
+
+/// One run (the default command).
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Load options.
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Connections.
+    #[arg(long, default_value_t = 100)]
+    pub connections: usize,
+    /// The measurement window, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Warm-up before the window, in seconds.
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup: f64,
+    /// Drive this server instead of the embedded one.
+    #[arg(long)]
+    pub addr: Option<SocketAddr>,
+    /// With --addr: the server's pid, to report its CPU time per request.
+    #[arg(long, requires = "addr")]
+    pub server_pid: Option<u32>,
+    /// With --addr: the server echoes frames back verbatim (the raw echo),
+    /// so good replies are the calls themselves.
+    #[arg(long, requires = "addr")]
+    pub echo_raw: bool,
+    /// Capture a backtrace per server allocation in the window and print the
+    /// sites (slow: for finding allocations, not for timing).
+    #[arg(long, conflicts_with = "addr")]
+    pub alloc_trace: bool,
+    /// Appended to the results folder's name.
+    #[arg(long, default_value = "")]
+    pub label: String,
+}
+
+/// `compare`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// Load options.
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Connection counts to compare at.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 100])]
+    pub connections: Vec<usize>,
+    /// Each run's measurement window, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub duration: f64,
+    /// Each run's warm-up, in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// Runs per server and connection count (alternating servers); medians
+    /// are reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// The Volo echo server's binary (default: built next to this one).
+    #[arg(long)]
+    pub volo_bin: Option<PathBuf>,
+    /// Leave Volo out.
+    #[arg(long)]
+    pub skip_volo: bool,
+    /// Appended to the results folder's name.
+    #[arg(long, default_value = "compare")]
+    pub label: String,
+}
+
+/// A server subcommand's options.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    pub addr: SocketAddr,
+    /// Cores.
+    #[arg(long, default_value_t = 1)]
+    pub cores: usize,
+    /// The first core's CPU.
+    #[arg(long, default_value_t = 0)]
+    pub first_core: usize,
+}
+
+impl LoadArgs {
+    /// The codec of the requests.
+    pub fn codec(&self) -> Codec {
+        Codec {
+            transport: match self.transport {
+                TransportArg::Framed => Transport::Framed,
+                TransportArg::Ttheader => Transport::TtHeader,
+                TransportArg::TtheaderFramed => Transport::TtHeaderFramed,
+                TransportArg::Buffered => Transport::Buffered,
+            },
+            protocol: match self.protocol {
+                ProtocolArg::Binary => Protocol::Binary,
+                ProtocolArg::Compact => Protocol::Compact,
+            },
+        }
+    }
+
+    /// The load against `addr` with `connections`.
+    pub fn spec(&self, addr: SocketAddr, connections: usize, expect: MessageType) -> LoadSpec {
+        LoadSpec {
+            addr,
+            codec: self.codec(),
+            payload: self.payload,
+            connections: connections.max(1),
+            depth: self.depth.max(1),
+            rate: self.rate,
+            cores: self.load_cores.max(1),
+            first_core: self.load_first_core,
+            expect,
+        }
+    }
+
+    /// `framed/binary, 1024 B, ...` for headings.
+    pub fn describe(&self, connections: &str) -> String {
+        let model = match self.rate {
+            Some(r) => format!("open loop at {r} req/s"),
+            None => "closed loop".into(),
+        };
+        format!(
+            "{}/{}, {} B echo, {connections} conns × depth {}, {model}; server cores {}..+{}, load cores {}..+{}",
+            self.transport
+                .to_possible_value()
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default(),
+            self.protocol
+                .to_possible_value()
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default(),
+            self.payload,
+            self.depth,
+            self.server_first_core,
+            self.server_cores,
+            self.load_first_core,
+            self.load_cores,
+        )
+    }
+}
+
+/// Seconds as a `Duration` (negative and NaN count as zero).
+pub fn secs(v: f64) -> Duration {
+    Duration::from_secs_f64(if v.is_finite() { v.max(0.0) } else { 0.0 })
+}
+
+/// The timing of a run.
+pub fn timing(warmup: f64, duration: f64) -> Timing {
+    Timing {
+        warmup: secs(warmup),
+        duration: secs(duration).max(Duration::from_millis(100)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_arguments_is_the_default_run() {
+        let c = Cli::try_parse_from(["ringrpc-perf"]).unwrap();
+        assert!(c.cmd.is_none());
+        assert_eq!(c.run.connections, 100);
+        assert_eq!(c.run.load.payload, 1024);
+        assert_eq!(c.run.load.transport, TransportArg::Framed);
+        let c = Cli::try_parse_from(["ringrpc-perf", "compare", "--connections", "1,16"]).unwrap();
+        match c.cmd {
+            Some(Cmd::Compare(a)) => assert_eq!(a.connections, vec![1, 16]),
+            other => panic!("{other:?}"),
+        }
+    }
+}
