@@ -38,11 +38,33 @@ pub use volo_thrift::{Bytes, ThriftException};
     unreachable_pub
 )]
 mod generated {
-    include!(concat!(env!("OUT_DIR"), "/volo_echo.rs"));
+    include!(concat!(env!("OUT_DIR"), "/volo_gen.rs"));
 }
 
 /// volo-build's types for `idl/echo.thrift` (namespace `rs echo`).
-pub use generated::volo_echo::echo;
+pub use generated::volo_gen::echo;
+/// volo-build's types for `idl/item.thrift` (namespace
+/// `rs example.shop.item`).
+pub use generated::volo_gen::example::shop::item;
+
+/// The codec benchmark's IDL (`interop/idl/bench.thrift`), generated twice.
+pub mod bench {
+    /// By volo-build: pilota's types.
+    #[allow(
+        missing_docs,
+        missing_debug_implementations,
+        clippy::all,
+        unused,
+        unreachable_pub
+    )]
+    pub mod pilota_gen {
+        include!(concat!(env!("OUT_DIR"), "/volo_bench.rs"));
+    }
+    /// By ringrpc-build, codec-only.
+    pub mod ours {
+        include!(concat!(env!("OUT_DIR"), "/ringrpc_bench/ringrpc_gen.rs"));
+    }
+}
 
 /// The caller's service name the peer's client puts in its TTHeader.
 pub const CLIENT_SERVICE: &str = "interop-client";
