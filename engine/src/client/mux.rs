@@ -265,8 +265,51 @@ async fn write_loop(mut wr: monoio::net::tcp::TcpOwnedWriteHalf, shared: Rc<Shar
 /// The mux connections of one core, per address.
 #[derive(Debug)]
 pub(crate) struct MuxPool {
-    conns: RefCell<HashMap<SocketAddr, (Vec<MuxConn>, usize)>>,
+    conns: RefCell<HashMap<SocketAddr, AddrConns>>,
     per_addr: usize,
+}
+
+/// The mux connections to one address, and the connects under way.
+#[derive(Debug, Default)]
+struct AddrConns {
+    list: Vec<MuxConn>,
+    next: usize,
+    /// Connects started and not finished.
+    connecting: usize,
+    /// Bumped when a connect finishes; waiters watch it.
+    generation: u64,
+    waiters: Vec<Waker>,
+}
+
+impl AddrConns {
+    fn finish_connect(&mut self) {
+        self.connecting -= 1;
+        self.generation += 1;
+        for w in self.waiters.drain(..) {
+            w.wake();
+        }
+    }
+}
+
+/// Ends a connect however its future ends (done, failed, or dropped by a
+/// timeout), so waiters never wait on a connect nobody makes.
+struct Connecting<'a> {
+    pool: &'a MuxPool,
+    addr: SocketAddr,
+}
+
+impl Drop for Connecting<'_> {
+    fn drop(&mut self) {
+        if let Some(e) = self.pool.conns.borrow_mut().get_mut(&self.addr) {
+            e.finish_connect();
+        }
+    }
+}
+
+enum Next {
+    Use(MuxConn),
+    Connect,
+    Wait(u64),
 }
 
 impl MuxPool {
@@ -277,8 +320,10 @@ impl MuxPool {
         }
     }
 
-    /// A live connection to `addr`, in turn; connects when fewer than
-    /// `per_addr` are live.
+    /// A live connection to `addr`, in turn. Connects while fewer than
+    /// `per_addr` are live or being connected; a caller that finds none live
+    /// but one being connected waits for it, so a cold burst opens one
+    /// connection, not one per call.
     pub(crate) async fn get(
         &self,
         addr: SocketAddr,
@@ -286,37 +331,69 @@ impl MuxPool {
         codec: Codec,
         limits: FrameLimits,
     ) -> Result<MuxConn> {
-        {
-            let mut conns = self.conns.borrow_mut();
-            if let Some((list, next)) = conns.get_mut(&addr) {
-                list.retain(|c| !c.is_broken());
-                if list.len() >= self.per_addr {
-                    *next = (*next + 1) % list.len();
-                    return Ok(list[*next].clone());
+        loop {
+            let next = {
+                let mut conns = self.conns.borrow_mut();
+                let e = conns.entry(addr).or_default();
+                e.list.retain(|c| !c.is_broken());
+                if e.list.len() + e.connecting < self.per_addr {
+                    e.connecting += 1;
+                    Next::Connect
+                } else if !e.list.is_empty() {
+                    e.next = (e.next + 1) % e.list.len();
+                    Next::Use(e.list[e.next].clone())
+                } else {
+                    Next::Wait(e.generation)
+                }
+            };
+            match next {
+                Next::Use(c) => return Ok(c),
+                Next::Connect => {
+                    let _guard = Connecting { pool: self, addr };
+                    let conn = MuxConn::connect(addr, connect_timeout, codec, limits).await?;
+                    self.conns
+                        .borrow_mut()
+                        .entry(addr)
+                        .or_default()
+                        .list
+                        .push(conn.clone());
+                    return Ok(conn);
+                }
+                Next::Wait(generation) => {
+                    poll_fn(|cx| {
+                        let mut conns = self.conns.borrow_mut();
+                        match conns.get_mut(&addr) {
+                            Some(e) if e.generation == generation => {
+                                e.waiters.push(cx.waker().clone());
+                                Poll::Pending
+                            }
+                            _ => Poll::Ready(()),
+                        }
+                    })
+                    .await
                 }
             }
         }
-        let conn = MuxConn::connect(addr, connect_timeout, codec, limits).await?;
-        let mut conns = self.conns.borrow_mut();
-        let (list, _) = conns.entry(addr).or_default();
-        list.push(conn.clone());
-        Ok(conn)
     }
 
     /// Closes the connections to `addr` (the instance went away): calls in
     /// flight on them still finish, then the connection closes; new calls
     /// connect afresh.
     pub(crate) fn remove_addr(&self, addr: &SocketAddr) {
-        let gone = self.conns.borrow_mut().remove(addr);
-        for conn in gone.into_iter().flat_map(|(list, _)| list) {
+        let gone = match self.conns.borrow_mut().get_mut(addr) {
+            Some(e) => std::mem::take(&mut e.list),
+            None => return,
+        };
+        for conn in gone {
             conn.retire();
         }
     }
 
     /// Live connections to `addr` (tests and metrics).
     pub(crate) fn live_count(&self, addr: &SocketAddr) -> usize {
-        self.conns.borrow().get(addr).map_or(0, |(list, _)| {
-            list.iter().filter(|c| !c.is_broken()).count()
-        })
+        self.conns
+            .borrow()
+            .get(addr)
+            .map_or(0, |e| e.list.iter().filter(|c| !c.is_broken()).count())
     }
 }

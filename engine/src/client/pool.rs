@@ -86,6 +86,30 @@ impl LongConn {
         }
     }
 
+    /// Whether the peer has not closed the idle connection (and sent
+    /// nothing unasked): one non-blocking `MSG_PEEK` of one byte. A server
+    /// may close a connection right after a reply (Volo does after an
+    /// unknown method over Framed), so a pooled connection is checked before
+    /// each reuse rather than failing the call that picks it.
+    pub(crate) fn is_alive(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut byte = 0u8;
+        // SAFETY: `recv` writes at most 1 byte into `byte`, which lives for
+        // the call; the fd is the stream's, open while `self` is borrowed.
+        let n = unsafe {
+            libc::recv(
+                self.stream.as_raw_fd(),
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        n < 0 && {
+            let e = std::io::Error::last_os_error();
+            e.kind() == std::io::ErrorKind::WouldBlock
+        }
+    }
+
     /// Whether the connection can carry another call: nothing unread is
     /// left over from the last one.
     pub(crate) fn is_clean(&self) -> bool {
@@ -119,7 +143,7 @@ impl LongPool {
         let now = Instant::now();
         if let Some(list) = self.idle.borrow_mut().get_mut(&addr) {
             while let Some((conn, since)) = list.pop() {
-                if now.duration_since(since) < self.idle_timeout {
+                if now.duration_since(since) < self.idle_timeout && conn.is_alive() {
                     return Ok(conn);
                 }
             }
