@@ -10,6 +10,7 @@ use ringrpc::codec::transport::{Codec, Transport};
 
 use crate::load::LoadSpec;
 use crate::measure::Timing;
+use crate::uring::UringMode;
 
 /// ringrpc's benchmark harness. With no subcommand: starts ringrpc's echo
 /// server on the server cores, drives it from the load cores, prints a
@@ -90,6 +91,10 @@ pub struct LoadArgs {
     /// The CPU of the first load core.
     #[arg(long, default_value_t = 1)]
     pub load_first_core: usize,
+    /// The load cores' io_uring task-run mode (coop: no interrupt per
+    /// completion; see `perf/src/uring.rs`).
+    #[arg(long, value_enum, default_value_t = UringMode::Coop)]
+    pub load_uring: UringMode,
     /// Server cores.
     #[arg(long, default_value_t = 1)]
     pub server_cores: usize,
@@ -180,6 +185,10 @@ pub struct ServeArgs {
     /// The first core's CPU.
     #[arg(long, default_value_t = 0)]
     pub first_core: usize,
+    /// io_uring task-run mode (`raw-server` only: ringrpc's server uses the
+    /// engine's own event loop).
+    #[arg(long, value_enum, default_value_t = UringMode::Coop)]
+    pub uring: UringMode,
 }
 
 impl LoadArgs {
@@ -211,6 +220,7 @@ impl LoadArgs {
             cores: self.load_cores.max(1),
             first_core: self.load_first_core,
             expect,
+            uring: self.load_uring,
         }
     }
 
@@ -221,7 +231,7 @@ impl LoadArgs {
             None => "closed loop".into(),
         };
         format!(
-            "{}/{}, {} B echo, {connections} conns × depth {}, {model}; server cores {}..+{}, load cores {}..+{}",
+            "{}/{}, {} B echo, {connections} conns × depth {}, {model}; server cores {}..+{}, load cores {}..+{} (io_uring {:?})",
             self.transport
                 .to_possible_value()
                 .map(|v| v.get_name().to_string())
@@ -236,6 +246,7 @@ impl LoadArgs {
             self.server_cores,
             self.load_first_core,
             self.load_cores,
+            self.load_uring,
         )
     }
 }

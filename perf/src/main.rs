@@ -28,6 +28,7 @@ mod measure;
 mod peers;
 mod plot;
 mod report;
+mod uring;
 
 #[global_allocator]
 static GLOBAL: alloc::CountingAlloc = alloc::CountingAlloc;
@@ -180,5 +181,5 @@ fn serve(a: cli::ServeArgs) -> std::io::Result<()> {
 fn raw_server(a: cli::ServeArgs) -> std::io::Result<()> {
     let l = peers::raw::bind(a.addr)?;
     println!("listening on {}", l.local_addr()?);
-    peers::raw::serve(l, a.cores, a.first_core)
+    peers::raw::serve(l, a.cores, a.first_core, a.uring)
 }

@@ -29,6 +29,7 @@ use ringrpc::codec::transport::Codec;
 
 use crate::alloc;
 use crate::cpu::ThreadGroup;
+use crate::uring::UringMode;
 
 pub mod closed;
 pub mod open;
@@ -57,6 +58,8 @@ pub struct LoadSpec {
     /// The message type a good reply has: `Reply`, or `Call` against a server
     /// that echoes frames back verbatim.
     pub expect: MessageType,
+    /// The load cores' io_uring task-run mode.
+    pub uring: UringMode,
 }
 
 /// The phases of a run, flipped by the controlling thread.
@@ -321,7 +324,7 @@ fn run_core(
     spec: Arc<LoadSpec>,
     control: Arc<Control>,
 ) -> (Histogram<u64>, u64, ErrorCounts) {
-    let mut rt = match ringrpc::engine::runtime::build_local(4096) {
+    let mut rt = match crate::uring::build(4096, spec.uring) {
         Ok(rt) => rt,
         Err(_) => {
             control.failed.fetch_add(conns, Ordering::SeqCst);

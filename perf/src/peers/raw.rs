@@ -1,7 +1,9 @@
 //! The machine's ceiling: a monoio server that writes back every byte it
 //! reads, without cutting or decoding frames. Against it the generator
 //! expects its own calls back (message type `Call`), so the same load runs
-//! against it unchanged.
+//! against it unchanged. Its event loop uses the best io_uring mode the
+//! kernel offers (`coop` by default; see [`crate::uring`]), so that it is
+//! the ceiling of the machine, not of a setting.
 
 use std::net::SocketAddr;
 
@@ -10,7 +12,12 @@ use monoio::net::{TcpListener, TcpStream};
 
 /// Serves on `listener` with `cores` pinned threads from CPU `first_core`;
 /// blocks for ever.
-pub fn serve(listener: std::net::TcpListener, cores: usize, first_core: usize) -> ! {
+pub fn serve(
+    listener: std::net::TcpListener,
+    cores: usize,
+    first_core: usize,
+    uring: crate::uring::UringMode,
+) -> ! {
     let cpus = core_affinity::get_core_ids().unwrap_or_default();
     let mut threads = Vec::new();
     for i in 0..cores.max(1) {
@@ -20,7 +27,7 @@ pub fn serve(listener: std::net::TcpListener, cores: usize, first_core: usize) -
             if let Some(cpu) = cpu {
                 core_affinity::set_for_current(cpu);
             }
-            let mut rt = ringrpc::engine::runtime::build_local(4096).expect("a monoio runtime");
+            let mut rt = crate::uring::build(4096, uring).expect("a monoio runtime");
             rt.block_on(accept_loop(l));
         }));
     }
