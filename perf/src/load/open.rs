@@ -6,8 +6,8 @@
 //! One pacer task per load core walks the core's schedule (event `i` is due
 //! at `t0 + i / rate` and belongs to connection `i mod n`) and hands each
 //! due time to its connection. The pacer sleeps on the runtime's timer when
-//! the next event is more than 2 ms away and otherwise spins (yielding to
-//! the other tasks each turn), because the timer's millisecond granularity
+//! the next event is more than 3 ms away (waking 2 ms early) and otherwise spins (yielding to
+//! the other tasks each turn, see [`Baton`]), because the timer's millisecond granularity
 //! would add up to a millisecond of latency to every request. Each
 //! connection is split: a writer sends due requests while slots are free, a
 //! reader matches replies to slots by seq id.
@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt, Splitable};
@@ -66,6 +66,10 @@ pub(crate) fn start(streams: Vec<TcpStream>, rate: f64, core: Rc<Core>) {
 }
 
 async fn pacer(conns: Vec<Rc<Conn>>, rate: f64, core: Rc<Core>) {
+    let baton = Rc::new(Baton::default());
+    monoio::spawn(Relay(baton.clone()));
+    // Let the relay register before the first pass.
+    monoio::time::sleep(Duration::from_millis(1)).await;
     let interval_ns = 1e9 / rate;
     let t0 = Instant::now();
     let mut i: u64 = 0;
@@ -82,14 +86,24 @@ async fn pacer(conns: Vec<Rc<Conn>>, rate: f64, core: Rc<Core>) {
             next = t0 + Duration::from_nanos((i as f64 * interval_ns) as u64);
         }
         let wait = next - now;
-        if wait > Duration::from_millis(2) {
-            monoio::time::sleep(wait - Duration::from_millis(1)).await;
+        if wait > Duration::from_millis(3) {
+            // The timer may fire up to a tick (1 ms) late: wake 2 ms early
+            // and spin the rest.
+            monoio::time::sleep(wait - Duration::from_millis(2)).await;
         } else {
-            YieldNow(false).await;
+            PassBaton {
+                baton: &baton,
+                passed: false,
+            }
+            .await;
         }
     }
     for c in &conns {
         c.wake_writer.notify();
+    }
+    baton.done.set(true);
+    if let Some(r) = baton.relay.take() {
+        r.wake();
     }
 }
 
@@ -193,18 +207,57 @@ async fn reader(mut rd: TcpOwnedReadHalf, conn: Rc<Conn>, core: Rc<Core>) {
     }
 }
 
-/// Yields to the other tasks once.
-struct YieldNow(bool);
+/// How the pacer yields while spinning: it hands a baton to a relay task
+/// and waits for it back. A monoio task that wakes *itself* is re-queued at
+/// the front (`yield_now`) and would starve every other task; a wake from
+/// another task queues at the back, so pacer and relay take turns with the
+/// connections and the event loop keeps submitting and reaping IO between
+/// turns.
+#[derive(Default)]
+struct Baton {
+    pacer: Cell<Option<Waker>>,
+    relay: Cell<Option<Waker>>,
+    done: Cell<bool>,
+}
 
-impl Future for YieldNow {
+/// The pacer's yield: passes the baton to the relay, then waits for it.
+struct PassBaton<'a> {
+    baton: &'a Baton,
+    passed: bool,
+}
+
+impl Future for PassBaton<'_> {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
+        if self.passed {
+            return Poll::Ready(());
         }
+        match self.baton.relay.take() {
+            Some(relay) => {
+                self.baton.pacer.set(Some(cx.waker().clone()));
+                self.passed = true;
+                relay.wake();
+                Poll::Pending
+            }
+            // The relay has not started yet: carry on spinning.
+            None => Poll::Ready(()),
+        }
+    }
+}
+
+/// The relay: hands the baton back each time it gets it.
+struct Relay(Rc<Baton>);
+
+impl Future for Relay {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0.done.get() {
+            return Poll::Ready(());
+        }
+        if let Some(p) = self.0.pacer.take() {
+            p.wake();
+        }
+        self.0.relay.set(Some(cx.waker().clone()));
+        Poll::Pending
     }
 }
