@@ -23,6 +23,17 @@
 //! A counting global allocator reports allocations per operation, measured
 //! outside criterion's loop (printed before the timings). Both sides pay the
 //! same relaxed atomic increment per allocation.
+//!
+//! Each operation is an `#[inline(never)]` function, so that instructions per
+//! operation can be counted without timing noise: with a filter that matches
+//! no benchmark, only the allocation count runs (10 001 calls of each, plus
+//! one or two setup calls), and callgrind collects inside one function:
+//!
+//! ```text
+//! valgrind --tool=callgrind --toggle-collect='codegen_vs_pilota::our_encode' \
+//!     target/release/deps/codegen_vs_pilota-HASH --bench none
+//! callgrind_annotate callgrind.out.PID | grep 'PROGRAM TOTALS'   # ÷ ~10 002
+//! ```
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -103,20 +114,24 @@ fn sample() -> ours::Payload {
     }
 }
 
+#[inline(never)]
 fn our_encode(v: &ours::Payload, w: &mut LinkWriter) {
     w.clear();
     v.encode(&mut BinaryWriter::new(w));
 }
 
+#[inline(never)]
 fn our_decode(b: &Bytes) -> ours::Payload {
     ours::Payload::decode(&mut BinaryReader::new(b.clone())).expect("ours decodes")
 }
 
+#[inline(never)]
 fn pilota_decode(b: &Bytes) -> theirs::Payload {
     let mut b = b.clone();
     theirs::Payload::decode(&mut TBinaryProtocol::new(&mut b, true)).expect("pilota decodes")
 }
 
+#[inline(never)]
 fn pilota_unsafe_decode(b: &Bytes) -> theirs::Payload {
     let mut b = b.clone();
     // SAFETY: `b` outlives the protocol, which reads only within it.
@@ -125,6 +140,7 @@ fn pilota_unsafe_decode(b: &Bytes) -> theirs::Payload {
 }
 
 /// Volo's per-message encode: size pass, reserve, encode.
+#[inline(never)]
 fn pilota_encode(v: &theirs::Payload, lb: &mut pilota::LinkedBytes) {
     lb.reset();
     let mut sizer = TBinaryProtocol::new((), true);
@@ -134,6 +150,7 @@ fn pilota_encode(v: &theirs::Payload, lb: &mut pilota::LinkedBytes) {
         .expect("pilota encodes");
 }
 
+#[inline(never)]
 fn pilota_encode_only(v: &theirs::Payload, lb: &mut pilota::LinkedBytes) {
     lb.reset();
     v.encode(&mut TBinaryProtocol::new(lb, true))
