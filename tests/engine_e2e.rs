@@ -193,6 +193,20 @@ fn services_are_routed_by_isn() {
                 .msg,
             "echo"
         );
+        // Framed carries no service name: the service that has the method
+        // answers (the second one here), as Kitex searches by method name.
+        let framed_items = ItemServiceClient::new(
+            ClientBuilder::new("ItemService")
+                .target(addr)
+                .transport(Transport::Framed)
+                .build()
+                .expect("client"),
+        );
+        let r = framed_items
+            .get_item(GetItemReq { id: 5 }, &CallOptions::new())
+            .await
+            .expect("get item over framed");
+        assert_eq!(r.item.id, 5);
         // Framed carries no service name: the first service answers.
         let framed = EchoServiceClient::new(
             echo_client(addr, Transport::Framed, Protocol::Binary)

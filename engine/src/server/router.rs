@@ -76,6 +76,18 @@ impl Incoming {
             .filter(|s| !s.is_empty())
     }
 
+    /// The called method's name, read from the message header (zero copy;
+    /// `None` if the header doesn't decode). Only multi-service routing
+    /// without a service name needs it.
+    pub fn method_name(&self) -> Option<Utf8Bytes> {
+        let payload = self.frame.payload.clone();
+        let ident = match self.frame.codec.protocol {
+            Protocol::Binary => BinaryReader::new(payload).read_message_begin(),
+            Protocol::Compact => CompactReader::new(payload).read_message_begin(),
+        };
+        ident.ok().map(|m| m.name)
+    }
+
     /// The seqid to answer with when the payload can't be read.
     fn fallback_seqid(&self) -> i32 {
         self.frame.header.as_ref().map(|h| h.seq_id).unwrap_or(0)
@@ -87,8 +99,12 @@ impl Incoming {
 pub trait Route: 'static {
     /// Whether one of these services is called `name`.
     fn serves(&self, name: &str) -> bool;
-    /// Handles a frame: the service it names (TTHeader `isn`), or the first
-    /// service when it names none.
+    /// Whether one of these services has a method called `method`.
+    fn has_method(&self, method: &str) -> bool;
+    /// Handles a frame: the service it names (TTHeader `isn`); when it names
+    /// none, the first service that has the called method (the first
+    /// service if none has it), as Kitex's multi-service server searches by
+    /// method name.
     async fn dispatch(&self, req: Incoming, conn: &ConnShared);
 }
 
@@ -180,8 +196,18 @@ impl<H: Route, T: Route> Route for Chain<H, T> {
         self.head.serves(name) || self.tail.serves(name)
     }
 
+    fn has_method(&self, method: &str) -> bool {
+        self.head.has_method(method) || self.tail.has_method(method)
+    }
+
     async fn dispatch(&self, req: Incoming, conn: &ConnShared) {
-        if req.service_name().is_some_and(|n| !self.head.serves(n)) {
+        let to_tail = match req.service_name() {
+            Some(n) => !self.head.serves(n),
+            None => req
+                .method_name()
+                .is_some_and(|m| !self.head.has_method(&m) && self.tail.has_method(&m)),
+        };
+        if to_tail {
             self.tail.dispatch(req, conn).await
         } else {
             self.head.dispatch(req, conn).await
@@ -196,6 +222,10 @@ where
 {
     fn serves(&self, name: &str) -> bool {
         name == T::NAME
+    }
+
+    fn has_method(&self, method: &str) -> bool {
+        T::method(method).is_some()
     }
 
     async fn dispatch(&self, req: Incoming, conn: &ConnShared) {
