@@ -4,8 +4,15 @@
 //! Allocations per call (client and server together) are counted by a
 //! counting global allocator and printed after criterion's output.
 //!
-//! Run: `cargo bench --bench rpc`. For throughput under load, use
-//! `cargo run --release -p ringrpc-perf`.
+//! The client runs on the bench thread, which is not pinned: the kernel
+//! usually runs it on the server's core, so this is a same-core round trip
+//! (about 10 µs on the 2-vCPU dev VM). A cross-core round trip is several
+//! times slower there (each hop wakes the other vCPU); measure that, and
+//! throughput under load, with `cargo run --release -p ringrpc-perf --
+//! --connections 1`. Under `taskset -c N` the server's core is N as well
+//! (`core_affinity` only sees the CPUs the process may use).
+//!
+//! Run: `cargo bench --bench rpc`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Mutex;
