@@ -9,6 +9,7 @@
 //! reused in place (no allocation) once every value decoded from it is dropped.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 
 use bytes::BytesMut;
 
@@ -20,26 +21,30 @@ pub const CHUNK_SIZE: usize = 8 * 1024;
 pub const MAX_POOLED: usize = 256;
 
 thread_local! {
-    static POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    static POOL: RefCell<VecDeque<BytesMut>> = const { RefCell::new(VecDeque::new()) };
 }
+
+/// How many pooled chunks one [`take`] looks at before allocating.
+const SCAN: usize = 8;
 
 /// Takes an empty chunk with at least `min` bytes of capacity.
 ///
 /// Allocates only when no pooled chunk is free to reuse (its decoded slices
-/// still alive) or large enough; otherwise reuses one in place.
+/// still alive) or large enough; otherwise reuses one in place. The pool is
+/// a queue: chunks are returned at the back, often while a write or a
+/// request still holds slices of them, so `take` looks at the oldest first
+/// (the likeliest to be free by now) and moves a busy one to the back.
 pub fn take(min: usize) -> BytesMut {
     let want = min.max(CHUNK_SIZE);
     let reused = POOL.with(|p| {
         let mut p = p.borrow_mut();
-        // Look at a few most recently returned chunks only: the pool must not
-        // turn into a scan on the hot path.
-        let n = p.len();
-        for i in (n.saturating_sub(4)..n).rev() {
-            let chunk = &mut p[i];
+        for _ in 0..SCAN.min(p.len()) {
+            let mut chunk = p.pop_front()?;
             chunk.clear();
             if chunk.try_reclaim(want) {
-                return Some(p.swap_remove(i));
+                return Some(chunk);
             }
+            p.push_back(chunk);
         }
         None
     });
@@ -56,7 +61,7 @@ pub fn give(mut chunk: BytesMut) {
     POOL.with(|p| {
         let mut p = p.borrow_mut();
         if p.len() < MAX_POOLED {
-            p.push(chunk);
+            p.push_back(chunk);
         }
     });
 }
@@ -79,6 +84,28 @@ mod tests {
         let again = take(100);
         assert_eq!(again.as_ptr(), ptr, "the same allocation comes back");
         assert!(again.is_empty());
+        assert!(again.capacity() >= CHUNK_SIZE);
+    }
+
+    #[test]
+    fn passes_over_busy_chunks_to_a_free_one_and_keeps_the_busy() {
+        let mut busy = take(16);
+        busy.extend_from_slice(b"in flight");
+        let held = busy.split().freeze();
+        give(busy);
+        let free = BytesMut::with_capacity(CHUNK_SIZE);
+        let free_ptr = free.as_ptr();
+        give(free);
+        let got = take(16);
+        assert_eq!(
+            got.as_ptr(),
+            free_ptr,
+            "the free chunk, behind the busy one"
+        );
+        assert_eq!(idle(), 1, "the busy chunk stays pooled for later");
+        drop(held);
+        let again = take(16);
+        assert_eq!(idle(), 0, "reclaimed once its slice is gone");
         assert!(again.capacity() >= CHUNK_SIZE);
     }
 
