@@ -6,9 +6,11 @@
 //! (which carry their own seq id, and may come from a multiplexing client)
 //! are served concurrently and answered as they finish: the connection's own
 //! task polls them next to its read, from reusable slots, so no task is
-//! spawned per request. Replies go into the connection's [`LinkWriter`]; a writer task
-//! flushes whatever is ready with one vectored write, so replies finished in
-//! the same turn share a syscall.
+//! spawned per request. Replies go into the connection's [`LinkWriter`]. For
+//! in-order transports the connection task writes them itself after each
+//! batch of requests, one vectored write for the batch; for TTHeader a
+//! writer task flushes whatever is ready, so replies finished in the same
+//! turn share a syscall.
 //!
 //! Timeouts cost no timer per read: the core's sweeper (see
 //! [`super::CoreState`]) cancels reads past their deadline.
@@ -24,6 +26,7 @@ use std::time::Instant;
 use monoio::io::Canceller;
 use monoio::io::{CancelableAsyncReadRent, Splitable};
 use monoio::net::TcpStream;
+use monoio::net::tcp::TcpOwnedWriteHalf;
 use ringrpc_codec::buffer::{LinkBuffer, LinkWriter};
 use ringrpc_codec::thrift::{
     ApplicationException, BinaryWriter, CompactWriter, Message, MessageIdent, MessageType,
@@ -210,7 +213,10 @@ pub(crate) async fn serve<R: Route>(
     let shared = Rc::new(ConnShared::new());
     let key = core.register(shared.clone());
     let (mut rd, wr) = stream.into_split();
-    let writer = monoio::spawn(write_loop(wr, shared.clone()));
+    // Replies of in-order transports are written inline, after each batch of
+    // requests; TTHeader replies finish in any order, so a writer task
+    // flushes them as they come. Which one is known once the codec is.
+    let mut out = Out::Undecided(wr);
     let mut buf = LinkBuffer::new();
     let mut codec: Option<Codec> = None;
     let mut inflight = Inflight::new();
@@ -226,7 +232,10 @@ pub(crate) async fn serve<R: Route>(
                         Err(_) => break,
                     };
                     match transport::detect(head) {
-                        Ok(Decoded::Ready(c)) => *codec.insert(c),
+                        Ok(Decoded::Ready(c)) => {
+                            out = out.decide(is_ttheader(c), &shared);
+                            *codec.insert(c)
+                        }
                         Ok(Decoded::NeedMore(_)) => break,
                         Err(e) => {
                             tracing::debug!(%peer, "closing: {e}");
@@ -273,6 +282,11 @@ pub(crate) async fn serve<R: Route>(
             } else {
                 routes.dispatch(incoming, &shared).await;
             }
+        }
+        if let Out::Inline(wr, chain) = &mut out
+            && flush_inline(wr, chain, &shared).await.is_err()
+        {
+            break;
         }
         if shared.broken.get() || (shared.draining.get() && codec.is_none_or(|c| !is_ttheader(c))) {
             break;
@@ -344,9 +358,59 @@ pub(crate) async fn serve<R: Route>(
     })
     .await;
     shared.closing.set(true);
-    shared.wake_writer.notify();
-    let _ = writer.await;
+    match out {
+        Out::Task(writer) => {
+            shared.wake_writer.notify();
+            let _ = writer.await;
+        }
+        Out::Inline(mut wr, mut chain) => {
+            let _ = flush_inline(&mut wr, &mut chain, &shared).await;
+        }
+        Out::Undecided(_) => {}
+    }
     core.unregister(key);
+}
+
+/// Who writes a connection's replies.
+enum Out {
+    /// The codec is not known yet (nothing to write yet).
+    Undecided(TcpOwnedWriteHalf),
+    /// The connection task itself, after each batch (in-order transports).
+    Inline(TcpOwnedWriteHalf, OutChain),
+    /// A writer task (TTHeader: replies finish in any order).
+    Task(monoio::task::JoinHandle<()>),
+}
+
+impl Out {
+    fn decide(self, concurrent: bool, shared: &Rc<ConnShared>) -> Out {
+        match self {
+            Out::Undecided(wr) if concurrent => {
+                Out::Task(monoio::spawn(write_loop(wr, shared.clone())))
+            }
+            Out::Undecided(wr) => Out::Inline(wr, OutChain::default()),
+            decided => decided,
+        }
+    }
+}
+
+/// Writes the replies of the batch just handled, with one vectored write.
+async fn flush_inline(
+    wr: &mut TcpOwnedWriteHalf,
+    chain: &mut OutChain,
+    shared: &ConnShared,
+) -> std::io::Result<()> {
+    if shared.writer.borrow().is_empty() {
+        return Ok(());
+    }
+    chain.fill(&mut shared.writer.borrow_mut());
+    let (res, c) = write_all(wr, std::mem::take(chain)).await;
+    *chain = c;
+    if let Err(e) = &res {
+        tracing::debug!("write failed: {e}");
+        shared.broken.set(true);
+        shared.writer.borrow_mut().clear();
+    }
+    res
 }
 
 /// Routes one request; owns what it needs, so it can sit in [`Inflight`].
@@ -435,7 +499,7 @@ fn is_ttheader(c: Codec) -> bool {
     matches!(c.transport, Transport::TtHeader | Transport::TtHeaderFramed)
 }
 
-async fn write_loop(mut wr: monoio::net::tcp::TcpOwnedWriteHalf, shared: Rc<ConnShared>) {
+async fn write_loop(mut wr: TcpOwnedWriteHalf, shared: Rc<ConnShared>) {
     let mut chain = OutChain::default();
     loop {
         if shared.writer.borrow().is_empty() {
