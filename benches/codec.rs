@@ -6,10 +6,7 @@
 //!
 //! Run: `cargo bench --bench codec` (add a filter, e.g. `-- decode/ttheader`).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use criterion::Criterion;
@@ -21,62 +18,9 @@ use ringrpc::codec::thrift::{
 use ringrpc::codec::transport::{self, Codec, Decoded, FrameLimits, Transport, TtHeader};
 use ringrpc::idl::echo::{EchoRequest, EchoServiceEchoArgs};
 
-// ---- allocation counting -------------------------------------------------
-
-struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards every call to `System` unchanged; counting is one atomic
-// add.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded as is.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded as is.
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded as is.
-        unsafe { System.realloc(p, l, n) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: forwarded as is.
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-static TABLE: Mutex<Vec<(String, f64)>> = Mutex::new(Vec::new());
-
-/// Counts `f`'s allocations per call (after a warm-up), then benchmarks it.
-fn bench(c: &mut Criterion, name: &str, mut f: impl FnMut()) {
-    for _ in 0..100 {
-        f();
-    }
-    const N: u64 = 1000;
-    let before = ALLOCS.load(Ordering::Relaxed);
-    for _ in 0..N {
-        f();
-    }
-    let per = (ALLOCS.load(Ordering::Relaxed) - before) as f64 / N as f64;
-    TABLE.lock().unwrap().push((name.to_string(), per));
-    c.bench_function(name, |b| b.iter(&mut f));
-}
-
-fn print_table() {
-    let t = TABLE.lock().unwrap();
-    println!("\nallocations per operation (after warm-up):");
-    for (name, per) in t.iter() {
-        println!("  {name:<44} {per:>6.2}");
-    }
-}
+#[path = "support/alloc.rs"]
+mod alloc;
+use alloc::{bench, print_table};
 
 // ---- the nested struct -----------------------------------------------------
 

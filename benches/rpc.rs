@@ -14,9 +14,6 @@
 //!
 //! Run: `cargo bench --bench rpc`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
@@ -30,37 +27,9 @@ use ringrpc::idl::echo::{
     EchoServiceServer,
 };
 
-struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards every call to `System` unchanged; counting is one atomic
-// add.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded as is.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded as is.
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded as is.
-        unsafe { System.realloc(p, l, n) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: forwarded as is.
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-static TABLE: Mutex<Vec<(String, f64)>> = Mutex::new(Vec::new());
+#[path = "support/alloc.rs"]
+mod alloc;
+use alloc::{allocs, print_table, record};
 
 struct Echo;
 
@@ -106,10 +75,10 @@ fn round_trip(c: &mut Criterion, name: &str, transport: Transport, pool: PoolKin
         })
     };
     call_n(2000);
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocs();
     call_n(2000);
-    let per = (ALLOCS.load(Ordering::Relaxed) - before) as f64 / 2000.0;
-    TABLE.lock().unwrap().push((name.to_string(), per));
+    let per = (allocs() - before) as f64 / 2000.0;
+    record(name, per);
     c.bench_function(name, |b| b.iter_custom(&mut call_n));
     // The client's connections belong to the runtime: close them inside it.
     rt.block_on(async move { drop(client) });
@@ -133,9 +102,5 @@ fn main() {
         PoolKind::mux(),
     );
     c.final_summary();
-    let t = TABLE.lock().unwrap();
-    println!("\nallocations per call (client and server together, after warm-up):");
-    for (name, per) in t.iter() {
-        println!("  {name:<44} {per:>6.2}");
-    }
+    print_table();
 }
