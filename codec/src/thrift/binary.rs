@@ -9,6 +9,7 @@
 
 use bytes::Bytes;
 
+use super::cursor::Cursor;
 use super::{
     DecodeLimits, FieldIdent, ListIdent, MapIdent, MessageIdent, MessageType, ProtocolReader,
     ProtocolWriter, TType, Utf8Bytes,
@@ -38,10 +39,7 @@ fn min_size(t: TType) -> usize {
 /// Reads the binary protocol from one contiguous payload.
 #[derive(Debug)]
 pub struct BinaryReader {
-    buf: Bytes,
-    pos: usize,
-    depth: usize,
-    limits: DecodeLimits,
+    cur: Cursor,
 }
 
 impl BinaryReader {
@@ -53,90 +51,28 @@ impl BinaryReader {
     /// A reader over `buf` with the given limits.
     pub fn with_limits(buf: Bytes, limits: DecodeLimits) -> Self {
         Self {
-            buf,
-            pos: 0,
-            depth: 0,
-            limits,
+            cur: Cursor::new(buf, limits),
         }
     }
 
     /// How many bytes have been read.
     pub fn position(&self) -> usize {
-        self.pos
-    }
-
-    #[inline]
-    fn take<const N: usize>(&mut self) -> Result<[u8; N]> {
-        match self.buf.get(self.pos..self.pos + N) {
-            Some(s) => {
-                self.pos += N;
-                let mut a = [0u8; N];
-                a.copy_from_slice(s);
-                Ok(a)
-            }
-            None => Err(Error::UnexpectedEof {
-                needed: self.pos + N - self.buf.len(),
-            }),
-        }
+        self.cur.position()
     }
 
     #[inline]
     fn len_prefix(&mut self) -> Result<usize> {
-        let n = i32::from_be_bytes(self.take()?);
+        let n = i32::from_be_bytes(self.cur.take()?);
         if n < 0 {
             return Err(Error::NegativeLength(n.into()));
         }
         Ok(n as usize)
     }
-
-    fn slice(&mut self, n: usize) -> Result<Bytes> {
-        let left = self.buf.len() - self.pos;
-        if n > left {
-            return Err(Error::UnexpectedEof { needed: n - left });
-        }
-        let b = self.buf.slice(self.pos..self.pos + n);
-        self.pos += n;
-        Ok(b)
-    }
-
-    fn enter(&mut self) -> Result<()> {
-        self.depth += 1;
-        if self.depth > self.limits.max_depth {
-            return Err(Error::DepthLimit(self.limits.max_depth));
-        }
-        Ok(())
-    }
-
-    fn leave(&mut self) {
-        self.depth = self.depth.saturating_sub(1);
-    }
-
-    /// Checks a container's count against the limit and the bytes present.
-    fn count(&self, len: usize, per_elem: usize) -> Result<usize> {
-        if len > self.limits.max_container_len {
-            return Err(Error::SizeLimit {
-                what: "container",
-                len: len as u64,
-                max: self.limits.max_container_len as u64,
-            });
-        }
-        if len > 0 && per_elem == 0 {
-            return Err(Error::InvalidType(0));
-        }
-        let need = len.saturating_mul(per_elem);
-        let left = self.remaining();
-        if need > left {
-            return Err(Error::UnexpectedEof {
-                needed: need - left,
-            });
-        }
-        Ok(len)
-    }
 }
 
 impl ProtocolReader for BinaryReader {
     fn read_message_begin(&mut self) -> Result<MessageIdent> {
-        let word = i32::from_be_bytes(self.take()?);
+        let word = i32::from_be_bytes(self.cur.take()?);
         if word < 0 {
             let word = word as u32;
             if word & VERSION_MASK != VERSION_1 {
@@ -149,14 +85,7 @@ impl ProtocolReader for BinaryReader {
         } else {
             // Old-style header: the name's length comes first.
             let n = word as usize;
-            if n > self.limits.max_string_len {
-                return Err(Error::SizeLimit {
-                    what: "string",
-                    len: n as u64,
-                    max: self.limits.max_string_len as u64,
-                });
-            }
-            let name = Utf8Bytes::try_from_bytes(self.slice(n)?)?;
+            let name = Utf8Bytes::try_from_bytes(self.cur.string(n)?)?;
             let msg_type = MessageType::from_u8(self.read_i8()? as u8)?;
             let seqid = self.read_i32()?;
             Ok(MessageIdent::new(name, msg_type, seqid))
@@ -168,16 +97,16 @@ impl ProtocolReader for BinaryReader {
     }
 
     fn read_struct_begin(&mut self) -> Result<()> {
-        self.enter()
+        self.cur.enter()
     }
 
     fn read_struct_end(&mut self) -> Result<()> {
-        self.leave();
+        self.cur.leave();
         Ok(())
     }
 
     fn read_field_begin(&mut self) -> Result<FieldIdent> {
-        let [t] = self.take::<1>()?;
+        let [t] = self.cur.take::<1>()?;
         let ttype = TType::from_u8(t)?;
         if ttype == TType::Stop {
             return Ok(FieldIdent { ttype, id: 0 });
@@ -191,55 +120,48 @@ impl ProtocolReader for BinaryReader {
     }
 
     fn read_bool(&mut self) -> Result<bool> {
-        Ok(self.take::<1>()?[0] != 0)
+        Ok(self.cur.take::<1>()?[0] != 0)
     }
 
     fn read_i8(&mut self) -> Result<i8> {
-        Ok(self.take::<1>()?[0] as i8)
+        Ok(self.cur.take::<1>()?[0] as i8)
     }
 
     fn read_i16(&mut self) -> Result<i16> {
-        Ok(i16::from_be_bytes(self.take()?))
+        Ok(i16::from_be_bytes(self.cur.take()?))
     }
 
     fn read_i32(&mut self) -> Result<i32> {
-        Ok(i32::from_be_bytes(self.take()?))
+        Ok(i32::from_be_bytes(self.cur.take()?))
     }
 
     fn read_i64(&mut self) -> Result<i64> {
-        Ok(i64::from_be_bytes(self.take()?))
+        Ok(i64::from_be_bytes(self.cur.take()?))
     }
 
     fn read_double(&mut self) -> Result<f64> {
-        Ok(f64::from_bits(u64::from_be_bytes(self.take()?)))
+        Ok(f64::from_bits(u64::from_be_bytes(self.cur.take()?)))
     }
 
     fn read_uuid(&mut self) -> Result<[u8; 16]> {
-        self.take()
+        self.cur.take()
     }
 
     fn read_binary(&mut self) -> Result<Bytes> {
         let n = self.len_prefix()?;
-        if n > self.limits.max_string_len {
-            return Err(Error::SizeLimit {
-                what: "string",
-                len: n as u64,
-                max: self.limits.max_string_len as u64,
-            });
-        }
-        self.slice(n)
+        self.cur.string(n)
     }
 
     fn read_list_begin(&mut self) -> Result<ListIdent> {
-        let elem = TType::from_u8(self.take::<1>()?[0])?;
+        let elem = TType::from_u8(self.cur.take::<1>()?[0])?;
         let n = self.len_prefix()?;
-        let len = self.count(n, min_size(elem))?;
-        self.enter()?;
+        let len = self.cur.count(n, min_size(elem), 0)?;
+        self.cur.enter()?;
         Ok(ListIdent { elem, len })
     }
 
     fn read_list_end(&mut self) -> Result<()> {
-        self.leave();
+        self.cur.leave();
         Ok(())
     }
 
@@ -252,7 +174,7 @@ impl ProtocolReader for BinaryReader {
     }
 
     fn read_map_begin(&mut self) -> Result<MapIdent> {
-        let [k, v] = self.take::<2>()?;
+        let [k, v] = self.cur.take::<2>()?;
         let key = TType::from_u8(k)?;
         let value = TType::from_u8(v)?;
         let n = self.len_prefix()?;
@@ -262,18 +184,18 @@ impl ProtocolReader for BinaryReader {
         } else {
             per
         };
-        let len = self.count(n, per)?;
-        self.enter()?;
+        let len = self.cur.count(n, per, 0)?;
+        self.cur.enter()?;
         Ok(MapIdent { key, value, len })
     }
 
     fn read_map_end(&mut self) -> Result<()> {
-        self.leave();
+        self.cur.leave();
         Ok(())
     }
 
     fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
+        self.cur.remaining()
     }
 }
 

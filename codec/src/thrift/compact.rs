@@ -51,6 +51,7 @@
 
 use bytes::Bytes;
 
+use super::cursor::Cursor;
 use super::{
     DecodeLimits, FieldIdent, ListIdent, MapIdent, MessageIdent, MessageType, ProtocolReader,
     ProtocolWriter, TType,
@@ -208,10 +209,7 @@ impl FieldIdStack {
 /// Reads the compact protocol from one contiguous payload.
 #[derive(Debug)]
 pub struct CompactReader {
-    buf: Bytes,
-    pos: usize,
-    depth: usize,
-    limits: DecodeLimits,
+    cur: Cursor,
     /// The id of the last field header read in the current struct.
     last_field_id: i16,
     /// `last_field_id` of each enclosing struct.
@@ -230,10 +228,7 @@ impl CompactReader {
     /// A reader over `buf` with the given limits.
     pub fn with_limits(buf: Bytes, limits: DecodeLimits) -> Self {
         Self {
-            buf,
-            pos: 0,
-            depth: 0,
-            limits,
+            cur: Cursor::new(buf, limits),
             last_field_id: 0,
             field_ids: FieldIdStack::default(),
             pending_bool: None,
@@ -242,33 +237,7 @@ impl CompactReader {
 
     /// How many bytes have been read.
     pub fn position(&self) -> usize {
-        self.pos
-    }
-
-    #[inline]
-    fn take<const N: usize>(&mut self) -> Result<[u8; N]> {
-        match self.buf.get(self.pos..self.pos + N) {
-            Some(s) => {
-                self.pos += N;
-                let mut a = [0u8; N];
-                a.copy_from_slice(s);
-                Ok(a)
-            }
-            None => Err(Error::UnexpectedEof {
-                needed: self.pos + N - self.buf.len(),
-            }),
-        }
-    }
-
-    #[inline]
-    fn byte(&mut self) -> Result<u8> {
-        match self.buf.get(self.pos) {
-            Some(&b) => {
-                self.pos += 1;
-                Ok(b)
-            }
-            None => Err(Error::UnexpectedEof { needed: 1 }),
-        }
+        self.cur.position()
     }
 
     /// Reads an unsigned LEB128 varint of at most `bits` (32 or 64) bits.
@@ -279,7 +248,7 @@ impl CompactReader {
         let mut v = 0u64;
         let mut shift = 0u32;
         loop {
-            let b = self.byte()?;
+            let b = self.cur.byte()?;
             let low = u64::from(b & 0x7f);
             if shift + 7 > bits && low >> (bits - shift) != 0 {
                 return Err(Error::BadVarint);
@@ -313,66 +282,22 @@ impl CompactReader {
         Ok(n as usize)
     }
 
-    fn slice(&mut self, n: usize) -> Result<Bytes> {
-        let left = self.remaining();
-        if n > left {
-            return Err(Error::UnexpectedEof { needed: n - left });
-        }
-        let b = self.buf.slice(self.pos..self.pos + n);
-        self.pos += n;
-        Ok(b)
-    }
-
-    fn enter(&mut self) -> Result<()> {
-        self.depth += 1;
-        if self.depth > self.limits.max_depth {
-            return Err(Error::DepthLimit(self.limits.max_depth));
-        }
-        Ok(())
-    }
-
-    fn leave(&mut self) {
-        self.depth = self.depth.saturating_sub(1);
-    }
-
-    /// Checks a container's count against the limit and the bytes present.
-    fn count(&self, len: usize, per_elem: usize) -> Result<usize> {
-        if len > self.limits.max_container_len {
-            return Err(Error::SizeLimit {
-                what: "container",
-                len: len as u64,
-                max: self.limits.max_container_len as u64,
-            });
-        }
-        if len > 0 && per_elem == 0 {
-            return Err(Error::InvalidType(ct::STOP));
-        }
-        let need = len.saturating_mul(per_elem);
-        let left = self.remaining();
-        if need > left {
-            return Err(Error::UnexpectedEof {
-                needed: need - left,
-            });
-        }
-        Ok(len)
-    }
-
     fn list_header(&mut self) -> Result<ListIdent> {
-        let b = self.byte()?;
+        let b = self.cur.byte()?;
         let elem = value_type(b & 0x0f)?;
         let n = match b >> 4 {
             15 => self.size()?,
             short => usize::from(short),
         };
-        let len = self.count(n, min_size(elem))?;
-        self.enter()?;
+        let len = self.cur.count(n, min_size(elem), ct::STOP)?;
+        self.cur.enter()?;
         Ok(ListIdent { elem, len })
     }
 }
 
 impl ProtocolReader for CompactReader {
     fn read_message_begin(&mut self) -> Result<MessageIdent> {
-        let [id, version_and_type] = self.take::<2>()?;
+        let [id, version_and_type] = self.cur.take::<2>()?;
         if id != PROTOCOL_ID {
             return Err(Error::BadMessageHeader("bad compact protocol id"));
         }
@@ -391,21 +316,21 @@ impl ProtocolReader for CompactReader {
     }
 
     fn read_struct_begin(&mut self) -> Result<()> {
-        self.enter()?;
+        self.cur.enter()?;
         self.field_ids.push(self.last_field_id);
         self.last_field_id = 0;
         Ok(())
     }
 
     fn read_struct_end(&mut self) -> Result<()> {
-        self.leave();
+        self.cur.leave();
         self.last_field_id = self.field_ids.pop();
         Ok(())
     }
 
     fn read_field_begin(&mut self) -> Result<FieldIdent> {
         self.pending_bool = None;
-        let b = self.byte()?;
+        let b = self.cur.byte()?;
         let t = b & 0x0f;
         if t == ct::STOP {
             return Ok(FieldIdent {
@@ -440,7 +365,7 @@ impl ProtocolReader for CompactReader {
         if let Some(v) = self.pending_bool.take() {
             return Ok(v);
         }
-        match self.byte()? {
+        match self.cur.byte()? {
             ct::BOOLEAN_TRUE => Ok(true),
             0 | ct::BOOLEAN_FALSE => Ok(false),
             other => Err(Error::InvalidType(other)),
@@ -448,7 +373,7 @@ impl ProtocolReader for CompactReader {
     }
 
     fn read_i8(&mut self) -> Result<i8> {
-        Ok(self.byte()? as i8)
+        Ok(self.cur.byte()? as i8)
     }
 
     fn read_i16(&mut self) -> Result<i16> {
@@ -465,23 +390,16 @@ impl ProtocolReader for CompactReader {
     }
 
     fn read_double(&mut self) -> Result<f64> {
-        Ok(f64::from_bits(u64::from_le_bytes(self.take()?)))
+        Ok(f64::from_bits(u64::from_le_bytes(self.cur.take()?)))
     }
 
     fn read_uuid(&mut self) -> Result<[u8; 16]> {
-        self.take()
+        self.cur.take()
     }
 
     fn read_binary(&mut self) -> Result<Bytes> {
         let n = self.size()?;
-        if n > self.limits.max_string_len {
-            return Err(Error::SizeLimit {
-                what: "string",
-                len: n as u64,
-                max: self.limits.max_string_len as u64,
-            });
-        }
-        self.slice(n)
+        self.cur.string(n)
     }
 
     fn read_list_begin(&mut self) -> Result<ListIdent> {
@@ -489,7 +407,7 @@ impl ProtocolReader for CompactReader {
     }
 
     fn read_list_end(&mut self) -> Result<()> {
-        self.leave();
+        self.cur.leave();
         Ok(())
     }
 
@@ -498,7 +416,7 @@ impl ProtocolReader for CompactReader {
     }
 
     fn read_set_end(&mut self) -> Result<()> {
-        self.leave();
+        self.cur.leave();
         Ok(())
     }
 
@@ -508,28 +426,30 @@ impl ProtocolReader for CompactReader {
     fn read_map_begin(&mut self) -> Result<MapIdent> {
         let n = self.size()?;
         if n == 0 {
-            self.enter()?;
+            self.cur.enter()?;
             return Ok(MapIdent {
                 key: TType::Stop,
                 value: TType::Stop,
                 len: 0,
             });
         }
-        let kv = self.byte()?;
+        let kv = self.cur.byte()?;
         let key = value_type(kv >> 4)?;
         let value = value_type(kv & 0x0f)?;
-        let len = self.count(n, min_size(key) + min_size(value))?;
-        self.enter()?;
+        let len = self
+            .cur
+            .count(n, min_size(key) + min_size(value), ct::STOP)?;
+        self.cur.enter()?;
         Ok(MapIdent { key, value, len })
     }
 
     fn read_map_end(&mut self) -> Result<()> {
-        self.leave();
+        self.cur.leave();
         Ok(())
     }
 
     fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
+        self.cur.remaining()
     }
 }
 

@@ -20,6 +20,7 @@ use crate::{Error, Result};
 
 pub mod binary;
 pub mod compact;
+mod cursor;
 pub mod exception;
 pub mod message;
 pub mod skip;
