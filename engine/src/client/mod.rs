@@ -313,6 +313,7 @@ impl<L> ClientBuilder<L> {
             cfg,
             seq: Cell::new(0),
             scratch: std::cell::RefCell::new(LinkWriter::new()),
+            parts: std::cell::RefCell::new(Vec::new()),
         })
     }
 }
@@ -325,6 +326,8 @@ pub struct Client<S = Resolve> {
     cfg: Rc<ClientConfig>,
     seq: Cell<i32>,
     scratch: std::cell::RefCell<LinkWriter>,
+    /// Reused by `encode` to collect the encoded pieces.
+    parts: std::cell::RefCell<Vec<Bytes>>,
 }
 
 impl<S> Client<S>
@@ -441,13 +444,14 @@ where
             Protocol::Binary => write_message(&mut BinaryWriter::new(&mut w), ident, args),
             Protocol::Compact => write_message(&mut CompactWriter::new(&mut w), ident, args),
         }
-        let mut parts = Vec::new();
+        let mut parts = self.parts.borrow_mut();
+        parts.clear();
         w.take_chain(&mut parts);
         if parts.len() == 1 {
             return parts.pop().unwrap_or_default();
         }
         let mut joined = bytes::BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
-        for p in parts {
+        for p in parts.drain(..) {
             joined.extend_from_slice(&p);
         }
         joined.freeze()
@@ -508,6 +512,10 @@ fn read_reply<P: ProtocolReader, R: Message>(r: &mut P, method: &str) -> Result<
 #[derive(Debug)]
 pub struct Invoke {
     cfg: Rc<ClientConfig>,
+    /// The service and caller names as `Bytes`, made once: a TTHeader
+    /// carries them on every call.
+    service_name: Bytes,
+    caller_name: Bytes,
     long: pool::LongPool,
     mux: mux::MuxPool,
 }
@@ -524,6 +532,8 @@ impl Invoke {
         Self {
             long: pool::LongPool::new(max_idle, idle_timeout),
             mux: mux::MuxPool::new(per_addr),
+            service_name: Bytes::from(cfg.service.clone()),
+            caller_name: Bytes::from(cfg.caller.clone()),
             cfg,
         }
     }
@@ -555,11 +565,11 @@ impl Invoke {
         let mut h = TtHeader::new(cx.info.seqid);
         h.protocol = req.codec.protocol;
         let _ = h.set_to_method(req.method.clone().into_bytes());
-        if !self.cfg.service.is_empty() {
-            let _ = h.set_idl_service_name(Bytes::copy_from_slice(self.cfg.service.as_bytes()));
+        if !self.service_name.is_empty() {
+            let _ = h.set_idl_service_name(self.service_name.clone());
         }
-        if !self.cfg.caller.is_empty() {
-            let _ = h.set_from_service(Bytes::copy_from_slice(self.cfg.caller.as_bytes()));
+        if !self.caller_name.is_empty() {
+            let _ = h.set_from_service(self.caller_name.clone());
         }
         if let Some(left) = cx.info.remaining() {
             let _ = h.set_rpc_timeout(left);
