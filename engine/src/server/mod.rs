@@ -492,9 +492,8 @@ pub struct CoreState {
 
 impl CoreState {
     pub(crate) fn register(&self, c: Rc<ConnShared>) -> usize {
-        if let Some(d) = self.drain_deadline.get() {
+        if self.drain_deadline.get().is_some() {
             c.draining.set(true);
-            let _ = d;
         }
         self.conns.borrow_mut().insert(c)
     }
