@@ -6,9 +6,11 @@
 //! Bounded in count and time; every wait polls a condition with a deadline.
 //! CI runs this file on both monoio drivers (io_uring, and epoll with
 //! `MONOIO_FORCE_LEGACY_DRIVER=1`). The etcd test needs Debian's
-//! `etcd-server` (installed by `scripts/setup`) and skips, loudly, only when
-//! there is no `etcd` binary.
+//! `etcd-server` (installed by `scripts/setup`) and the facade's `etcd`
+//! feature (`scripts/test` turns it on); it skips, loudly, only when there is
+//! no `etcd` binary.
 
+#[cfg(feature = "etcd")]
 #[path = "../discovery/tests/support/etcd.rs"]
 mod etcd_server;
 #[path = "../discovery/tests/support/mod.rs"]
@@ -22,17 +24,18 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ringrpc::codec::transport::Transport;
-use ringrpc::discovery::backends::{EtcdRegistry, EtcdResolver, StaticResolver};
+use ringrpc::discovery::backends::StaticResolver;
+#[cfg(feature = "etcd")]
+use ringrpc::discovery::backends::{EtcdRegistry, EtcdResolver};
 use ringrpc::discovery::balance::{Balancer, BalancerKind, ConsistentHashOptions, PickRequest};
 use ringrpc::discovery::retry::{BackupPolicy, BudgetOptions, FailurePolicy};
 use ringrpc::discovery::{CacheOptions, EndpointInfo, Instance, Registry, ResolverCache};
 use ringrpc::engine::client::{CallOptions, ClientBuilder, MethodRetry, PoolKind};
 use ringrpc::engine::context::ServerContext;
+use ringrpc::engine::notify::Signal;
 use ringrpc::engine::server::{Registration, Server, ServerHandle};
-use ringrpc::engine::signal::Signal;
-use ringrpc::idl::echo::{
-    EchoRequest, EchoResponse, EchoService, EchoServiceClient, EchoServiceDescriptor,
-    EchoServiceServer,
+use ringrpc_example_idl::echo::{
+    EchoRequest, EchoResponse, EchoService, EchoServiceClient, EchoServiceServer,
 };
 use support::{skip, wait_until};
 
@@ -87,8 +90,8 @@ impl Node {
                 c.pin = false;
                 c.shutdown_timeout = Duration::from_secs(5);
             })
-            .service::<EchoServiceDescriptor, _, _>(move || {
-                EchoServiceServer(Echo {
+            .service_per_core(move || {
+                EchoServiceServer::new(Echo {
                     served: s.clone(),
                     held: h.clone(),
                     gate: g.clone(),
@@ -188,7 +191,10 @@ impl Load {
                     if let Some(addr) = hold_at {
                         let c = c.clone();
                         running.push(monoio::spawn(async move {
-                            let r = c.echo(req("hold"), &CallOptions::new().addr(addr)).await;
+                            let r = c
+                                .with_options(&CallOptions::new().addr(addr))
+                                .echo(req("hold"))
+                                .await;
                             let good = matches!(&r, Ok(r) if r.msg == "hold");
                             if !good {
                                 eprintln!("the hold call failed: {r:?}");
@@ -209,7 +215,7 @@ impl Load {
                                     break;
                                 }
                                 let msg = format!("{t}-{w}-{i}");
-                                match c.echo(req(&msg), &CallOptions::new()).await {
+                                match c.echo(req(&msg)).await {
                                     Ok(r) => {
                                         assert_eq!(r.msg, msg.as_str(), "a reply matches its call");
                                         ok.fetch_add(1, Ordering::SeqCst);
@@ -343,10 +349,7 @@ fn backup_request_answers_when_the_first_instance_hangs() {
         let c = EchoServiceClient::new(builder.build().expect("client"));
         for i in 0..6 {
             let msg = format!("b{i}");
-            let r = c
-                .echo(req(&msg), &CallOptions::new())
-                .await
-                .expect("answered");
+            let r = c.echo(req(&msg)).await.expect("answered");
             assert_eq!(r.msg, msg.as_str());
         }
     });
@@ -409,7 +412,8 @@ fn consistent_hash_keeps_a_key_while_another_server_comes_and_goes() {
             let c = &c;
             async move {
                 let r = c
-                    .echo(req(&msg), &CallOptions::new().hash_key(k))
+                    .with_options(&CallOptions::new().hash_key(k))
+                    .echo(req(&msg))
                     .await
                     .expect("echo");
                 assert_eq!(r.msg, msg.as_str());
@@ -464,6 +468,7 @@ fn consistent_hash_keeps_a_key_while_another_server_comes_and_goes() {
     eprintln!("consistent hash: served {:?}", served(nodes));
 }
 
+#[cfg(feature = "etcd")]
 #[test]
 fn etcd_servers_join_and_leave_under_load() {
     let Some(etcd) = etcd_server::start_etcd() else {
