@@ -16,7 +16,7 @@ use ringrpc::codec::thrift::{
     Protocol, ProtocolReader, ProtocolWriter, TType, Utf8Bytes,
 };
 use ringrpc::codec::transport::{self, Codec, Decoded, FrameLimits, Transport, TtHeader};
-use ringrpc::idl::echo::{EchoRequest, EchoServiceEchoArgs};
+use ringrpc_example_idl::echo::{EchoRequest, EchoServiceEchoArgs};
 
 #[path = "support/alloc.rs"]
 mod alloc;

@@ -10,7 +10,7 @@ use ringrpc::codec::thrift::{
     Protocol, ProtocolReader, ProtocolWriter, Utf8Bytes,
 };
 use ringrpc::codec::transport::{self, Codec, Frame, Transport, TtHeader};
-use ringrpc::idl::echo::{EchoRequest, EchoServiceEchoArgs};
+use ringrpc_example_idl::echo::{EchoRequest, EchoServiceEchoArgs};
 
 /// Seq ids stay in `[SEQ_BASE, SEQ_BASE + SEQ_SPAN)`, where a compact
 /// varint is always four bytes long, so patching never changes a frame's
