@@ -9,6 +9,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// as a value (for example [`crate::transport::Decoded::NeedMore`]). Every
 /// variant here means the bytes present are wrong, or exceed a limit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A value ran past the end of the payload it must fit in (a truncated
     /// message inside an intact frame).

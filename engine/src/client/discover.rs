@@ -35,6 +35,7 @@ use ringrpc_discovery::{
     EndpointInfo, Instance, LocalView, ResolverCache, Subscription, ViewUpdate,
 };
 
+use crate::error::{ConfigError, NoInstanceReason};
 use crate::{Error, Result};
 
 /// How a client finds and chooses instances: set on the
@@ -111,18 +112,26 @@ pub(crate) struct Instances {
     breakers: Option<InstanceBreakers>,
     /// Bumped on every applied change.
     epoch: u64,
-    /// The service, for error messages.
+    /// The service (the resolver's endpoint, or the client's callee), for
+    /// errors.
     name: String,
 }
 
 impl Instances {
-    /// This core's state for `cfg`, over `targets` when no resolver is set.
-    /// Subscribes to the cache (once per core).
-    pub(crate) fn new(cfg: &DiscoveryConfig, targets: &[SocketAddr]) -> Result<Self> {
+    /// This core's state for `cfg`, over `targets` when no resolver is set
+    /// (`service` names them in errors). Subscribes to the cache (once per
+    /// core).
+    pub(crate) fn new(
+        cfg: &DiscoveryConfig,
+        targets: &[SocketAddr],
+        service: &str,
+    ) -> Result<Self> {
         let breakers = match cfg.instance_breakers {
             Some(o) => Some(
-                InstanceBreakers::new(o)
-                    .map_err(|e| Error::Handler(format!("instance breaker options: {e}")))?,
+                InstanceBreakers::new(o).map_err(|source| ConfigError::Invalid {
+                    what: "instance breaker options",
+                    source,
+                })?,
             ),
             None => None,
         };
@@ -141,7 +150,7 @@ impl Instances {
                     .collect();
                 balancer.rebuild(&list);
                 let by_addr = list.iter().map(|i| (i.addr(), i.clone())).collect();
-                (Source::Fixed, String::new(), by_addr)
+                (Source::Fixed, service.to_owned(), by_addr)
             }
         };
         Ok(Self {
@@ -285,18 +294,14 @@ impl Instances {
 
     /// The error for "nothing to pick".
     pub(crate) fn no_instance(&self) -> Error {
-        match &self.source {
-            Source::Fixed if self.by_addr.is_empty() => {
-                Error::NoInstance("no target address configured".into())
-            }
-            Source::Fixed => Error::NoInstance("every target's breaker is open".into()),
-            Source::View(_) if self.balancer.is_empty() => {
-                Error::NoInstance(format!("no instance of {}", self.name))
-            }
-            Source::View(_) => Error::NoInstance(format!(
-                "no instance of {} admitted (breakers open or already tried)",
-                self.name
-            )),
+        let reason = match &self.source {
+            Source::Fixed if self.by_addr.is_empty() => NoInstanceReason::NoTargets,
+            Source::View(_) if self.balancer.is_empty() => NoInstanceReason::NoneResolved,
+            Source::Fixed | Source::View(_) => NoInstanceReason::NoneAdmitted,
+        };
+        Error::NoInstance {
+            service: self.name.clone(),
+            reason,
         }
     }
 }
@@ -398,7 +403,7 @@ mod tests {
             }),
             ..DiscoveryConfig::default()
         };
-        let state = RefCell::new(Instances::new(&cfg, &[addr(1), addr(2)]).expect("state"));
+        let state = RefCell::new(Instances::new(&cfg, &[addr(1), addr(2)], "echo").expect("state"));
         for _ in 0..4 {
             AttemptGuard::new(&state, addr(1), None, true).finish(&refused(1));
         }
@@ -409,7 +414,13 @@ mod tests {
         // With the other one excluded too (a retry's "tried"), nothing is
         // left.
         assert_eq!(s.pick(0, Instant::now(), |i| i.addr() != addr(2)), None);
-        assert!(matches!(s.no_instance(), Error::NoInstance(_)));
+        assert!(matches!(
+            s.no_instance(),
+            Error::NoInstance {
+                reason: NoInstanceReason::NoneAdmitted,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -418,7 +429,7 @@ mod tests {
             balancer: BalancerKind::PowerOfTwoChoices(P2cOptions::default()),
             ..DiscoveryConfig::default()
         };
-        let state = RefCell::new(Instances::new(&cfg, &[addr(1), addr(2)]).expect("state"));
+        let state = RefCell::new(Instances::new(&cfg, &[addr(1), addr(2)], "echo").expect("state"));
         let a = state
             .borrow_mut()
             .pick(0, Instant::now(), |_| true)
@@ -438,12 +449,16 @@ mod tests {
 
     #[test]
     fn fixed_targets_never_change_and_empty_ones_say_so() {
-        let state = Instances::new(&DiscoveryConfig::default(), &[]).expect("state");
+        let state = Instances::new(&DiscoveryConfig::default(), &[], "echo").expect("state");
         match state.no_instance() {
-            Error::NoInstance(m) => assert!(m.contains("no target"), "{m}"),
+            Error::NoInstance { service, reason } => {
+                assert_eq!(service, "echo");
+                assert_eq!(reason, NoInstanceReason::NoTargets);
+            }
             e => panic!("{e}"),
         }
-        let mut state = Instances::new(&DiscoveryConfig::default(), &[addr(1)]).expect("state");
+        let mut state =
+            Instances::new(&DiscoveryConfig::default(), &[addr(1)], "echo").expect("state");
         assert!(matches!(
             state.refresh(|_| panic!("nothing to forget")),
             Refresh::Ready

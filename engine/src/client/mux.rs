@@ -20,13 +20,47 @@ use ringrpc_codec::transport::{self, Codec, Decoded, Frame, FrameLimits};
 use slab::Slab;
 
 use crate::io::{OutChain, write_all};
-use crate::signal::LocalNotify;
+use crate::notify::LocalNotify;
 use crate::{Error, Result};
 
 #[derive(Debug, Default)]
 struct Slot {
-    reply: Option<Result<Frame, String>>,
+    reply: Option<Result<Frame>>,
     waker: Option<Waker>,
+}
+
+/// Why a mux connection stopped carrying calls. Each call waiting on it gets
+/// its own [`Error`] made from this: the same variant a long connection
+/// gives for the same failure, so retry decides alike on both pools.
+#[derive(Debug)]
+enum Failure {
+    /// The peer closed the connection.
+    Closed,
+    /// A read or write failed.
+    Io(std::io::Error),
+    /// A reply frame could not be cut (the stream is broken).
+    BadFrame(ringrpc_codec::Error),
+    /// The pool retired the connection (its instance left discovery).
+    Retired,
+}
+
+impl Failure {
+    fn to_error(&self) -> Error {
+        match self {
+            Failure::Closed => Error::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed by peer",
+            )),
+            // `io::Error` is not `Clone`: each call gets one of the same
+            // kind and message.
+            Failure::Io(e) => Error::Io(std::io::Error::new(e.kind(), e.to_string())),
+            Failure::BadFrame(e) => Error::Protocol(e.clone()),
+            Failure::Retired => Error::Io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "connection retired",
+            )),
+        }
+    }
 }
 
 /// What the tasks of one mux connection share.
@@ -45,7 +79,7 @@ struct Shared {
 
 impl Shared {
     /// Closes the connection: fails what is in flight, ends both tasks.
-    fn close(&self, why: &str) {
+    fn close(&self, why: Failure) {
         self.fail_all(why);
         self.stop_reader.notify();
     }
@@ -53,16 +87,17 @@ impl Shared {
     /// Closes a retired connection once its last call is done.
     fn close_if_retired_and_idle(&self) {
         if self.retired.get() && !self.broken.get() && self.slots.borrow().is_empty() {
-            self.close("connection retired");
+            self.close(Failure::Retired);
         }
     }
 
-    fn fail_all(&self, why: &str) {
+    fn fail_all(&self, why: Failure) {
+        tracing::debug!(?why, "mux connection failed");
         self.broken.set(true);
         self.by_seq.borrow_mut().clear();
         for (_, s) in self.slots.borrow_mut().iter_mut() {
             if s.reply.is_none() {
-                s.reply = Some(Err(why.to_string()));
+                s.reply = Some(Err(why.to_error()));
             }
             if let Some(w) = s.waker.take() {
                 w.wake();
@@ -156,12 +191,7 @@ impl MuxConn {
         })
         .await;
         drop(guard);
-        reply.map(Some).map_err(|why| {
-            Error::Io(std::io::Error::new(
-                std::io::ErrorKind::ConnectionAborted,
-                why,
-            ))
-        })
+        reply.map(Some)
     }
 }
 
@@ -213,7 +243,7 @@ async fn read_loop(
                 }
                 Ok(Decoded::NeedMore(_)) => break,
                 Err(e) => {
-                    shared.fail_all(&format!("bad reply frame: {e}"));
+                    shared.fail_all(Failure::BadFrame(e));
                     return;
                 }
             }
@@ -230,12 +260,12 @@ async fn read_loop(
         buf.commit_read(chunk);
         match res {
             Ok(0) => {
-                shared.fail_all("connection closed by peer");
+                shared.fail_all(Failure::Closed);
                 return;
             }
             Ok(_) => {}
             Err(e) => {
-                shared.fail_all(&format!("read failed: {e}"));
+                shared.fail_all(Failure::Io(e));
                 return;
             }
         }
@@ -256,7 +286,7 @@ async fn write_loop(mut wr: monoio::net::tcp::TcpOwnedWriteHalf, shared: Rc<Shar
         let (res, c) = write_all(&mut wr, chain).await;
         chain = c;
         if let Err(e) = res {
-            shared.fail_all(&format!("write failed: {e}"));
+            shared.fail_all(Failure::Io(e));
             return;
         }
     }

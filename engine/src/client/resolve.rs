@@ -89,9 +89,7 @@ impl Resolve {
                 Refresh::Ready => return Ok(()),
                 Refresh::Pending(sub) => sub,
             };
-            if let Err(e) = sub.ready().await {
-                return Err(Error::NoInstance(format!("resolving {}: {e}", sub.key())));
-            }
+            sub.ready().await?;
         }
     }
 

@@ -37,6 +37,7 @@ use ringrpc_discovery::retry::{
 };
 use ringrpc_discovery::rng::FastRng;
 
+use crate::error::ConfigError;
 use crate::{Error, Result};
 
 /// One method's retry settings: the discovery crate's [`RetryPolicy`] plus
@@ -140,8 +141,10 @@ pub(crate) struct RetryState {
 impl RetryState {
     pub(crate) fn new(cfg: &RetryConfig) -> Result<Self> {
         Ok(Self {
-            budget: RetryBudget::new(cfg.budget)
-                .map_err(|e| Error::Handler(format!("retry budget options: {e}")))?,
+            budget: RetryBudget::new(cfg.budget).map_err(|source| ConfigError::Invalid {
+                what: "retry budget options",
+                source,
+            })?,
             rng: FastRng::new(),
         })
     }
@@ -173,8 +176,11 @@ mod tests {
         assert!(idem.is_retryable(&Error::Timeout(Duration::from_millis(1))));
         for answer in [
             Error::Biz(crate::BizStatus::new(1, "no")),
-            Error::Handler("x".into()),
-            Error::NoInstance("none".into()),
+            Error::handler("x"),
+            Error::NoInstance {
+                service: "echo".into(),
+                reason: crate::error::NoInstanceReason::NoneResolved,
+            },
         ] {
             assert!(!idem.is_retryable(&answer), "{answer}");
         }
