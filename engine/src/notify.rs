@@ -1,4 +1,5 @@
-//! Signals between threads and within a core.
+//! Notifications between threads and within a core (not OS signals: those
+//! are [`crate::server::signals`]).
 //!
 //! [`Signal`] is a one-shot flag a plain thread raises (shutdown, drain) and
 //! any number of cores await; monoio's `sync` feature makes waking a core from

@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, Once};
 use std::thread::JoinHandle;
 
-use crate::signal::Signal;
+use crate::notify::Signal;
 
 type Job = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()>>> + Send>;
 

@@ -25,7 +25,7 @@ use monoio::net::TcpStream;
 use monoio::net::tcp::{TcpOwnedReadHalf, TcpOwnedWriteHalf};
 use ringrpc::codec::buffer::LinkBuffer;
 use ringrpc::codec::transport::{self, Decoded, FrameLimits};
-use ringrpc::engine::signal::LocalNotify;
+use ringrpc::engine::notify::LocalNotify;
 
 use super::request::{ReplyCheck, ReplyError, RequestTemplate, check_reply};
 use super::slots::Slots;
