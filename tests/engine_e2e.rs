@@ -1,6 +1,9 @@
 //! End-to-end tests of the engine over loopback: our client and raw sockets
-//! against our server, on every transport and protocol, and what goes wrong.
-//! Bounded in count and time; no fixed sleeps stand in for conditions.
+//! against our server, on every transport and protocol, and what goes wrong
+//! on a real socket (timeouts, back-pressure, shutdown, the client's pools).
+//! What needs no socket (routing, errors, detection, ordering, heartbeats)
+//! is tested in memory in `engine_pair.rs`. Bounded in count and time; no
+//! fixed sleeps stand in for conditions.
 //! CI runs this file on both monoio drivers (io_uring, and epoll with
 //! `MONOIO_FORCE_LEGACY_DRIVER=1`).
 
@@ -22,13 +25,12 @@ use ringrpc::engine::client::{CallOptions, ClientBuilder, PoolKind};
 use ringrpc::engine::context::ServerContext;
 use ringrpc::engine::server::{Server, ServerHandle};
 use ringrpc::engine::{BizStatus, Error};
-use ringrpc::idl::echo::{
-    EchoRequest, EchoResponse, EchoService, EchoServiceClient, EchoServiceDescriptor,
-    EchoServiceEchoArgs, EchoServiceEchoResult, EchoServiceServer,
+use ringrpc_example_idl::echo::{
+    EchoRequest, EchoResponse, EchoService, EchoServiceClient, EchoServiceEchoArgs,
+    EchoServiceEchoResult, EchoServiceServer,
 };
-use ringrpc::idl::item::{
-    GetItemReq, GetItemResp, Item, ItemService, ItemServiceClient, ItemServiceDescriptor,
-    ItemServiceServer,
+use ringrpc_example_idl::item::{
+    GetItemReq, GetItemResp, Item, ItemService, ItemServiceClient, ItemServiceServer,
 };
 
 /// Echoes, with a few magic messages for failure tests.
@@ -103,10 +105,8 @@ fn start(configure: impl FnOnce(&mut ringrpc::engine::server::ServerConfig)) -> 
             c.pin = false;
             configure(c)
         })
-        .service::<EchoServiceDescriptor, _, _>(move || {
-            EchoServiceServer(Echo { served: s.clone() })
-        })
-        .service::<ItemServiceDescriptor, _, _>(|| ItemServiceServer(Shop))
+        .service_per_core(move || EchoServiceServer::new(Echo { served: s.clone() }))
+        .service_per_core(|| ItemServiceServer::new(Shop))
         .start()
         .expect("server starts");
     Fixture {
@@ -149,15 +149,12 @@ fn every_transport_and_protocol_round_trips() {
                 let c = EchoServiceClient::new(b.build().expect("client"));
                 for i in 0..3 {
                     let msg = format!("{t:?}/{p:?}/{i}");
-                    let r = c.echo(req(&msg), &CallOptions::new()).await;
+                    let r = c.echo(req(&msg)).await;
                     assert_eq!(r.expect("echo").msg, msg.as_str());
                 }
                 // A large message exercises linked (zero-copy) writes.
                 let big = "x".repeat(64 * 1024);
-                let r = c
-                    .echo(req(&big), &CallOptions::new())
-                    .await
-                    .expect("big echo");
+                let r = c.echo(req(&big)).await.expect("big echo");
                 assert_eq!(r.msg.len(), big.len());
             });
         }
@@ -177,7 +174,7 @@ fn services_are_routed_by_isn() {
                 .expect("client"),
         );
         let r = items
-            .get_item(GetItemReq { id: 42 }, &CallOptions::new())
+            .get_item(GetItemReq { id: 42 })
             .await
             .expect("get item");
         assert_eq!((r.item.id, r.item.stock), (42, 7));
@@ -186,13 +183,7 @@ fn services_are_routed_by_isn() {
                 .build()
                 .expect("client"),
         );
-        assert_eq!(
-            echo.echo(req("method"), &CallOptions::new())
-                .await
-                .expect("echo")
-                .msg,
-            "echo"
-        );
+        assert_eq!(echo.echo(req("method")).await.expect("echo").msg, "echo");
         // Framed carries no service name: the service that has the method
         // answers (the second one here), as Kitex searches by method name.
         let framed_items = ItemServiceClient::new(
@@ -203,7 +194,7 @@ fn services_are_routed_by_isn() {
                 .expect("client"),
         );
         let r = framed_items
-            .get_item(GetItemReq { id: 5 }, &CallOptions::new())
+            .get_item(GetItemReq { id: 5 })
             .await
             .expect("get item over framed");
         assert_eq!(r.item.id, 5);
@@ -213,14 +204,7 @@ fn services_are_routed_by_isn() {
                 .build()
                 .expect("client"),
         );
-        assert_eq!(
-            framed
-                .echo(req("hi"), &CallOptions::new())
-                .await
-                .expect("echo")
-                .msg,
-            "hi"
-        );
+        assert_eq!(framed.echo(req("hi")).await.expect("echo").msg, "hi");
         // A service the server doesn't have.
         let nope = ClientBuilder::new("NoSuchService")
             .target(addr)
@@ -243,65 +227,6 @@ fn services_are_routed_by_isn() {
 }
 
 #[test]
-fn unknown_method_panic_handler_error_and_biz_status() {
-    let fx = start(|_| {});
-    let addr = fx.addr();
-    for t in [Transport::TtHeader, Transport::Framed] {
-        run(async move {
-            let c = echo_client(addr, t, Protocol::Binary)
-                .build()
-                .expect("client");
-            let args = EchoServiceEchoArgs { req: req("x") };
-            match c
-                .call::<_, EchoServiceEchoResult>("nope", &args, &CallOptions::new())
-                .await
-            {
-                Err(Error::Application(ex)) => {
-                    assert_eq!(ex.kind, ExceptionKind::UnknownMethod);
-                    assert!(ex.message.contains("nope"), "{}", ex.message);
-                }
-                other => panic!("expected UnknownMethod, got {other:?}"),
-            }
-            let c = EchoServiceClient::new(c);
-            match c.echo(req("panic"), &CallOptions::new()).await {
-                Err(Error::Application(ex)) => {
-                    assert_eq!(ex.kind, ExceptionKind::InternalError);
-                    assert!(ex.message.contains("panicked on purpose"), "{}", ex.message);
-                }
-                other => panic!("expected InternalError, got {other:?}"),
-            }
-            // The core survived the panic and keeps serving, on the same client.
-            assert_eq!(
-                c.echo(req("after"), &CallOptions::new())
-                    .await
-                    .expect("echo")
-                    .msg,
-                "after"
-            );
-            match c.echo(req("fail"), &CallOptions::new()).await {
-                Err(Error::Application(ex)) => {
-                    assert_eq!(ex.kind, ExceptionKind::InternalError);
-                    assert!(ex.message.contains("no luck"));
-                }
-                other => panic!("expected InternalError, got {other:?}"),
-            }
-        });
-    }
-    // A business status travels in the TTHeader.
-    run(async move {
-        let c = EchoServiceClient::new(
-            echo_client(addr, Transport::TtHeader, Protocol::Binary)
-                .build()
-                .expect("client"),
-        );
-        match c.echo(req("biz"), &CallOptions::new()).await {
-            Err(Error::Biz(b)) => assert_eq!((b.code, b.message.as_str()), (4001, "out of stock")),
-            other => panic!("expected a business status, got {other:?}"),
-        }
-    });
-}
-
-#[test]
 fn rpc_timeout_against_a_slow_handler() {
     let fx = start(|_| {});
     let addr = fx.addr();
@@ -312,18 +237,12 @@ fn rpc_timeout_against_a_slow_handler() {
                 .expect("client"),
         );
         let opts = CallOptions::new().rpc_timeout(Duration::from_millis(50));
-        match c.echo(req("sleep:2000"), &opts).await {
+        match c.with_options(&opts).echo(req("sleep:2000")).await {
             Err(Error::Timeout(t)) => assert_eq!(t, Duration::from_millis(50)),
             other => panic!("expected a timeout, got {other:?}"),
         }
         // The timed-out connection was dropped; the next call gets a fresh one.
-        assert_eq!(
-            c.echo(req("ok"), &CallOptions::new())
-                .await
-                .expect("echo")
-                .msg,
-            "ok"
-        );
+        assert_eq!(c.echo(req("ok")).await.expect("echo").msg, "ok");
     });
 }
 
@@ -342,10 +261,7 @@ fn mux_answers_out_of_order() {
         let slow = {
             let (c, order) = (c.clone(), order.clone());
             monoio::spawn(async move {
-                let r = c
-                    .echo(req("sleep:300"), &CallOptions::new())
-                    .await
-                    .expect("slow");
+                let r = c.echo(req("sleep:300")).await.expect("slow");
                 order.borrow_mut().push(r.msg.to_string());
             })
         };
@@ -355,10 +271,7 @@ fn mux_answers_out_of_order() {
         for i in 0..5 {
             let (c, order) = (c.clone(), order.clone());
             fast.push(monoio::spawn(async move {
-                let r = c
-                    .echo(req(&format!("fast{i}")), &CallOptions::new())
-                    .await
-                    .expect("fast");
+                let r = c.echo(req(&format!("fast{i}"))).await.expect("fast");
                 order.borrow_mut().push(r.msg.to_string());
             }));
         }
@@ -430,23 +343,6 @@ fn raw(addr: SocketAddr) -> TcpStream {
     s
 }
 
-#[test]
-fn pipelined_requests_are_answered_in_order() {
-    let fx = start(|_| {});
-    let mut s = raw(fx.addr());
-    let mut all = Vec::new();
-    // The first is slow: in-order transports must still answer it first.
-    all.extend(framed_call(1, "sleep:100"));
-    for i in 2..=10 {
-        all.extend(framed_call(i, &format!("m{i}")));
-    }
-    s.write_all(&all).expect("write");
-    let replies = read_replies(&mut s, 10);
-    let seqids: Vec<i32> = replies.iter().map(|r| r.0).collect();
-    assert_eq!(seqids, (1..=10).collect::<Vec<_>>());
-    assert_eq!(replies[3].1, "m4");
-}
-
 /// Whether the server closed `s` (EOF or reset) within the read timeout.
 fn closed_by_server(s: &mut TcpStream) -> bool {
     let mut b = [0u8; 64];
@@ -495,46 +391,6 @@ fn partial_frame_then_silence_is_closed_after_the_read_timeout() {
 }
 
 #[test]
-fn garbage_gets_a_closed_connection_and_a_bad_payload_a_protocol_error() {
-    let fx = start(|_| {});
-    let mut s = raw(fx.addr());
-    s.write_all(b"GET / HTTP/1.1\r\n\r\n").expect("write");
-    assert!(closed_by_server(&mut s), "unknown protocol: closed");
-    // An intact frame whose payload is not a valid call.
-    let mut s = raw(fx.addr());
-    let mut frame = Vec::new();
-    let payload = [
-        0x80u8, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x04, b'e', b'c', b'h', b'o', 0, 0, 0, 9, 0x0c,
-        0x00, 0x01, 0x0b,
-    ];
-    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    frame.extend_from_slice(&payload);
-    s.write_all(&frame).expect("write");
-    let codec = Codec {
-        transport: Transport::Framed,
-        protocol: Protocol::Binary,
-    };
-    let mut buf = LinkBuffer::new();
-    let mut chunk = [0u8; 1024];
-    let f = loop {
-        if let Decoded::Ready(f) =
-            transport::decode_frame(&mut buf, codec, &Default::default()).expect("frame")
-        {
-            break f;
-        }
-        let k = s.read(&mut chunk).expect("read");
-        assert!(k > 0);
-        buf.extend_from_slice(&chunk[..k]);
-    };
-    let mut r = BinaryReader::new(f.payload);
-    let m = r.read_message_begin().expect("header");
-    assert_eq!((m.msg_type, m.seqid), (MessageType::Exception, 9));
-    assert_eq!(m.name, "echo", "the exception names the method called");
-    let ex = ringrpc::codec::thrift::ApplicationException::decode(&mut r).expect("exception");
-    assert_eq!(ex.kind, ExceptionKind::ProtocolError);
-}
-
-#[test]
 fn graceful_shutdown_under_load_loses_no_accepted_request() {
     let mut fx = start(|c| c.shutdown_timeout = Duration::from_secs(5));
     let addr = fx.addr();
@@ -562,7 +418,7 @@ fn graceful_shutdown_under_load_loses_no_accepted_request() {
                             } else {
                                 format!("{w}-{i}")
                             };
-                            match c.echo(req(&msg), &CallOptions::new()).await {
+                            match c.echo(req(&msg)).await {
                                 Ok(r) => {
                                     assert_eq!(r.msg, msg.as_str(), "a reply matches its call");
                                     ok.fetch_add(1, Ordering::SeqCst);
@@ -601,52 +457,6 @@ fn graceful_shutdown_under_load_loses_no_accepted_request() {
 }
 
 #[test]
-fn heartbeat_is_answered() {
-    use ringrpc::codec::transport::TtHeader;
-    use ringrpc::codec::transport::ttheader::int_key;
-    let fx = start(|_| {});
-    let mut s = raw(fx.addr());
-    let codec = Codec {
-        transport: Transport::TtHeader,
-        protocol: Protocol::Binary,
-    };
-    let mut h = TtHeader::new(77);
-    h.set_int(int_key::MSG_TYPE, bytes::Bytes::from_static(b"6"))
-        .expect("set");
-    let mut w = LinkWriter::new();
-    transport::encode_frame(&mut w, codec, Some(&h), |_| {});
-    s.write_all(&w.to_vec()).expect("write");
-    let mut buf = LinkBuffer::new();
-    let mut chunk = [0u8; 1024];
-    let f = loop {
-        if let Decoded::Ready(f) =
-            transport::decode_frame(&mut buf, codec, &Default::default()).expect("frame")
-        {
-            break f;
-        }
-        let k = s.read(&mut chunk).expect("read");
-        assert!(k > 0, "closed instead of answering");
-        buf.extend_from_slice(&chunk[..k]);
-    };
-    let h = f.header.expect("a TTHeader reply");
-    assert_eq!(h.seq_id, 77);
-    assert_eq!(h.int(int_key::MSG_TYPE).map(|v| &v[..]), Some(&b"6"[..]));
-    assert!(f.payload.is_empty());
-    // The connection still serves calls after a heartbeat.
-    let c = echo_client(fx.addr(), Transport::TtHeader, Protocol::Binary);
-    run(async move {
-        let c = EchoServiceClient::new(c.build().expect("client"));
-        assert_eq!(
-            c.echo(req("x"), &CallOptions::new())
-                .await
-                .expect("echo")
-                .msg,
-            "x"
-        );
-    });
-}
-
-#[test]
 fn a_peer_that_reads_slowly_gets_every_reply_and_others_carry_on() {
     let fx = start(|c| c.max_unflushed_bytes = 64 * 1024);
     let addr = fx.addr();
@@ -673,4 +483,52 @@ fn a_peer_that_reads_slowly_gets_every_reply_and_others_carry_on() {
     let seqids: Vec<i32> = replies.iter().map(|r| r.0).collect();
     assert_eq!(seqids, (1..=n).collect::<Vec<_>>());
     assert!(replies.iter().all(|r| r.1.len() == 64 * 1024));
+}
+
+/// A peer that answers every request with `reply` (or closes, if empty),
+/// for `conns` connections; returns its address.
+fn scripted_peer(reply: &'static [u8], conns: usize) -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for s in l.incoming().take(conns) {
+            let Ok(mut s) = s else { return };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+            let mut b = [0u8; 4096];
+            if matches!(s.read(&mut b), Ok(n) if n > 0) && !reply.is_empty() {
+                let _ = s.write_all(reply);
+            }
+            // Dropped: the connection closes.
+        }
+    });
+    addr
+}
+
+#[test]
+fn the_same_bad_reply_is_the_same_error_on_the_long_and_the_mux_pool() {
+    // A TTHeader frame whose header is malformed: magic right, then a
+    // header size that runs past the frame.
+    const BAD: &[u8] = &[
+        0, 0, 0, 14, 0x10, 0x00, 0, 0, 0, 0, 0, 1, 0x7f, 0xff, 0, 0, 0, 0,
+    ];
+    for (reply, expect_protocol) in [(BAD, true), (&[][..], false)] {
+        let mut kinds = Vec::new();
+        for pool in [PoolKind::long(), PoolKind::mux()] {
+            let addr = scripted_peer(reply, 1);
+            let b = echo_client(addr, Transport::TtHeader, Protocol::Binary).pool(pool);
+            let err = run(async move {
+                let c = EchoServiceClient::new(b.build().expect("client"));
+                c.echo(req("x")).await.expect_err("a bad peer")
+            });
+            match (&err, expect_protocol) {
+                (Error::Protocol(_), true) => kinds.push("protocol"),
+                (Error::Io(e), false) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{err:?}");
+                    kinds.push("eof")
+                }
+                other => panic!("{pool:?}: {other:?}"),
+            }
+        }
+        assert_eq!(kinds[0], kinds[1], "long and mux agree");
+    }
 }

@@ -15,16 +15,24 @@
 //!   timeouts, and Kitex's client chain.
 //! - [`middleware`]: the `Service` / `Layer` pair both sides are built from.
 //! - [`context`]: the RPC information middleware sees.
+//! - [`testing`]: a server's connection in memory, for tests without sockets.
+//! - [`notify`]: wake-ups between threads and within a core.
+//!
+//! Generated code also uses a hidden `codegen` module: the service
+//! descriptors and route types a user never names.
 #![deny(missing_docs)]
 #![allow(async_fn_in_trait)] // per-core futures are deliberately not `Send`
 
 pub mod client;
+#[doc(hidden)]
+pub mod codegen;
 pub mod context;
 mod error;
 mod io;
 pub mod middleware;
+pub mod notify;
 pub mod runtime;
 pub mod server;
-pub mod signal;
+pub mod testing;
 
-pub use error::{BizStatus, Error, Result};
+pub use error::{BizStatus, ConfigError, Error, HandlerError, NoInstanceReason, Result};

@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::config::ServerConfig;
+use super::connection;
+use super::core::CoreState;
 use super::router::Route;
-use super::{CoreState, ServerConfig, connection};
-use crate::signal::Signal;
+use crate::notify::Signal;
 
 /// Binds `n` listeners on `addr` with `SO_REUSEPORT` (the kernel spreads
 /// connections over them). With port 0, the first picks the port and the

@@ -5,9 +5,12 @@
 //! descriptor (how to decode a method's arguments and encode its result;
 //! generated code implements it) plus a handler: a
 //! [`Service`](crate::middleware::Service) over the descriptor's request and
-//! response types, wrapped in middleware at build time. The services of a
-//! server compose into one static type ([`Route`]), so routing is a chain of
-//! string comparisons, with no boxing and no dynamic dispatch.
+//! response types, wrapped in the server's layers at build time. The
+//! services of a server compose into one static type ([`Route`]), so routing
+//! is a chain of string comparisons, with no boxing and no dynamic dispatch.
+//!
+//! Routing writes its replies into a [`ReplySink`]; it knows nothing of the
+//! connection or socket the frame came from.
 
 use std::any::Any;
 use std::future::{Future, poll_fn};
@@ -21,10 +24,10 @@ use ringrpc_codec::thrift::{
 };
 use ringrpc_codec::transport::Frame;
 
-use super::connection::{ConnShared, ReplyPayload};
+use super::reply::{ReplyPayload, ReplySink, reply, reply_exception};
 use crate::Error;
 use crate::context::{Endpoint, RpcInfo, ServerContext};
-use crate::middleware::Service;
+use crate::middleware::{Layer, Service};
 
 /// Whether a method expects a reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +58,27 @@ pub trait ThriftService: 'static {
     ) -> ringrpc_codec::Result<Self::Request>;
     /// Encodes a result struct.
     fn encode_response<W: ProtocolWriter>(resp: &Self::Response, w: &mut W);
+}
+
+/// A handler adapter that knows which IDL service it serves. The generated
+/// `<Service>Server<H>` implements it for any handler `H`, which is what
+/// lets [`ServerBuilder::service`](super::ServerBuilder::service) take the
+/// adapter alone.
+pub trait Described {
+    /// The IDL service's descriptor.
+    type Descriptor: ThriftService;
+}
+
+/// A [`Service`] that answers the decoded calls of the IDL service `T`:
+/// what a server runs per core (a handler adapter, wrapped in layers).
+pub trait Handler<T: ThriftService>:
+    Service<ServerContext, T::Request, Response = T::Response, Error = Error> + 'static
+{
+}
+
+impl<T: ThriftService, S> Handler<T> for S where
+    S: Service<ServerContext, T::Request, Response = T::Response, Error = Error> + 'static
+{
 }
 
 /// A frame as it reaches routing.
@@ -92,6 +116,19 @@ impl Incoming {
     fn fallback_seqid(&self) -> i32 {
         self.frame.header.as_ref().map(|h| h.seq_id).unwrap_or(0)
     }
+
+    /// Replies with an exception that names no method (the payload could
+    /// not be read, or the service is unknown).
+    fn reply_exception<K: ReplySink>(&self, sink: &K, ex: &ApplicationException) {
+        reply_exception(
+            sink,
+            self.frame.codec,
+            self.frame.header.as_ref(),
+            &Utf8Bytes::default(),
+            self.fallback_seqid(),
+            ex,
+        )
+    }
 }
 
 /// One or more services on one core: finds the service a frame is for and
@@ -101,11 +138,11 @@ pub trait Route: 'static {
     fn serves(&self, name: &str) -> bool;
     /// Whether one of these services has a method called `method`.
     fn has_method(&self, method: &str) -> bool;
-    /// Handles a frame: the service it names (TTHeader `isn`); when it names
-    /// none, the first service that has the called method (the first
-    /// service if none has it), as Kitex's multi-service server searches by
-    /// method name.
-    async fn dispatch(&self, req: Incoming, conn: &ConnShared);
+    /// Handles a frame, writing its reply (if any) into `sink`: the service
+    /// it names (TTHeader `isn`); when it names none, the first service that
+    /// has the called method (the first service if none has it), as Kitex's
+    /// multi-service server searches by method name.
+    async fn dispatch<K: ReplySink>(&self, req: Incoming, sink: &K);
 }
 
 /// Makes a core's [`Route`]; shared by every core at start.
@@ -116,7 +153,33 @@ pub trait RouteFactory: Send + Sync + 'static {
     fn build(&self, limits: DecodeLimits) -> Self::Route;
 }
 
-/// One service: its descriptor `T` and its handler `S`.
+/// Makes one service instance per core.
+pub trait MakeService: Send + Sync + 'static {
+    /// The service made.
+    type Service;
+    /// Makes this core's instance.
+    fn make(&self) -> Self::Service;
+}
+
+impl<F: Fn() -> S + Send + Sync + 'static, S> MakeService for F {
+    type Service = S;
+    fn make(&self) -> S {
+        self()
+    }
+}
+
+/// Makes each core's instance by cloning one value.
+#[derive(Debug, Clone)]
+pub struct Cloned<S>(pub S);
+
+impl<S: Clone + Send + Sync + 'static> MakeService for Cloned<S> {
+    type Service = S;
+    fn make(&self) -> S {
+        self.0.clone()
+    }
+}
+
+/// One service on one core: its descriptor `T` and its handler `S`.
 pub struct Served<T, S> {
     handler: S,
     limits: DecodeLimits,
@@ -129,38 +192,43 @@ impl<T, S> std::fmt::Debug for Served<T, S> {
     }
 }
 
-/// A factory of one service's per-core handler.
-pub struct ServiceFactory<T, F> {
-    make: F,
+/// A factory of one service's per-core handler: `make` builds the service,
+/// `layer` wraps it.
+pub struct ServiceFactory<T, M, L> {
+    make: M,
+    layer: L,
     _t: std::marker::PhantomData<fn() -> T>,
 }
 
-impl<T, F> std::fmt::Debug for ServiceFactory<T, F> {
+impl<T, M, L> std::fmt::Debug for ServiceFactory<T, M, L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServiceFactory").finish_non_exhaustive()
     }
 }
 
-impl<T, F> ServiceFactory<T, F> {
-    /// A factory calling `make` on each core.
-    pub fn new(make: F) -> Self {
+impl<T, M, L> ServiceFactory<T, M, L> {
+    /// A factory calling `make` on each core and wrapping the result in
+    /// `layer`.
+    pub fn new(make: M, layer: L) -> Self {
         Self {
             make,
+            layer,
             _t: std::marker::PhantomData,
         }
     }
 }
 
-impl<T, F, S> RouteFactory for ServiceFactory<T, F>
+impl<T, M, L> RouteFactory for ServiceFactory<T, M, L>
 where
     T: ThriftService,
-    F: Fn() -> S + Send + Sync + 'static,
-    S: Service<ServerContext, T::Request, Response = T::Response, Error = Error> + 'static,
+    M: MakeService,
+    L: Layer<M::Service> + Clone + Send + Sync + 'static,
+    L::Service: Handler<T>,
 {
-    type Route = Served<T, S>;
+    type Route = Served<T, L::Service>;
     fn build(&self, limits: DecodeLimits) -> Self::Route {
         Served {
-            handler: (self.make)(),
+            handler: self.layer.clone().layer(self.make.make()),
             limits,
             _t: std::marker::PhantomData,
         }
@@ -200,7 +268,7 @@ impl<H: Route, T: Route> Route for Chain<H, T> {
         self.head.has_method(method) || self.tail.has_method(method)
     }
 
-    async fn dispatch(&self, req: Incoming, conn: &ConnShared) {
+    async fn dispatch<K: ReplySink>(&self, req: Incoming, sink: &K) {
         let to_tail = match req.service_name() {
             Some(n) => !self.head.serves(n),
             None => req
@@ -208,9 +276,9 @@ impl<H: Route, T: Route> Route for Chain<H, T> {
                 .is_some_and(|m| !self.head.has_method(&m) && self.tail.has_method(&m)),
         };
         if to_tail {
-            self.tail.dispatch(req, conn).await
+            self.tail.dispatch(req, sink).await
         } else {
-            self.head.dispatch(req, conn).await
+            self.head.dispatch(req, sink).await
         }
     }
 }
@@ -218,7 +286,7 @@ impl<H: Route, T: Route> Route for Chain<H, T> {
 impl<T, S> Route for Served<T, S>
 where
     T: ThriftService,
-    S: Service<ServerContext, T::Request, Response = T::Response, Error = Error> + 'static,
+    S: Handler<T>,
 {
     fn serves(&self, name: &str) -> bool {
         name == T::NAME
@@ -228,15 +296,13 @@ where
         T::method(method).is_some()
     }
 
-    async fn dispatch(&self, req: Incoming, conn: &ConnShared) {
+    async fn dispatch<K: ReplySink>(&self, req: Incoming, sink: &K) {
         if let Some(n) = req.service_name()
             && n != T::NAME
         {
-            let seqid = req.fallback_seqid();
             let msg = format!("unknown service {n}");
-            conn.reply_exception(
-                &req,
-                seqid,
+            req.reply_exception(
+                sink,
                 &ApplicationException::new(ExceptionKind::UnknownService, msg),
             );
             return;
@@ -245,11 +311,11 @@ where
         match req.frame.codec.protocol {
             Protocol::Binary => {
                 let r = BinaryReader::with_limits(payload, self.limits);
-                self.run(r, req, conn).await
+                self.run(r, req, sink).await
             }
             Protocol::Compact => {
                 let r = CompactReader::with_limits(payload, self.limits);
-                self.run(r, req, conn).await
+                self.run(r, req, sink).await
             }
         }
     }
@@ -258,42 +324,35 @@ where
 impl<T, S> Served<T, S>
 where
     T: ThriftService,
-    S: Service<ServerContext, T::Request, Response = T::Response, Error = Error> + 'static,
+    S: Handler<T>,
 {
-    async fn run<R: ProtocolReader>(&self, mut r: R, req: Incoming, conn: &ConnShared) {
+    async fn run<R: ProtocolReader, K: ReplySink>(&self, mut r: R, req: Incoming, sink: &K) {
         let ident = match r.read_message_begin() {
             Ok(m) => m,
             Err(e) => {
                 let ex = ApplicationException::new(ExceptionKind::ProtocolError, e.to_string());
-                conn.reply_exception(&req, req.fallback_seqid(), &ex);
+                req.reply_exception(sink, &ex);
                 return;
             }
+        };
+        let (codec, header) = (req.frame.codec, req.frame.header.as_ref());
+        let refuse = |kind: ExceptionKind, msg: String| {
+            let ex = ApplicationException::new(kind, msg);
+            reply_exception(sink, codec, header, &ident.name, ident.seqid, &ex);
         };
         let kind = match (ident.msg_type, T::method(&ident.name)) {
             (MessageType::Call | MessageType::Oneway, Some(k)) => k,
             (MessageType::Call | MessageType::Oneway, None) => {
-                let msg = format!("unknown method {}", ident.name);
-                let ex = ApplicationException::new(ExceptionKind::UnknownMethod, msg);
-                conn.reply_exception_with(
-                    req.frame.codec,
-                    req.frame.header.as_ref(),
-                    &ident.name,
-                    ident.seqid,
-                    &ex,
+                return refuse(
+                    ExceptionKind::UnknownMethod,
+                    format!("unknown method {}", ident.name),
                 );
-                return;
             }
             (other, _) => {
-                let msg = format!("a server takes calls, not {other:?}");
-                let ex = ApplicationException::new(ExceptionKind::InvalidMessageType, msg);
-                conn.reply_exception_with(
-                    req.frame.codec,
-                    req.frame.header.as_ref(),
-                    &ident.name,
-                    ident.seqid,
-                    &ex,
+                return refuse(
+                    ExceptionKind::InvalidMessageType,
+                    format!("a server takes calls, not {other:?}"),
                 );
-                return;
             }
         };
         let args = match T::decode_request(&ident.name, &mut r).and_then(|a| {
@@ -301,45 +360,9 @@ where
             Ok(a)
         }) {
             Ok(a) => a,
-            Err(e) => {
-                let ex = ApplicationException::new(ExceptionKind::ProtocolError, e.to_string());
-                conn.reply_exception_with(
-                    req.frame.codec,
-                    req.frame.header.as_ref(),
-                    &ident.name,
-                    ident.seqid,
-                    &ex,
-                );
-                return;
-            }
+            Err(e) => return refuse(ExceptionKind::ProtocolError, e.to_string()),
         };
-        let deadline = req
-            .frame
-            .header
-            .as_ref()
-            .and_then(|h| h.rpc_timeout())
-            .map(|t| std::time::Instant::now() + t);
-        let mut cx = ServerContext {
-            info: RpcInfo {
-                caller: Endpoint {
-                    service: req.frame.header.as_ref().and_then(|h| {
-                        let b = h.int(ringrpc_codec::transport::ttheader::int_key::FROM_SERVICE)?;
-                        Utf8Bytes::try_from_bytes(b.clone()).ok()
-                    }),
-                    addr: Some(req.peer),
-                },
-                callee: Endpoint {
-                    service: Some(ringrpc_codec::thrift::Utf8Bytes::from_static(T::NAME)),
-                    addr: None,
-                },
-                method: ident.name.clone(),
-                seqid: ident.seqid,
-                deadline,
-                codec: req.frame.codec,
-            },
-            request_header: None,
-            biz_status: None,
-        };
+        let mut cx = server_context::<T>(&req, &ident);
         let Incoming { frame, peer } = req;
         let Frame { codec, header, .. } = frame;
         cx.request_header = header;
@@ -353,7 +376,8 @@ where
         let seqid = ident.seqid;
         let header = cx.request_header.as_ref();
         match out {
-            Ok(Ok(resp)) => conn.reply(
+            Ok(Ok(resp)) => reply(
+                sink,
                 codec,
                 header,
                 cx.biz_status.as_ref(),
@@ -365,7 +389,8 @@ where
             ),
             // Kitex carries a business status in the TTHeader of a reply
             // whose result struct is empty.
-            Ok(Err(Error::Biz(status))) => conn.reply(
+            Ok(Err(Error::Biz(status))) => reply(
+                sink,
                 codec,
                 header,
                 Some(&status),
@@ -375,19 +400,47 @@ where
                 },
             ),
             Ok(Err(Error::Application(ex))) => {
-                conn.reply_exception_with(codec, header, &ident.name, seqid, &ex)
+                reply_exception(sink, codec, header, &ident.name, seqid, &ex)
             }
             Ok(Err(e)) => {
                 let ex = ApplicationException::new(ExceptionKind::InternalError, e.to_string());
-                conn.reply_exception_with(codec, header, &ident.name, seqid, &ex)
+                reply_exception(sink, codec, header, &ident.name, seqid, &ex)
             }
             Err(p) => {
                 let msg = format!("handler panicked: {}", panic_message(&*p));
                 tracing::error!(method = %ident.name, peer = %peer, "{msg}");
                 let ex = ApplicationException::new(ExceptionKind::InternalError, msg);
-                conn.reply_exception_with(codec, header, &ident.name, seqid, &ex)
+                reply_exception(sink, codec, header, &ident.name, seqid, &ex)
             }
         }
+    }
+}
+
+/// The context a handler of `T` sees for the call `ident` in `req`.
+fn server_context<T: ThriftService>(req: &Incoming, ident: &MessageIdent) -> ServerContext {
+    let header = req.frame.header.as_ref();
+    ServerContext {
+        info: RpcInfo {
+            caller: Endpoint {
+                service: header.and_then(|h| {
+                    let b = h.int(ringrpc_codec::transport::ttheader::int_key::FROM_SERVICE)?;
+                    Utf8Bytes::try_from_bytes(b.clone()).ok()
+                }),
+                addr: Some(req.peer),
+            },
+            callee: Endpoint {
+                service: Some(Utf8Bytes::from_static(T::NAME)),
+                addr: None,
+            },
+            method: ident.name.clone(),
+            seqid: ident.seqid,
+            deadline: header
+                .and_then(|h| h.rpc_timeout())
+                .map(|t| std::time::Instant::now() + t),
+            codec: req.frame.codec,
+        },
+        request_header: None,
+        biz_status: None,
     }
 }
 

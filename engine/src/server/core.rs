@@ -1,0 +1,74 @@
+//! One core's server state: the connections it accepted, for the sweeper
+//! (read timeouts) and for draining at shutdown.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use super::connection::ConnShared;
+use crate::notify::LocalNotify;
+
+/// One core's server state: its connections, for the sweeper (timeouts) and
+/// for draining.
+#[derive(Debug, Default)]
+pub(crate) struct CoreState {
+    conns: RefCell<Slab<Rc<ConnShared>>>,
+    drain_deadline: Cell<Option<Instant>>,
+    pub(crate) all_closed: LocalNotify,
+}
+
+impl CoreState {
+    pub(crate) fn register(&self, c: Rc<ConnShared>) -> usize {
+        if self.drain_deadline.get().is_some() {
+            c.draining.set(true);
+        }
+        self.conns.borrow_mut().insert(c)
+    }
+
+    pub(crate) fn unregister(&self, key: usize) {
+        let mut conns = self.conns.borrow_mut();
+        conns.try_remove(key);
+        if conns.is_empty() {
+            self.all_closed.notify();
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.conns.borrow().len()
+    }
+
+    /// Whether draining (if it began) still has time left.
+    pub(crate) fn before_deadline(&self) -> bool {
+        self.drain_deadline.get().is_none_or(|d| Instant::now() < d)
+    }
+
+    /// The deadline for a read starting now that may wait `timeout`.
+    pub(crate) fn read_deadline(&self, timeout: Duration) -> Instant {
+        let d = Instant::now() + timeout;
+        match self.drain_deadline.get() {
+            Some(dd) if dd < d => dd,
+            _ => d,
+        }
+    }
+
+    /// Times out reads past their deadline.
+    pub(crate) fn sweep(&self, now: Instant) {
+        for (_, c) in self.conns.borrow().iter() {
+            if c.deadline.get().is_some_and(|d| d <= now) && !c.timed_out.get() {
+                c.timed_out.set(true);
+                c.cancel_read();
+            }
+        }
+    }
+
+    /// Starts draining: every connection finishes what it has and closes.
+    pub(crate) fn drain(&self, timeout: Duration) {
+        self.drain_deadline.set(Some(Instant::now() + timeout));
+        for (_, c) in self.conns.borrow().iter() {
+            c.draining.set(true);
+            c.cancel_read();
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The request side of one connection, without its socket: detect the
+//! protocol once, cut whole frames off the read buffer, answer heartbeats,
+//! and dispatch each request to the routes, whose replies go into a
+//! [`ReplySink`].
+//!
+//! Framed and Buffered requests are dispatched one after another, so
+//! pipelined requests are answered in order. TTHeader requests (which carry
+//! their own seq id, and may come from a multiplexing client) are served
+//! concurrently from the connection's [`Inflight`] set and answered as they
+//! finish. The connection task ([`super::connection`]) drives this with
+//! socket reads; the in-memory [`Pair`](crate::testing::Pair) drives it
+//! with bytes handed over in a test.
+
+use std::future::{Future, poll_fn};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use ringrpc_codec::buffer::LinkBuffer;
+use ringrpc_codec::transport::{self, Codec, Decoded, FrameLimits, Transport};
+
+use super::inflight::Inflight;
+use super::reply::{ReplySink, is_heartbeat, reply_heartbeat};
+use super::router::{Incoming, Route};
+
+/// Makes the future that serves one request.
+pub(crate) type Dispatch<R, K, F> = fn(Rc<R>, Rc<K>, Incoming) -> F;
+
+/// One connection's requests: the detected codec, and what is in flight.
+pub(crate) struct Requests<R, K, F> {
+    routes: Rc<R>,
+    sink: Rc<K>,
+    peer: SocketAddr,
+    codec: Option<Codec>,
+    limits: FrameLimits,
+    max_inflight: usize,
+    dispatch: Dispatch<R, K, F>,
+    inflight: Inflight<F>,
+}
+
+/// Serves one request; owns what it needs, so it can sit in [`Inflight`].
+async fn dispatch_owned<R: Route, K: ReplySink>(routes: Rc<R>, sink: Rc<K>, req: Incoming) {
+    routes.dispatch(req, &*sink).await
+}
+
+/// Whether `c` is a TTHeader transport (requests served concurrently).
+pub(crate) fn is_ttheader(c: Codec) -> bool {
+    matches!(c.transport, Transport::TtHeader | Transport::TtHeaderFramed)
+}
+
+/// A connection's request side, serving `routes` for `peer` and replying
+/// into `sink`.
+pub(crate) fn requests<R: Route, K: ReplySink + 'static>(
+    routes: Rc<R>,
+    sink: Rc<K>,
+    peer: SocketAddr,
+    limits: FrameLimits,
+    max_inflight: usize,
+) -> Requests<R, K, impl Future<Output = ()>> {
+    Requests {
+        routes,
+        sink,
+        peer,
+        codec: None,
+        limits,
+        max_inflight: max_inflight.max(1),
+        dispatch: dispatch_owned::<R, K>,
+        inflight: Inflight::new(),
+    }
+}
+
+impl<R: Route, K: ReplySink, F: Future<Output = ()>> Requests<R, K, F> {
+    /// The transport and protocol, once detected.
+    pub(crate) fn codec(&self) -> Option<Codec> {
+        self.codec
+    }
+
+    /// Requests in flight (TTHeader only; in-order requests finish inside
+    /// [`handle`](Self::handle)).
+    pub(crate) fn inflight(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// Polls the requests in flight, so they progress while the caller
+    /// waits for something else (a read, a flush).
+    pub(crate) fn poll_inflight(&mut self, cx: &mut Context<'_>) {
+        self.inflight.poll_all(cx)
+    }
+
+    /// Waits until every request in flight has finished.
+    pub(crate) async fn finish(&mut self) {
+        poll_fn(|cx| {
+            self.inflight.poll_all(cx);
+            if self.inflight.len() == 0 {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Handles every whole frame in `buf`: answers heartbeats, runs
+    /// in-order requests to completion, and adds TTHeader requests to the
+    /// in-flight set (waiting while it is full). Leaves a partial frame in
+    /// `buf`.
+    ///
+    /// An error means the byte stream is broken (no protocol ringrpc knows,
+    /// or a frame that cannot be cut): the connection must close, since it
+    /// cannot be re-synchronised.
+    pub(crate) async fn handle(&mut self, buf: &mut LinkBuffer) -> ringrpc_codec::Result<()> {
+        loop {
+            let c = match self.codec {
+                Some(c) => c,
+                None => {
+                    let Ok(head) = buf.peek(buf.len().min(8)) else {
+                        return Ok(());
+                    };
+                    match transport::detect(head)? {
+                        Decoded::Ready(c) => *self.codec.insert(c),
+                        Decoded::NeedMore(_) => return Ok(()),
+                    }
+                }
+            };
+            let frame = match transport::decode_frame(buf, c, &self.limits)? {
+                Decoded::Ready(f) => f,
+                Decoded::NeedMore(_) => return Ok(()),
+            };
+            if let Some(h) = frame.header.as_ref().filter(|_| is_heartbeat(&frame)) {
+                reply_heartbeat(&*self.sink, c, h);
+                continue;
+            }
+            let incoming = Incoming {
+                frame,
+                peer: self.peer,
+            };
+            if !is_ttheader(c) {
+                self.routes.dispatch(incoming, &*self.sink).await;
+                continue;
+            }
+            let fut = (self.dispatch)(self.routes.clone(), self.sink.clone(), incoming);
+            let mut fut = Some(fut);
+            poll_fn(|cx| {
+                if let Some(f) = fut.take() {
+                    self.inflight.push(f, cx);
+                }
+                Poll::Ready(())
+            })
+            .await;
+            // Back-pressure: stop cutting frames while too many are in
+            // flight.
+            if self.inflight.len() >= self.max_inflight {
+                poll_fn(|cx| {
+                    self.inflight.poll_all(cx);
+                    if self.inflight.len() < self.max_inflight {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                })
+                .await;
+            }
+        }
+    }
+}
