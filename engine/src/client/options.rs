@@ -112,9 +112,20 @@ pub struct CallOptions {
 }
 
 impl CallOptions {
+    /// No overrides: what a call without options uses.
+    pub const NONE: CallOptions = CallOptions {
+        rpc_timeout: None,
+        connect_timeout: None,
+        addr: None,
+        transport: None,
+        protocol: None,
+        hash_key: None,
+        retry: None,
+    };
+
     /// No overrides.
-    pub fn new() -> Self {
-        Self::default()
+    pub const fn new() -> Self {
+        Self::NONE
     }
 
     /// Sets the call's time limit.

@@ -1,0 +1,206 @@
+//! Building clients: the settings shared by every core's client, and
+//! [`ClientBuilder::build`], which makes one core's client.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ringrpc_codec::thrift::Protocol;
+use ringrpc_codec::transport::Transport;
+use ringrpc_discovery::balance::BalancerKind;
+use ringrpc_discovery::breaker::BreakerOptions;
+use ringrpc_discovery::retry::BudgetOptions;
+use ringrpc_discovery::{EndpointInfo, PolicyTable, ResolverCache};
+
+use super::call::Client;
+use super::discover::{self, DiscoveryConfig};
+use super::invoke::Invoke;
+use super::options::{ClientConfig, PoolKind};
+use super::resolve::Resolve;
+use super::retry::{self, MethodRetry, RetryConfig};
+use crate::Result;
+use crate::error::ConfigError;
+use crate::middleware::{Identity, Layer, Stack};
+
+/// Builds clients: shareable across threads; [`build`](Self::build) on each
+/// core that calls.
+#[derive(Debug, Clone)]
+pub struct ClientBuilder<L = Identity> {
+    cfg: ClientConfig,
+    discovery: DiscoveryConfig,
+    retry: RetryConfig,
+    layer: L,
+}
+
+impl ClientBuilder {
+    /// A builder for calling `service` (its IDL name).
+    pub fn new(service: impl Into<String>) -> Self {
+        Self {
+            cfg: ClientConfig {
+                service: service.into(),
+                ..ClientConfig::default()
+            },
+            discovery: DiscoveryConfig::default(),
+            retry: RetryConfig::default(),
+            layer: Identity,
+        }
+    }
+}
+
+impl<L> ClientBuilder<L> {
+    /// Replaces the whole configuration (keeps the service name if the new
+    /// one has none).
+    pub fn config(mut self, mut cfg: ClientConfig) -> Self {
+        if cfg.service.is_empty() {
+            cfg.service = std::mem::take(&mut self.cfg.service);
+        }
+        self.cfg = cfg;
+        self
+    }
+
+    /// Adds a target address (a fixed instance, weight
+    /// [`DEFAULT_WEIGHT`](ringrpc_discovery::DEFAULT_WEIGHT)). Ignored once
+    /// a [`resolver`](Self::resolver) is set.
+    pub fn target(mut self, addr: SocketAddr) -> Self {
+        self.cfg.targets.push(addr);
+        self
+    }
+
+    /// Resolves the callee through `cache` (shared by every core) as
+    /// `endpoint` (its service name, e.g. `EndpointInfo::new("echo")`),
+    /// instead of the fixed targets. Each core subscribes once, at
+    /// [`build`](Self::build), and its first call waits for the first
+    /// resolve, within the RPC timeout.
+    pub fn resolver(mut self, cache: Arc<ResolverCache>, endpoint: EndpointInfo) -> Self {
+        self.discovery.resolver = Some((cache, endpoint));
+        self
+    }
+
+    /// Sets the load balancer each core builds. Default weighted round
+    /// robin.
+    pub fn balancer(mut self, kind: BalancerKind) -> Self {
+        self.discovery.balancer = kind;
+        self
+    }
+
+    /// Sets the per-instance circuit breakers' options (default: on, with
+    /// [`BreakerOptions::default`]).
+    pub fn instance_breakers(mut self, options: BreakerOptions) -> Self {
+        self.discovery.instance_breakers = Some(options);
+        self
+    }
+
+    /// Turns the per-instance circuit breakers off.
+    pub fn no_instance_breakers(mut self) -> Self {
+        self.discovery.instance_breakers = None;
+        self
+    }
+
+    /// Replaces the retry settings per method (default: none for any
+    /// method).
+    pub fn retry(mut self, methods: PolicyTable<MethodRetry>) -> Self {
+        self.retry.methods = methods;
+        self
+    }
+
+    /// Sets one method's retry settings (`"*"`: every method without its
+    /// own).
+    pub fn method_retry(mut self, method: impl Into<String>, retry: MethodRetry) -> Self {
+        self.retry.methods = std::mem::take(&mut self.retry.methods).with_method(method, retry);
+        self
+    }
+
+    /// Sets the per-core retry budget (default: 10 % of calls, reserve 10).
+    pub fn retry_budget(mut self, options: BudgetOptions) -> Self {
+        self.retry.budget = options;
+        self
+    }
+
+    /// Sets the RPC timeout.
+    pub fn rpc_timeout(mut self, t: Duration) -> Self {
+        self.cfg.rpc_timeout = Some(t);
+        self
+    }
+
+    /// Sets the connect timeout.
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.cfg.connect_timeout = t;
+        self
+    }
+
+    /// Sets the transport.
+    pub fn transport(mut self, t: Transport) -> Self {
+        self.cfg.transport = t;
+        self
+    }
+
+    /// Sets the protocol.
+    pub fn protocol(mut self, p: Protocol) -> Self {
+        self.cfg.protocol = p;
+        self
+    }
+
+    /// Sets the connection pool.
+    pub fn pool(mut self, p: PoolKind) -> Self {
+        self.cfg.pool = p;
+        self
+    }
+
+    /// Sets the caller's service name.
+    pub fn caller(mut self, name: impl Into<String>) -> Self {
+        self.cfg.caller = name.into();
+        self
+    }
+
+    /// Wraps the client's context middleware in `outer` (the last added runs
+    /// first).
+    pub fn layer<O>(self, outer: O) -> ClientBuilder<Stack<L, O>> {
+        ClientBuilder {
+            cfg: self.cfg,
+            discovery: self.discovery,
+            retry: self.retry,
+            layer: Stack::new(self.layer, outer),
+        }
+    }
+
+    /// The configuration.
+    pub fn client_config(&self) -> &ClientConfig {
+        &self.cfg
+    }
+
+    /// How instances are found and chosen.
+    pub fn discovery_config(&self) -> &DiscoveryConfig {
+        &self.discovery
+    }
+
+    /// The retry settings.
+    pub fn retry_config(&self) -> &RetryConfig {
+        &self.retry
+    }
+
+    /// Builds this core's client: its pools, balancer, breakers and retry
+    /// budget, and (with a resolver) its subscription to the cache.
+    pub fn build(&self) -> Result<Client<L::Service>>
+    where
+        L: Layer<Resolve> + Clone,
+    {
+        let cfg = Rc::new(self.cfg.clone());
+        if matches!(cfg.pool, PoolKind::Mux { .. })
+            && !matches!(
+                cfg.transport,
+                Transport::TtHeader | Transport::TtHeaderFramed
+            )
+        {
+            return Err(ConfigError::MuxNeedsTtHeader(cfg.transport).into());
+        }
+        let invoke = Invoke::new(cfg.clone());
+        let resolve = Resolve::new(
+            discover::Instances::new(&self.discovery, &cfg.targets, &cfg.service)?,
+            self.retry.methods.clone(),
+            retry::RetryState::new(&self.retry)?,
+            invoke,
+        );
+        Ok(Client::new(self.layer.clone().layer(resolve), cfg))
+    }
+}

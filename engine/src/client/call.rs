@@ -1,0 +1,255 @@
+//! A call on one core: encode the arguments once, run the client chain,
+//! decode the reply.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ringrpc_codec::buffer::LinkWriter;
+use ringrpc_codec::thrift::{
+    ApplicationException, BinaryReader, BinaryWriter, CompactReader, CompactWriter, ExceptionKind,
+    Message, MessageIdent, MessageType, Protocol, ProtocolReader, ProtocolWriter, Utf8Bytes,
+};
+use ringrpc_codec::transport::{Codec, Frame};
+
+use super::options::{CallOptions, ClientConfig};
+use super::retry::MethodRetry;
+use crate::context::{ClientContext, Endpoint, RpcInfo};
+use crate::middleware::Service;
+use crate::{BizStatus, Error, Result};
+
+/// A call, encoded, as it travels the client chain.
+#[derive(Debug, Clone)]
+pub struct ClientRequest {
+    /// The method.
+    pub method: Utf8Bytes,
+    /// Whether no reply is expected.
+    pub oneway: bool,
+    /// The Thrift message (header and arguments struct), encoded once.
+    pub payload: Bytes,
+    /// The transport and protocol it goes in.
+    pub codec: Codec,
+    /// Time limit for connecting.
+    pub connect_timeout: Duration,
+    /// The key consistent hashing places the call by (`None`: the seq id,
+    /// which spreads calls).
+    pub hash_key: Option<u64>,
+    /// Retry settings for this call instead of its method's.
+    pub retry: Option<MethodRetry>,
+}
+
+/// A reply frame, before the typed layer decodes it.
+#[derive(Debug)]
+pub struct ClientReply {
+    /// The frame (`None` for a oneway call).
+    pub frame: Option<Frame>,
+}
+
+/// A client on one core. `S` is its chain (context middleware around
+/// [`Resolve`](super::Resolve)).
+#[derive(Debug)]
+pub struct Client<S = super::Resolve> {
+    chain: S,
+    cfg: Rc<ClientConfig>,
+    seq: Cell<i32>,
+    scratch: RefCell<LinkWriter>,
+    /// Reused by `encode` to collect the encoded pieces.
+    parts: RefCell<Vec<Bytes>>,
+}
+
+impl<S> Client<S> {
+    pub(super) fn new(chain: S, cfg: Rc<ClientConfig>) -> Self {
+        Self {
+            chain,
+            cfg,
+            seq: Cell::new(0),
+            scratch: RefCell::new(LinkWriter::new()),
+            parts: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+impl<S> Client<S>
+where
+    S: Service<ClientContext, ClientRequest, Response = ClientReply, Error = Error>,
+{
+    /// The client's configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.cfg
+    }
+
+    /// The client's chain: its outermost service ([`Resolve`](super::Resolve)
+    /// for a client without middleware, whose
+    /// [`Resolve::invoke`](super::Resolve::invoke) shows the pools).
+    pub fn chain(&self) -> &S {
+        &self.chain
+    }
+
+    fn next_seq(&self) -> i32 {
+        let s = self.seq.get().wrapping_add(1).max(1);
+        self.seq.set(s);
+        s
+    }
+
+    /// Calls `method` with the arguments struct `args`, and decodes the
+    /// reply's result struct `R` (success or a declared exception; typed
+    /// clients unwrap it). An application exception or a business status
+    /// in the reply becomes the matching [`Error`].
+    pub async fn call<A: Message, R: Message>(
+        &self,
+        method: &'static str,
+        args: &A,
+        opts: &CallOptions,
+    ) -> Result<R> {
+        let reply = self.call_raw(method, false, args, opts).await?;
+        // Only a middleware that answers a call itself can leave the frame
+        // out; the caller waited for a reply and got none.
+        let frame = reply.frame.ok_or_else(|| {
+            Error::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the client chain answered a call with no reply frame",
+            ))
+        })?;
+        decode_reply(&frame, method)
+    }
+
+    /// Sends a oneway call: returns once it is written.
+    pub async fn call_oneway<A: Message>(
+        &self,
+        method: &'static str,
+        args: &A,
+        opts: &CallOptions,
+    ) -> Result<()> {
+        self.call_raw(method, true, args, opts).await.map(drop)
+    }
+
+    async fn call_raw<A: Message>(
+        &self,
+        method: &'static str,
+        oneway: bool,
+        args: &A,
+        opts: &CallOptions,
+    ) -> Result<ClientReply> {
+        let codec = Codec {
+            transport: opts.transport.unwrap_or(self.cfg.transport),
+            protocol: opts.protocol.unwrap_or(self.cfg.protocol),
+        };
+        let seqid = self.next_seq();
+        let name = Utf8Bytes::from_static(method);
+        let msg_type = if oneway {
+            MessageType::Oneway
+        } else {
+            MessageType::Call
+        };
+        let payload = self.encode(
+            &MessageIdent::new(name.clone(), msg_type, seqid),
+            codec.protocol,
+            args,
+        );
+        let rpc_timeout = opts.rpc_timeout.or(self.cfg.rpc_timeout);
+        let mut cx = ClientContext {
+            info: RpcInfo {
+                caller: Endpoint::default(),
+                callee: Endpoint {
+                    service: None,
+                    addr: opts.addr,
+                },
+                method: name.clone(),
+                seqid,
+                deadline: rpc_timeout.map(|t| Instant::now() + t),
+                codec,
+            },
+            request_keys: Vec::new(),
+            reply_header: None,
+            attempt: 0,
+        };
+        let req = ClientRequest {
+            method: name,
+            oneway,
+            payload,
+            codec,
+            connect_timeout: opts.connect_timeout.unwrap_or(self.cfg.connect_timeout),
+            hash_key: opts.hash_key,
+            retry: opts.retry,
+        };
+        match rpc_timeout {
+            Some(t) => match monoio::time::timeout(t, self.chain.call(&mut cx, req)).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::Timeout(t)),
+            },
+            None => self.chain.call(&mut cx, req).await,
+        }
+    }
+
+    /// Encodes the message into one contiguous `Bytes`: zero copy unless a
+    /// large binary was linked in (then one copy joins the pieces).
+    fn encode<A: Message>(&self, ident: &MessageIdent, protocol: Protocol, args: &A) -> Bytes {
+        let mut w = self.scratch.borrow_mut();
+        match protocol {
+            Protocol::Binary => write_message(&mut BinaryWriter::new(&mut w), ident, args),
+            Protocol::Compact => write_message(&mut CompactWriter::new(&mut w), ident, args),
+        }
+        let mut parts = self.parts.borrow_mut();
+        parts.clear();
+        w.take_chain(&mut parts);
+        if parts.len() == 1 {
+            return parts.pop().unwrap_or_default();
+        }
+        let mut joined = bytes::BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+        for p in parts.drain(..) {
+            joined.extend_from_slice(&p);
+        }
+        joined.freeze()
+    }
+}
+
+fn write_message<W: ProtocolWriter, A: Message>(w: &mut W, ident: &MessageIdent, args: &A) {
+    w.write_message_begin(ident);
+    args.encode(w);
+    w.write_message_end();
+}
+
+/// Decodes a reply frame: the result struct, or the error it carries.
+pub fn decode_reply<R: Message>(frame: &Frame, method: &str) -> Result<R> {
+    if let Some(h) = &frame.header
+        && let Some(code) = h.biz_status()
+        && code != 0
+    {
+        return Err(Error::Biz(BizStatus {
+            code,
+            message: Utf8Bytes::from(h.biz_message().unwrap_or("")),
+            extra: h.biz_extra().map(Utf8Bytes::from),
+        }));
+    }
+    match frame.codec.protocol {
+        Protocol::Binary => read_reply(&mut BinaryReader::new(frame.payload.clone()), method),
+        Protocol::Compact => read_reply(&mut CompactReader::new(frame.payload.clone()), method),
+    }
+}
+
+fn read_reply<P: ProtocolReader, R: Message>(r: &mut P, method: &str) -> Result<R> {
+    let ident = r.read_message_begin()?;
+    match ident.msg_type {
+        MessageType::Reply => {}
+        MessageType::Exception => {
+            let ex = ApplicationException::decode(r)?;
+            return Err(Error::Application(ex));
+        }
+        other => {
+            return Err(Error::Application(ApplicationException::new(
+                ExceptionKind::InvalidMessageType,
+                format!("expected a reply, got {other:?}"),
+            )));
+        }
+    }
+    if !ident.name.is_empty() && ident.name.as_str() != method {
+        return Err(Error::Application(ApplicationException::new(
+            ExceptionKind::WrongMethodName,
+            format!("reply for {} to a call of {method}", ident.name),
+        )));
+    }
+    let out = R::decode(r)?;
+    r.read_message_end()?;
+    Ok(out)
+}
