@@ -19,12 +19,11 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use ringrpc::codec::thrift::Protocol;
 use ringrpc::codec::transport::Transport;
-use ringrpc::engine::client::{CallOptions, ClientBuilder, PoolKind};
+use ringrpc::engine::client::{ClientBuilder, PoolKind};
 use ringrpc::engine::context::ServerContext;
 use ringrpc::engine::server::Server;
-use ringrpc::idl::echo::{
-    EchoRequest, EchoResponse, EchoService, EchoServiceClient, EchoServiceDescriptor,
-    EchoServiceServer,
+use ringrpc_example_idl::echo::{
+    EchoRequest, EchoResponse, EchoService, EchoServiceClient, EchoServiceServer,
 };
 
 #[path = "support/alloc.rs"]
@@ -48,7 +47,7 @@ fn round_trip(c: &mut Criterion, name: &str, transport: Transport, pool: PoolKin
         .addr("127.0.0.1:0".parse().unwrap())
         .cores(1)
         .first_core(0)
-        .service::<EchoServiceDescriptor, _, _>(|| EchoServiceServer(Echo))
+        .service_per_core(|| EchoServiceServer::new(Echo))
         .start()
         .expect("start the echo server");
     let builder = ClientBuilder::new("EchoService")
@@ -60,13 +59,12 @@ fn round_trip(c: &mut Criterion, name: &str, transport: Transport, pool: PoolKin
     let mut rt = ringrpc::engine::runtime::build_local(256).expect("a monoio runtime");
     let client = rt.block_on(async { EchoServiceClient::new(builder.build().expect("a client")) });
     let msg: ringrpc::codec::thrift::Utf8Bytes = "x".repeat(1024).into();
-    let opts = CallOptions::new();
     let mut call_n = |n: u64| -> Duration {
         rt.block_on(async {
             let start = Instant::now();
             for _ in 0..n {
                 let r = client
-                    .echo(EchoRequest { msg: msg.clone() }, &opts)
+                    .echo(EchoRequest { msg: msg.clone() })
                     .await
                     .expect("echo");
                 assert_eq!(r.msg.len(), 1024);

@@ -33,18 +33,19 @@
 //! → `echo`, `ThriftTest.thrift` → `thrift_test`):
 //!
 //! ```ignore
-//! pub mod gen {
+//! pub mod idl {
 //!     include!(concat!(env!("OUT_DIR"), "/ringrpc_gen.rs"));
 //! }
-//! use gen::echo::{EchoRequest, EchoResponse};
+//! use idl::echo::{EchoRequest, EchoResponse};
 //! ```
 //!
 //! Serving and calling a service (for `echo.thrift`):
 //!
 //! ```ignore
-//! use gen::echo::*;
-//! use ringrpc::engine::{context::ServerContext, server::Server, client::*};
+//! use idl::echo::*;
+//! use ringrpc::engine::{context::ServerContext, server::Server};
 //!
+//! #[derive(Clone)]
 //! struct Echo;
 //! impl EchoService for Echo {
 //!     async fn echo(&self, _cx: &mut ServerContext, req: EchoRequest)
@@ -52,13 +53,20 @@
 //!         Ok(EchoResponse { msg: req.msg })
 //!     }
 //! }
-//! let server = Server::builder()
-//!     .service::<EchoServiceDescriptor, _, _>(|| EchoServiceServer(Echo))
-//!     .start()?;
+//! let server = Server::builder().service(EchoServiceServer::new(Echo)).start()?;
 //! // On a core:
-//! let client = EchoServiceClient::new(ClientBuilder::new("EchoService").target(addr).build()?);
-//! let resp = client.echo(EchoRequest { msg: "hi".into() }, &CallOptions::new()).await?;
+//! let client = EchoServiceClient::new(EchoServiceClient::builder().target(addr).build()?);
+//! let resp = client.echo(EchoRequest { msg: "hi".into() }).await?;
+//! // With per-call options:
+//! let resp = client.with_options(&CallOptions::new().rpc_timeout(t)).echo(req).await?;
 //! ```
+//!
+//! Per service the generated code holds the handler trait (`EchoService`),
+//! the server adapter (`EchoServiceServer`, which knows its descriptor, so
+//! `Server::builder().service(..)` takes it alone; `service_per_core(|| ..)`
+//! builds one per core for handlers that are not `Clone` or `Send`), the
+//! typed client (`EchoServiceClient`, with `builder()` naming the service),
+//! and the descriptor (`EchoServiceDescriptor`) the engine decodes with.
 //!
 //! A method that declares exceptions returns `Result<T, <Service><Method>Error>`:
 //! one variant per exception (they travel in the result struct) and `Other`

@@ -18,7 +18,7 @@ use ringrpc::codec::thrift::{ExceptionKind, Protocol};
 use ringrpc::codec::transport::Transport;
 use ringrpc::engine::Error;
 use ringrpc::engine::client::{CallOptions, PoolKind, Resolve};
-use ringrpc::idl::echo::{
+use ringrpc_example_idl::echo::{
     EchoRequest, EchoServiceClient, EchoServiceEchoArgs, EchoServiceEchoResult,
 };
 use ringrpc_interop::{echo as vecho, item as vitem};
@@ -54,7 +54,7 @@ async fn our_burst(c: Rc<EchoServiceClient<Resolve>>) -> Vec<String> {
                 } else {
                     format!("burst {i}")
                 };
-                let r = c.echo(req(&msg), &CallOptions::new()).await;
+                let r = c.echo(req(&msg)).await;
                 (msg, r)
             })
         })
@@ -79,12 +79,12 @@ fn our_client_calls_a_volo_server_on_every_transport_and_protocol() {
                 let c = EchoServiceClient::new(b.build().expect("client"));
                 for i in 0..3 {
                     let msg = format!("{t:?}/{p:?}/{i}");
-                    let r = c.echo(req(&msg), &CallOptions::new()).await;
+                    let r = c.echo(req(&msg)).await;
                     assert_eq!(r.expect("echo").msg, msg.as_str(), "{t:?}/{p:?}");
                 }
                 // Large enough for linked (zero-copy) writes on our side.
                 let big = "x".repeat(64 * 1024);
-                let r = c.echo(req(&big), &CallOptions::new()).await;
+                let r = c.echo(req(&big)).await;
                 assert_eq!(r.expect("big echo").msg.len(), big.len());
             });
             let seen = volo.log.take();
@@ -116,7 +116,7 @@ fn our_client_bursts_to_a_volo_server() {
     .pool(PoolKind::mux());
     on_core(async move {
         let c = Rc::new(EchoServiceClient::new(b.build().expect("client")));
-        let r = c.echo(req("warm"), &CallOptions::new()).await;
+        let r = c.echo(req("warm")).await;
         assert_eq!(r.expect("warm-up").msg, "warm");
         assert_eq!(our_burst(c).await.len(), 16);
     });
@@ -174,7 +174,7 @@ fn our_client_sees_volo_errors_as_errors() {
         on_core(async move {
             let c = EchoServiceClient::new(b.build().expect("client"));
             // A handler's application exception.
-            match c.echo(req("fail"), &CallOptions::new()).await {
+            match c.echo(req("fail")).await {
                 Err(Error::Application(ex)) => {
                     assert_eq!(ex.kind, ExceptionKind::InternalError, "{t:?}");
                     assert_eq!(ex.message, "no luck");
@@ -184,7 +184,7 @@ fn our_client_sees_volo_errors_as_errors() {
             // A business error: with TTHeader it travels as the biz-status
             // keys (volo also sends an INTERNAL_ERROR exception that names
             // it; the keys win); without, only that exception.
-            match (t, c.echo(req("biz"), &CallOptions::new()).await) {
+            match (t, c.echo(req("biz")).await) {
                 (Transport::TtHeader | Transport::TtHeaderFramed, Err(Error::Biz(b))) => {
                     assert_eq!(b.code, BIZ_CODE);
                     assert_eq!(b.message, BIZ_MESSAGE);
@@ -202,7 +202,7 @@ fn our_client_sees_volo_errors_as_errors() {
                 (t, other) => panic!("{t:?}: unexpected biz reply {other:?}"),
             }
             // The same connection carried all three.
-            let r = c.echo(req("still here"), &CallOptions::new()).await;
+            let r = c.echo(req("still here")).await;
             assert_eq!(r.expect("echo after errors").msg, "still here");
         });
         let seen = volo.log.take();
@@ -229,7 +229,7 @@ async fn unknown_method_then_echo(b: ringrpc::engine::client::ClientBuilder, t: 
     }
     // The next call takes a fresh connection.
     let c = EchoServiceClient::new(c);
-    let r = c.echo(req("after"), &CallOptions::new()).await;
+    let r = c.echo(req("after")).await;
     let r = r.unwrap_or_else(|e| panic!("{t:?}: echo after unknown method: {e:?}"));
     assert_eq!(r.msg, "after");
 }

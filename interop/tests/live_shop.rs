@@ -13,8 +13,8 @@ use common::*;
 use ringrpc::codec::thrift::{ExceptionKind, Protocol};
 use ringrpc::codec::transport::Transport;
 use ringrpc::engine::Error;
-use ringrpc::engine::client::{CallOptions, Resolve};
-use ringrpc::idl::item::{GetItemReq, ItemServiceClient};
+use ringrpc::engine::client::Resolve;
+use ringrpc_example_idl::item::{GetItemReq, ItemServiceClient};
 use ringrpc_interop::item as vitem;
 use volo_thrift::{ApplicationExceptionKind, ClientError};
 
@@ -29,10 +29,8 @@ fn volo_shop_server() -> VoloServer {
 async fn get(
     c: &ItemServiceClient<Resolve>,
     id: i64,
-) -> ringrpc::engine::Result<ringrpc::idl::item::Item> {
-    c.get_item(GetItemReq { id }, &CallOptions::new())
-        .await
-        .map(|r| r.item)
+) -> ringrpc::engine::Result<ringrpc_example_idl::item::Item> {
+    c.get_item(GetItemReq { id }).await.map(|r| r.item)
 }
 
 #[test]

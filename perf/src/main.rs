@@ -169,12 +169,9 @@ fn run(a: cli::RunArgs) -> std::io::Result<()> {
 
 /// `serve`: ringrpc's echo server in its own process (for `compare`).
 fn serve(a: cli::ServeArgs) -> std::io::Result<()> {
-    ringrpc::engine::server::block_termination_signals();
     let s = peers::ringrpc::start(a.addr, a.cores, a.first_core)?;
     println!("listening on {}", s.local_addr());
-    ringrpc::engine::server::wait_for_termination();
-    s.shutdown();
-    Ok(())
+    s.run_until_signal().map(drop)
 }
 
 /// `raw-server`: the byte echo in its own process (for `compare`).

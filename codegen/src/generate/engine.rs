@@ -143,9 +143,9 @@ impl Generator<'_> {
         let kinds = methods.iter().map(|m| {
             let wire = &m.func.name;
             if m.func.oneway {
-                quote!(#wire => Some(engine::server::MethodKind::Oneway),)
+                quote!(#wire => Some(engine::codegen::MethodKind::Oneway),)
             } else {
-                quote!(#wire => Some(engine::server::MethodKind::Call),)
+                quote!(#wire => Some(engine::codegen::MethodKind::Call),)
             }
         });
         let decodes = methods.iter().map(|m| {
@@ -208,8 +208,8 @@ impl Generator<'_> {
             )
         };
         let doc = doc_attrs(&format!(
-            "How the engine decodes calls to `{}` and encodes its results; \
-             give it to `Server::builder().service::<{descriptor}, _, _>(..)`.",
+            "How the engine decodes calls to `{}` and encodes its results (the \
+             server adapter names it; a user never needs to).",
             s.name
         ));
         quote! {
@@ -217,12 +217,12 @@ impl Generator<'_> {
             #[derive(Debug, Clone, Copy)]
             pub struct #descriptor;
 
-            impl engine::server::ThriftService for #descriptor {
+            impl engine::codegen::ThriftService for #descriptor {
                 type Request = #request;
                 type Response = #response;
                 const NAME: &'static str = #name;
 
-                fn method(method: &str) -> Option<engine::server::MethodKind> {
+                fn method(method: &str) -> Option<engine::codegen::MethodKind> {
                     #method_body
                 }
 
@@ -288,10 +288,24 @@ impl Generator<'_> {
             "The engine's service for `{}`: runs a handler that implements [`{ident}`].",
             s.name
         ));
+        let descriptor = format_ident!("{}Descriptor", ident);
         Ok(quote! {
             #doc
+            ///
+            /// Serve it with `Server::builder().service(#server::new(handler))`.
             #[derive(Debug, Clone)]
             pub struct #server<H>(pub H);
+
+            impl<H> #server<H> {
+                /// Wraps a handler for the engine.
+                pub fn new(handler: H) -> Self {
+                    Self(handler)
+                }
+            }
+
+            impl<H: #ident> engine::server::Described for #server<H> {
+                type Descriptor = #descriptor;
+            }
 
             impl<H: #ident> engine::middleware::Service<engine::context::ServerContext, #request>
                 for #server<H>
@@ -316,65 +330,121 @@ impl Generator<'_> {
     pub(super) fn client(&self, s: &Service, methods: &[Method<'_>]) -> GResult {
         let ident = names::type_ident(&s.name);
         let client = format_ident!("{}Client", ident);
-        let fns = methods
-            .iter()
-            .map(|m| {
-                let n = method_names(m.service, m.func);
-                let method = &n.method;
-                let wire = &m.func.name;
-                let params = self.params(m.file, m.func)?;
-                let args_ty = self.path_in(m.file, &n.args);
-                let fields = m.func.args.iter().map(|a| {
-                    let (field, param) = (names::snake_ident(&a.name), param_ident(&a.name));
-                    if field == param {
-                        quote!(#field)
-                    } else {
-                        quote!(#field: #param)
-                    }
-                });
-                let args = quote!(#args_ty { #(#fields),* });
-                let doc = doc_or(&m.func.doc, || {
-                    format!("Calls `{}.{}`.", m.service.name, m.func.name)
-                });
-                Ok(if m.func.oneway {
-                    quote! {
-                        #doc
-                        ///
-                        /// Oneway: returns once the call is written.
-                        pub async fn #method(
-                            &self,
-                            #(#params,)*
-                            opts: &engine::client::CallOptions,
-                        ) -> engine::Result<()> {
-                            self.inner.call_oneway(#wire, &#args, opts).await
-                        }
-                    }
+        let with = format_ident!("{}ClientWithOptions", ident);
+        let service_name = &s.name;
+        let mut plain = Vec::new();
+        let mut with_opts = Vec::new();
+        for m in methods {
+            let n = method_names(m.service, m.func);
+            let method = &n.method;
+            let wire = &m.func.name;
+            let params = self.params(m.file, m.func)?;
+            let param_names: Vec<Ident> =
+                m.func.args.iter().map(|a| param_ident(&a.name)).collect();
+            let args_ty = self.path_in(m.file, &n.args);
+            let fields = m.func.args.iter().map(|a| {
+                let (field, param) = (names::snake_ident(&a.name), param_ident(&a.name));
+                if field == param {
+                    quote!(#field)
                 } else {
-                    let ret = self.result_type_in(m.file, m.service, m.func)?;
-                    let result = self.path_in(m.file, &n.result);
+                    quote!(#field: #param)
+                }
+            });
+            let args = quote!(#args_ty { #(#fields),* });
+            let doc = doc_or(&m.func.doc, || {
+                format!("Calls `{}.{}`.", m.service.name, m.func.name)
+            });
+            let (ret, body) = if m.func.oneway {
+                (
+                    quote!(engine::Result<()>),
+                    quote!(self.inner.call_oneway(#wire, &#args, self.opts).await),
+                )
+            } else {
+                let ret = self.result_type_in(m.file, m.service, m.func)?;
+                let result = self.path_in(m.file, &n.result);
+                (
+                    ret,
                     quote! {
-                        #doc
-                        pub async fn #method(
-                            &self,
-                            #(#params,)*
-                            opts: &engine::client::CallOptions,
-                        ) -> #ret {
-                            let result: #result = self.inner.call(#wire, &#args, opts).await?;
-                            result.into_outcome()
-                        }
-                    }
-                })
-            })
-            .collect::<GResult<Vec<_>>>()?;
+                        let result: #result = self.inner.call(#wire, &#args, self.opts).await?;
+                        result.into_outcome()
+                    },
+                )
+            };
+            let oneway_doc = m
+                .func
+                .oneway
+                .then(|| doc_attrs("\nOneway: returns once the call is written."));
+            plain.push(quote! {
+                #doc
+                #oneway_doc
+                pub async fn #method(&self, #(#params),*) -> #ret {
+                    self.with_options(&engine::client::CallOptions::NONE)
+                        .#method(#(#param_names),*)
+                        .await
+                }
+            });
+            with_opts.push(quote! {
+                #doc
+                #oneway_doc
+                pub async fn #method(self, #(#params),*) -> #ret {
+                    #body
+                }
+            });
+        }
         let doc = doc_attrs(&format!(
-            "A typed `{}` client over an engine `Client` (one per core).",
+            "A typed `{}` client over an engine `Client` (one per core): \
+             `{client}::new(builder.build()?)`, then `client.method(args)`, or \
+             `client.with_options(&opts).method(args)` with per-call options.",
             s.name
         ));
+        let with_doc = doc_attrs(&format!(
+            "`{}` calls with per-call options, from [`{client}::with_options`].",
+            s.name
+        ));
+        let builder_doc = doc_attrs(&format!(
+            "A client builder for `{service_name}` (its IDL name is sent as the \
+             TTHeader `isn`); set its targets or resolver, then `build()` on each core."
+        ));
+        // A service without methods has nothing to call with options.
+        let unused_with = methods.is_empty().then(|| quote!(#[allow(dead_code)]));
         Ok(quote! {
             #doc
             #[derive(Debug)]
-            pub struct #client<S> {
+            pub struct #client<S = engine::client::Resolve> {
                 inner: engine::client::Client<S>,
+            }
+
+            #with_doc
+            #[derive(Debug, Clone, Copy)]
+            #unused_with
+            pub struct #with<'a, S> {
+                inner: &'a engine::client::Client<S>,
+                opts: &'a engine::client::CallOptions,
+            }
+
+            impl #client {
+                #builder_doc
+                pub fn builder() -> engine::client::ClientBuilder {
+                    engine::client::ClientBuilder::new(#service_name)
+                }
+            }
+
+            impl<S> #client<S> {
+                /// Wraps an engine client.
+                pub fn new(inner: engine::client::Client<S>) -> Self {
+                    Self { inner }
+                }
+
+                /// The engine client.
+                pub fn inner(&self) -> &engine::client::Client<S> {
+                    &self.inner
+                }
+            }
+
+            impl<S> From<engine::client::Client<S>> for #client<S> {
+                fn from(inner: engine::client::Client<S>) -> Self {
+                    Self { inner }
+                }
             }
 
             impl<S> #client<S>
@@ -386,17 +456,25 @@ impl Generator<'_> {
                     Error = engine::Error,
                 >,
             {
-                /// Wraps an engine client.
-                pub fn new(inner: engine::client::Client<S>) -> Self {
-                    Self { inner }
+                /// Calls with `opts` (timeouts, address, transport, retry, ...)
+                /// instead of the client's settings.
+                pub fn with_options<'a>(&'a self, opts: &'a engine::client::CallOptions) -> #with<'a, S> {
+                    #with { inner: &self.inner, opts }
                 }
 
-                /// The engine client.
-                pub fn inner(&self) -> &engine::client::Client<S> {
-                    &self.inner
-                }
+                #(#plain)*
+            }
 
-                #(#fns)*
+            impl<S> #with<'_, S>
+            where
+                S: engine::middleware::Service<
+                    engine::context::ClientContext,
+                    engine::client::ClientRequest,
+                    Response = engine::client::ClientReply,
+                    Error = engine::Error,
+                >,
+            {
+                #(#with_opts)*
             }
         })
     }

@@ -23,12 +23,8 @@ use ringrpc::engine::client::ClientBuilder;
 use ringrpc::engine::context::ServerContext as OurServerContext;
 use ringrpc::engine::server::{Server, ServerHandle};
 use ringrpc::engine::{BizStatus, Error};
-use ringrpc::idl::echo::{
-    EchoRequest, EchoResponse, EchoService, EchoServiceDescriptor, EchoServiceServer,
-};
-use ringrpc::idl::item::{
-    GetItemReq, GetItemResp, Item, ItemService, ItemServiceDescriptor, ItemServiceServer,
-};
+use ringrpc_example_idl::echo::{EchoRequest, EchoResponse, EchoService, EchoServiceServer};
+use ringrpc_example_idl::item::{GetItemReq, GetItemResp, Item, ItemService, ItemServiceServer};
 use ringrpc_interop::{echo as vecho, item as vitem};
 use volo::FastStr;
 use volo::context::Context as _;
@@ -481,15 +477,12 @@ pub fn start_ours(services: Services) -> OurServer {
         .addr("127.0.0.1:0".parse().expect("addr"))
         .cores(1)
         .configure(|c| c.pin = false);
-    let echo = move || EchoServiceServer(OurEcho(l1.clone()));
-    let shop = move || ItemServiceServer(OurShop(l2.clone()));
+    let echo = move || EchoServiceServer::new(OurEcho(l1.clone()));
+    let shop = move || ItemServiceServer::new(OurShop(l2.clone()));
     let handle = match services {
-        Services::Echo => b.service::<EchoServiceDescriptor, _, _>(echo).start(),
-        Services::Shop => b.service::<ItemServiceDescriptor, _, _>(shop).start(),
-        Services::EchoAndShop => b
-            .service::<EchoServiceDescriptor, _, _>(echo)
-            .service::<ItemServiceDescriptor, _, _>(shop)
-            .start(),
+        Services::Echo => b.service_per_core(echo).start(),
+        Services::Shop => b.service_per_core(shop).start(),
+        Services::EchoAndShop => b.service_per_core(echo).service_per_core(shop).start(),
     };
     OurServer {
         handle: handle.expect("our server starts"),

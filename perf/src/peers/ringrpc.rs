@@ -7,9 +7,7 @@ use std::net::SocketAddr;
 
 use ringrpc::engine::context::ServerContext;
 use ringrpc::engine::server::{Server, ServerHandle};
-use ringrpc::idl::echo::{
-    EchoRequest, EchoResponse, EchoService, EchoServiceDescriptor, EchoServiceServer,
-};
+use ringrpc_example_idl::echo::{EchoRequest, EchoResponse, EchoService, EchoServiceServer};
 
 use crate::alloc;
 use crate::cpu::ThreadGroup;
@@ -38,11 +36,12 @@ pub fn start(addr: SocketAddr, cores: usize, first_core: usize) -> std::io::Resu
         .addr(addr)
         .cores(cores)
         .first_core(first_core)
-        .service::<EchoServiceDescriptor, _, _>(|| {
+        .service_per_core(|| {
             // Runs once on each core's own thread, as the core starts.
             alloc::set_role(alloc::Role::Server);
             SERVER_THREADS.join();
-            EchoServiceServer(Echo)
+            EchoServiceServer::new(Echo)
         })
         .start()
+        .map_err(std::io::Error::other)
 }

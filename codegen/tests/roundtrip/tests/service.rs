@@ -21,9 +21,10 @@ use ringrpc_codec::thrift::{
 };
 use ringrpc_codec::transport::{Codec, Transport};
 use ringrpc_engine::client::{CallOptions, ClientBuilder};
+use ringrpc_engine::codegen::{MethodKind, ThriftService};
 use ringrpc_engine::context::{Endpoint, RpcInfo, ServerContext};
 use ringrpc_engine::middleware::Service;
-use ringrpc_engine::server::{MethodKind, Server, ThriftService};
+use ringrpc_engine::server::Server;
 
 /// Runs a future that never waits (the handlers here don't).
 fn ready<F: Future>(f: F) -> F::Output {
@@ -131,7 +132,7 @@ fn server_context(method: &str) -> ServerContext {
 fn dispatch<A: Message>(method: &str, args: &A) -> ringrpc_engine::Result<Bytes> {
     let mut r = BinaryReader::new(encode(args));
     let req = c::ShopDescriptor::decode_request(method, &mut r).expect("arguments decode");
-    let server = c::ShopServer(Shop::default());
+    let server = c::ShopServer::new(Shop::default());
     let resp = ready(server.call(&mut server_context(method), req))?;
     let mut out = LinkWriter::new();
     c::ShopDescriptor::encode_response(&resp, &mut BinaryWriter::new(&mut out));
@@ -312,8 +313,8 @@ fn start() -> Fixture {
         .addr("127.0.0.1:0".parse().expect("addr"))
         .cores(1)
         .configure(|c| c.pin = false)
-        .service::<c::ShopDescriptor, _, _>(move || {
-            c::ShopServer(Reporting {
+        .service_per_core(move || {
+            c::ShopServer::new(Reporting {
                 inner: Shop::default(),
                 fired: f.clone(),
             })
@@ -338,36 +339,41 @@ fn generated_client_calls_generated_server() {
             .rpc_timeout(Duration::from_secs(10));
         ringrpc_engine::runtime::block_on(async move {
             let client = c::ShopClient::new(builder.build().expect("client"));
-            let opts = CallOptions::new();
-            let p = client.find("origin".into(), Some(2), &opts).await;
+            let opts = CallOptions::new().rpc_timeout(Duration::from_secs(5));
+            let p = client.find("origin".into(), Some(2)).await;
             assert_eq!(p.expect("found"), shared::Point { x: 0, y: 2 });
-            // The handler's context names the method: `find`, 4 bytes.
-            let p = client.find("method".into(), None, &opts).await;
+            // The handler's context names the method: `find`, 4 bytes. The
+            // same call with per-call options.
+            let p = client.with_options(&opts).find("method".into(), None).await;
             assert_eq!(p.expect("found").x, 4);
-            match client.find("gone".into(), Some(9), &opts).await {
+            match client.find("gone".into(), Some(9)).await {
                 Err(c::ShopFindError::NotFound(e)) => {
                     assert_eq!((e.message.as_str(), e.id), ("gone", Some(9)))
                 }
                 other => panic!("{other:?}"),
             }
-            match client.find("oops".into(), None, &opts).await {
+            match client.find("oops".into(), None).await {
                 Err(c::ShopFindError::Oops(e)) => assert_eq!(e.code, 500),
                 other => panic!("{other:?}"),
             }
-            match client.find("else".into(), None, &opts).await {
+            match client.find("else".into(), None).await {
                 Err(c::ShopFindError::Other(ringrpc_engine::Error::Application(e))) => {
                     assert_eq!(e.kind, ExceptionKind::InternalError)
                 }
                 other => panic!("{other:?}"),
             }
-            client.touch(&opts).await.expect("void");
-            assert_eq!(client.ping(&opts).await.expect("inherited"), "pong");
+            client.touch().await.expect("void");
+            assert_eq!(client.ping().await.expect("inherited"), "pong");
             let trees = client
-                .trees(3, c::Defaults::default(), &opts)
+                .trees(3, c::Defaults::default())
                 .await
                 .expect("trees");
             assert_eq!(trees.len(), 3);
-            client.fire(42, &opts).await.expect("oneway written");
+            client
+                .with_options(&opts)
+                .fire(42)
+                .await
+                .expect("oneway written");
         });
     }
     // The oneway call arrives; wait for it with a bound.
