@@ -18,14 +18,15 @@ use std::time::Duration;
 use ringrpc::discovery::backends::StaticResolver;
 use ringrpc::discovery::retry::{BudgetOptions, FailurePolicy};
 use ringrpc::discovery::{CacheOptions, EndpointInfo, Instance, ResolverCache};
-use ringrpc::engine::client::{CallOptions, ClientBuilder, MethodRetry};
+use ringrpc::engine::client::MethodRetry;
 use ringrpc::engine::context::ServerContext;
 use ringrpc::engine::server::{Server, ServerHandle};
-use ringrpc::idl::echo::{
-    EchoRequest, EchoResponse, EchoService, EchoServiceClient, EchoServiceDescriptor,
-    EchoServiceServer,
+use ringrpc_example_idl::echo::{
+    EchoRequest, EchoResponse, EchoService, EchoServiceClient, EchoServiceServer,
 };
 
+/// Counts the calls it serves.
+#[derive(Clone)]
 struct Echo(Arc<AtomicUsize>);
 
 impl EchoService for Echo {
@@ -39,21 +40,22 @@ impl EchoService for Echo {
     }
 }
 
-fn start(served: Arc<AtomicUsize>) -> ServerHandle {
+fn start(served: Arc<AtomicUsize>) -> ringrpc::engine::Result<ServerHandle> {
     Server::builder()
-        .addr("127.0.0.1:0".parse().expect("address"))
+        .addr("127.0.0.1:0".parse().expect("a loopback address"))
         .cores(1)
         .configure(|c| c.pin = false)
-        .service::<EchoServiceDescriptor, _, _>(move || EchoServiceServer(Echo(served.clone())))
+        .service(EchoServiceServer::new(Echo(served)))
         .start()
-        .unwrap_or_else(|e| common::die(&format!("cannot listen: {e}")))
 }
 
-fn main() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     common::init_logging();
     let counters: Vec<Arc<AtomicUsize>> = (0..3).map(|_| Arc::new(AtomicUsize::new(0))).collect();
-    let mut servers: Vec<Option<ServerHandle>> =
-        counters.iter().map(|c| Some(start(c.clone()))).collect();
+    let mut servers = Vec::new();
+    for c in &counters {
+        servers.push(Some(start(c.clone())?));
+    }
     let addrs: Vec<_> = servers
         .iter()
         .flatten()
@@ -65,14 +67,12 @@ fn main() {
         .map(|(a, w)| Instance::new(*a).with_weight(w))
         .collect();
     let resolver = StaticResolver::new().with_service("EchoService", instances);
-    let cache = Arc::new(
-        ResolverCache::new(Arc::new(resolver), CacheOptions::default())
-            .unwrap_or_else(|e| common::die(&e.to_string())),
-    );
-    let retry = FailurePolicy::new()
-        .max_retries(2)
-        .unwrap_or_else(|e| common::die(&e.to_string()));
-    let builder = ClientBuilder::new("EchoService")
+    let cache = Arc::new(ResolverCache::new(
+        Arc::new(resolver),
+        CacheOptions::default(),
+    )?);
+    let retry = FailurePolicy::new().max_retries(2)?;
+    let builder = EchoServiceClient::builder()
         .resolver(cache, EndpointInfo::new("EchoService"))
         .rpc_timeout(Duration::from_secs(2))
         .method_retry("echo", MethodRetry::failure(retry).idempotent(true))
@@ -83,7 +83,7 @@ fn main() {
     let calls = 600;
     let (mut ok, mut failed) = (0, 0);
     ringrpc::engine::runtime::block_on(async {
-        let client = EchoServiceClient::new(builder.build().expect("client"));
+        let client = EchoServiceClient::new(builder.build()?);
         for i in 0..calls {
             if i == calls / 2 {
                 println!("shutting down {} (weight 30)", addrs[2]);
@@ -94,7 +94,7 @@ fn main() {
             let req = EchoRequest {
                 msg: format!("call {i}").into(),
             };
-            match client.echo(req, &CallOptions::new()).await {
+            match client.echo(req).await {
                 Ok(_) => ok += 1,
                 Err(e) => {
                     failed += 1;
@@ -102,7 +102,8 @@ fn main() {
                 }
             }
         }
-    });
+        Ok::<_, ringrpc::engine::Error>(())
+    })?;
     println!("{ok} calls answered, {failed} failed");
     for (addr, c) in addrs.iter().zip(&counters) {
         println!("  {addr} served {}", c.load(Ordering::Relaxed));
@@ -110,4 +111,5 @@ fn main() {
     for s in servers.into_iter().flatten() {
         s.shutdown();
     }
+    Ok(())
 }

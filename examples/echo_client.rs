@@ -7,33 +7,51 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use ringrpc::engine::client::{CallOptions, ClientBuilder};
-use ringrpc::idl::echo::{EchoRequest, EchoServiceClient};
+use clap::Parser;
+use ringrpc::codec::thrift::Protocol;
+use ringrpc::codec::transport::Transport;
+use ringrpc_example_idl::echo::{EchoRequest, EchoServiceClient};
 
-fn main() {
+/// Calls the echo server once.
+#[derive(Parser)]
+struct Args {
+    /// The server.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    addr: SocketAddr,
+    /// ttheader, ttheader-framed, framed or buffered.
+    #[arg(long, default_value = "framed")]
+    transport: Transport,
+    /// binary or compact.
+    #[arg(long, default_value = "binary")]
+    protocol: Protocol,
+    /// The message to echo.
+    #[arg(long, default_value = "hello")]
+    msg: String,
+    /// The RPC timeout, in seconds.
+    #[arg(long, default_value_t = 3)]
+    timeout_secs: u64,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     common::init_logging();
-    let args = common::Args::from_env();
-    let addr = args
-        .get_or("addr", "127.0.0.1:9000")
-        .parse()
-        .unwrap_or_else(|e| common::die(&format!("bad --addr: {e}")));
-    let builder = ClientBuilder::new("EchoService")
-        .target(addr)
-        .transport(common::transport(args.get_or("transport", "framed")))
-        .protocol(common::protocol(args.get_or("protocol", "binary")))
+    let args = Args::parse();
+    let builder = EchoServiceClient::builder()
+        .target(args.addr)
+        .transport(args.transport)
+        .protocol(args.protocol)
         .connect_timeout(Duration::from_secs(1))
-        .rpc_timeout(Duration::from_secs(args.parse_or("timeout-secs", 3)));
-    let msg = args.get_or("msg", "hello").to_string();
-    let out = ringrpc::engine::runtime::block_on(async move {
+        .rpc_timeout(Duration::from_secs(args.timeout_secs));
+    let reply = ringrpc::engine::runtime::block_on(async move {
         let client = EchoServiceClient::new(builder.build()?);
         client
-            .echo(EchoRequest { msg: msg.into() }, &CallOptions::new())
+            .echo(EchoRequest {
+                msg: args.msg.into(),
+            })
             .await
-    });
-    match out {
-        Ok(resp) => println!("{}", resp.msg),
-        Err(e) => common::die(&e.to_string()),
-    }
+    })?;
+    println!("{}", reply.msg);
+    Ok(())
 }

@@ -3,16 +3,18 @@
 //! ```text
 //! cargo run --release --example echo_server -- --addr 127.0.0.1:9000 --cores 1
 //! ```
-//! Prints `listening on ADDR` once ready; stops cleanly on SIGINT/SIGTERM.
+//! Prints `listening on ADDR` once ready; drains and stops on SIGINT/SIGTERM.
 
 mod common;
 
-use ringrpc::engine::context::ServerContext;
-use ringrpc::engine::server::{Server, wait_for_termination};
-use ringrpc::idl::echo::{
-    EchoRequest, EchoResponse, EchoService, EchoServiceDescriptor, EchoServiceServer,
-};
+use std::net::SocketAddr;
 
+use clap::Parser;
+use ringrpc::engine::context::ServerContext;
+use ringrpc::engine::server::Server;
+use ringrpc_example_idl::echo::{EchoRequest, EchoResponse, EchoService, EchoServiceServer};
+
+#[derive(Clone)]
 struct Echo;
 
 impl EchoService for Echo {
@@ -25,31 +27,32 @@ impl EchoService for Echo {
     }
 }
 
-fn main() {
+/// The echo server.
+#[derive(Parser)]
+struct Args {
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    addr: SocketAddr,
+    /// Cores to serve on (default: every core).
+    #[arg(long)]
+    cores: Option<usize>,
+    /// The CPU of the first core.
+    #[arg(long, default_value_t = 0)]
+    first_core: usize,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     common::init_logging();
-    let args = common::Args::from_env();
-    let addr = args
-        .get_or("addr", "127.0.0.1:9000")
-        .parse()
-        .unwrap_or_else(|e| common::die(&format!("bad --addr: {e}")));
-    let mut builder = Server::builder().addr(addr);
-    if let Some(n) = args.get("cores") {
-        builder = builder.cores(n.parse().unwrap_or_else(|_| common::die("bad --cores")));
+    let args = Args::parse();
+    let mut builder = Server::builder()
+        .addr(args.addr)
+        .first_core(args.first_core);
+    if let Some(n) = args.cores {
+        builder = builder.cores(n);
     }
-    if let Some(n) = args.get("first-core") {
-        builder = builder.first_core(
-            n.parse()
-                .unwrap_or_else(|_| common::die("bad --first-core")),
-        );
-    }
-    ringrpc::engine::server::block_termination_signals();
-    let server = builder
-        .service::<EchoServiceDescriptor, _, _>(|| EchoServiceServer(Echo))
-        .start()
-        .unwrap_or_else(|e| common::die(&format!("cannot listen on {addr}: {e}")));
+    let server = builder.service(EchoServiceServer::new(Echo)).start()?;
     println!("listening on {}", server.local_addr());
-    let sig = wait_for_termination();
-    tracing::info!(signal = sig, "shutting down");
-    server.shutdown();
+    server.run_until_signal()?;
     println!("stopped");
+    Ok(())
 }

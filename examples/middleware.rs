@@ -11,13 +11,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use ringrpc::engine::client::{CallOptions, ClientBuilder};
 use ringrpc::engine::context::{ClientContext, ServerContext};
 use ringrpc::engine::middleware::{Layer, Service};
 use ringrpc::engine::server::Server;
-use ringrpc::idl::echo::{
-    EchoRequest, EchoResponse, EchoService, EchoServiceClient, EchoServiceDescriptor,
-    EchoServiceServer,
+use ringrpc_example_idl::echo::{
+    EchoRequest, EchoResponse, EchoService, EchoServiceClient, EchoServiceServer,
 };
 
 /// The middleware: wraps any service and logs around each call.
@@ -85,6 +83,7 @@ where
     }
 }
 
+#[derive(Clone)]
 struct Echo;
 
 impl EchoService for Echo {
@@ -97,36 +96,29 @@ impl EchoService for Echo {
     }
 }
 
-fn main() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     common::init_logging();
     let server = Server::builder()
-        .addr("127.0.0.1:0".parse().expect("address"))
+        .addr("127.0.0.1:0".parse()?)
         .cores(1)
-        .service::<EchoServiceDescriptor, _, _>(|| {
-            LogLayer("server").layer(EchoServiceServer(Echo))
-        })
-        .start()
-        .unwrap_or_else(|e| common::die(&format!("cannot listen: {e}")));
+        .layer(LogLayer("server"))
+        .service(EchoServiceServer::new(Echo))
+        .start()?;
     let addr = server.local_addr();
     println!("listening on {addr}");
-    let builder = ClientBuilder::new("EchoService")
+    let builder = EchoServiceClient::builder()
         .target(addr)
         .rpc_timeout(Duration::from_secs(2))
         .layer(LogLayer("client"));
     ringrpc::engine::runtime::block_on(async move {
-        let client = EchoServiceClient::new(builder.build().expect("client"));
+        let client = EchoServiceClient::new(builder.build()?);
         for i in 0..3 {
-            let r = client
-                .echo(
-                    EchoRequest {
-                        msg: format!("hello {i}").into(),
-                    },
-                    &CallOptions::new(),
-                )
-                .await
-                .unwrap_or_else(|e| common::die(&e.to_string()));
+            let msg = format!("hello {i}").into();
+            let r = client.echo(EchoRequest { msg }).await?;
             println!("reply: {}", r.msg);
         }
-    });
+        Ok::<_, ringrpc::engine::Error>(())
+    })?;
     server.shutdown();
+    Ok(())
 }

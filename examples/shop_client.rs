@@ -6,33 +6,44 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use ringrpc::engine::client::{CallOptions, ClientBuilder};
-use ringrpc::idl::item::{GetItemReq, ItemServiceClient};
+use clap::Parser;
+use ringrpc::codec::thrift::Protocol;
+use ringrpc::codec::transport::Transport;
+use ringrpc_example_idl::item::{GetItemReq, ItemServiceClient};
 
-fn main() {
+/// Asks the shop for one item.
+#[derive(Parser)]
+struct Args {
+    /// The shop.
+    #[arg(long, default_value = "127.0.0.1:8888")]
+    addr: SocketAddr,
+    /// ttheader, ttheader-framed, framed or buffered.
+    #[arg(long, default_value = "ttheader")]
+    transport: Transport,
+    /// binary or compact.
+    #[arg(long, default_value = "binary")]
+    protocol: Protocol,
+    /// The item's id.
+    #[arg(long, default_value_t = 1024)]
+    id: i64,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     common::init_logging();
-    let args = common::Args::from_env();
-    let addr = args
-        .get_or("addr", "127.0.0.1:8888")
-        .parse()
-        .unwrap_or_else(|e| common::die(&format!("bad --addr: {e}")));
-    let builder = ClientBuilder::new("ItemService")
-        .target(addr)
-        .transport(common::transport(args.get_or("transport", "ttheader")))
-        .protocol(common::protocol(args.get_or("protocol", "binary")))
+    let args = Args::parse();
+    let builder = ItemServiceClient::builder()
+        .target(args.addr)
+        .transport(args.transport)
+        .protocol(args.protocol)
         .connect_timeout(Duration::from_secs(1))
         .rpc_timeout(Duration::from_secs(3));
-    let id = args.parse_or("id", 1024i64);
-    let out = ringrpc::engine::runtime::block_on(async move {
+    let resp = ringrpc::engine::runtime::block_on(async move {
         let client = ItemServiceClient::new(builder.build()?);
-        client
-            .get_item(GetItemReq { id }, &CallOptions::new())
-            .await
-    });
-    match out {
-        Ok(resp) => println!("{:?}", resp.item),
-        Err(e) => common::die(&e.to_string()),
-    }
+        client.get_item(GetItemReq { id: args.id }).await
+    })?;
+    println!("{:?}", resp.item);
+    Ok(())
 }

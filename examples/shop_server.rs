@@ -6,13 +6,15 @@
 
 mod common;
 
+use std::net::SocketAddr;
+
+use clap::Parser;
 use ringrpc::engine::context::ServerContext;
-use ringrpc::engine::server::{Server, wait_for_termination};
-use ringrpc::idl::item::{
-    GetItemReq, GetItemResp, Item, ItemService, ItemServiceDescriptor, ItemServiceServer,
-};
+use ringrpc::engine::server::Server;
+use ringrpc_example_idl::item::{GetItemReq, GetItemResp, Item, ItemService, ItemServiceServer};
 
 /// A shop whose every item is in stock, as in Kitex's example.
+#[derive(Clone)]
 struct Shop;
 
 impl ItemService for Shop {
@@ -32,22 +34,27 @@ impl ItemService for Shop {
     }
 }
 
-fn main() {
+/// The shop server.
+#[derive(Parser)]
+struct Args {
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:8888")]
+    addr: SocketAddr,
+    /// Cores to serve on.
+    #[arg(long, default_value_t = 1)]
+    cores: usize,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     common::init_logging();
-    let args = common::Args::from_env();
-    let addr = args
-        .get_or("addr", "127.0.0.1:8888")
-        .parse()
-        .unwrap_or_else(|e| common::die(&format!("bad --addr: {e}")));
-    ringrpc::engine::server::block_termination_signals();
+    let args = Args::parse();
     let server = Server::builder()
-        .addr(addr)
-        .cores(args.parse_or("cores", 1))
-        .service::<ItemServiceDescriptor, _, _>(|| ItemServiceServer(Shop))
-        .start()
-        .unwrap_or_else(|e| common::die(&format!("cannot listen on {addr}: {e}")));
+        .addr(args.addr)
+        .cores(args.cores)
+        .service(ItemServiceServer::new(Shop))
+        .start()?;
     println!("listening on {}", server.local_addr());
-    wait_for_termination();
-    server.shutdown();
+    server.run_until_signal()?;
     println!("stopped");
+    Ok(())
 }

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Flags (`--name value` or `--name=value`, as Apache's cross-test runner
-//! passes them):
+//! passes them; `--help` lists them):
 //!
 //! - `--port N` (default 9090) on 127.0.0.1, or `--addr HOST:PORT`;
 //! - `--transport framed|buffered` and `--protocol binary|compact`: checked
@@ -26,33 +26,46 @@ mod handler;
 
 use std::net::SocketAddr;
 
-fn main() {
+use clap::Parser;
+use ringrpc::codec::thrift::Protocol;
+
+/// Apache Thrift's ThriftTest server.
+#[derive(Parser)]
+struct Args {
+    /// The port on 127.0.0.1 (ignored with --addr).
+    #[arg(long, default_value_t = 9090)]
+    port: u16,
+    /// Where to listen, instead of 127.0.0.1:PORT.
+    #[arg(long)]
+    addr: Option<SocketAddr>,
+    /// framed or buffered (checked and logged; every transport is detected).
+    #[arg(long, value_parser = ["framed", "buffered"])]
+    transport: Option<String>,
+    /// binary or compact (checked and logged; detected per connection).
+    #[arg(long)]
+    protocol: Option<Protocol>,
+    /// Worker cores.
+    #[arg(long, default_value_t = 1)]
+    cores: usize,
+    /// Do not pin the cores to CPUs.
+    #[arg(long)]
+    no_pin: bool,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     common::init_logging();
-    let args = common::Args::from_env();
-    let addr: SocketAddr = match args.get("addr") {
-        Some(a) => a
-            .parse()
-            .unwrap_or_else(|e| common::die(&format!("bad --addr: {e}"))),
-        None => SocketAddr::from(([127, 0, 0, 1], args.parse_or("port", 9090u16))),
-    };
-    // Validated so that a typo fails loudly; detection serves them all.
-    let transport = args.get("transport").map(|t| match t {
-        "framed" | "buffered" => common::transport(t),
-        other => common::die(&format!("unknown transport {other} (framed|buffered)")),
-    });
-    let protocol = args.get("protocol").map(common::protocol);
-    let cores = args.parse_or("cores", 1usize);
-    ringrpc::engine::server::block_termination_signals();
-    let server = handler::start(addr, cores, !args.has("no-pin"))
-        .unwrap_or_else(|e| common::die(&format!("cannot listen on {addr}: {e}")));
+    let args = Args::parse();
+    let addr = args
+        .addr
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], args.port)));
+    let server = handler::start(addr, args.cores, !args.no_pin)?;
     tracing::info!(
-        ?transport,
-        ?protocol,
+        transport = ?args.transport,
+        protocol = ?args.protocol,
         "serving ThriftTest; every transport and protocol is detected per connection"
     );
     println!("listening on {}", server.local_addr());
-    let sig = ringrpc::engine::server::wait_for_termination();
-    tracing::info!(signal = sig, "shutting down");
-    server.shutdown();
+    server.run_until_signal()?;
     println!("stopped");
+    Ok(())
 }

@@ -44,14 +44,8 @@ use ringrpc::engine::Result;
 use ringrpc::engine::context::ServerContext;
 use ringrpc::engine::server::{Server, ServerHandle};
 
-/// The generated code of `idl/ThriftTest.thrift` (the root `build.rs`
-/// writes it into `OUT_DIR/thrift_test`).
-#[allow(dead_code, missing_docs)]
-pub mod generated {
-    include!(concat!(env!("OUT_DIR"), "/thrift_test/ringrpc_gen.rs"));
-}
-
-pub use generated::thrift_test::*;
+/// The generated code of `idl/ThriftTest.thrift`.
+pub use ringrpc_example_idl::thrift_test::*;
 
 /// The `ThriftTest` handler: stateless, one per core.
 #[derive(Debug, Clone, Copy, Default)]
@@ -60,12 +54,12 @@ pub struct TestHandler;
 /// Starts a server of [`TestHandler`] on `addr` with `cores` cores. It takes
 /// every transport and protocol the engine detects (Framed, Buffered,
 /// TTHeader; binary, compact) on the same port.
-pub fn start(addr: SocketAddr, cores: usize, pin: bool) -> std::io::Result<ServerHandle> {
+pub fn start(addr: SocketAddr, cores: usize, pin: bool) -> Result<ServerHandle> {
     Server::builder()
         .addr(addr)
         .cores(cores)
         .configure(|c| c.pin = pin)
-        .service::<ThriftTestDescriptor, _, _>(|| ThriftTestServer(TestHandler))
+        .service(ThriftTestServer::new(TestHandler))
         .start()
 }
 

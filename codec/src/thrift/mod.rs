@@ -237,6 +237,55 @@ pub enum Protocol {
     Compact,
 }
 
+impl Protocol {
+    /// The protocol's name on command lines and in configuration: `binary`
+    /// or `compact`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Protocol::Binary => "binary",
+            Protocol::Compact => "compact",
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = UnknownName;
+    /// Parses [`Protocol::name`].
+    fn from_str(s: &str) -> std::result::Result<Self, UnknownName> {
+        match s {
+            "binary" => Ok(Protocol::Binary),
+            "compact" => Ok(Protocol::Compact),
+            _ => Err(UnknownName {
+                what: "protocol",
+                expected: "binary|compact",
+            }),
+        }
+    }
+}
+
+/// A name that is not one of a setting's values (from `FromStr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownName {
+    /// The setting.
+    pub what: &'static str,
+    /// Its values, `|`-separated.
+    pub expected: &'static str,
+}
+
+impl std::fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown {} (expected {})", self.what, self.expected)
+    }
+}
+
+impl std::error::Error for UnknownName {}
+
 /// Reads Thrift values from a contiguous payload.
 ///
 /// Implementations check every length against the bytes present and against

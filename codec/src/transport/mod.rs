@@ -50,6 +50,42 @@ pub enum Transport {
     Buffered,
 }
 
+impl Transport {
+    /// The transport's name on command lines and in configuration:
+    /// `ttheader`, `ttheader-framed`, `framed` or `buffered`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Transport::TtHeader => "ttheader",
+            Transport::TtHeaderFramed => "ttheader-framed",
+            Transport::Framed => "framed",
+            Transport::Buffered => "buffered",
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Transport {
+    type Err = crate::thrift::UnknownName;
+    /// Parses [`Transport::name`].
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s {
+            "ttheader" => Ok(Transport::TtHeader),
+            "ttheader-framed" => Ok(Transport::TtHeaderFramed),
+            "framed" => Ok(Transport::Framed),
+            "buffered" => Ok(Transport::Buffered),
+            _ => Err(crate::thrift::UnknownName {
+                what: "transport",
+                expected: "ttheader|ttheader-framed|framed|buffered",
+            }),
+        }
+    }
+}
+
 /// A connection's transport and protocol, as detection found them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Codec {
@@ -123,5 +159,27 @@ pub fn encode_frame(
         Transport::TtHeader | Transport::TtHeaderFramed => {
             ttheader::encode(out, codec, header, payload)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_from_str() {
+        for t in [
+            Transport::TtHeader,
+            Transport::TtHeaderFramed,
+            Transport::Framed,
+            Transport::Buffered,
+        ] {
+            assert_eq!(t.name().parse::<Transport>(), Ok(t));
+        }
+        for p in [Protocol::Binary, Protocol::Compact] {
+            assert_eq!(p.to_string().parse::<Protocol>(), Ok(p));
+        }
+        let e = "http2".parse::<Transport>().unwrap_err();
+        assert_eq!(e.what, "transport");
     }
 }

@@ -562,7 +562,7 @@ mod tests {
         info.extend_from_slice(b"\x00\x03\x00\x06client");
         info.extend_from_slice(b"\x00\x09\x00\x04echo");
         info.extend_from_slice(b"\x00\x06\x00\x04echo");
-        while info.len() % 4 != 0 {
+        while !info.len().is_multiple_of(4) {
             info.push(0);
         }
         let mut f = Vec::new();
