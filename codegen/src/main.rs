@@ -5,7 +5,7 @@
 //! ```
 //!
 //! Prints the code for each FILE given; with `--all`, also for every file
-//! they include.
+//! they include. Warnings go to standard error.
 
 use std::process::ExitCode;
 
@@ -41,6 +41,9 @@ fn main() -> ExitCode {
             for (i, g) in out.iter().enumerate() {
                 if all || i < files.len() {
                     println!("{}", g.code);
+                }
+                for w in &g.warnings {
+                    eprintln!("warning: {w}");
                 }
             }
             ExitCode::SUCCESS

@@ -11,18 +11,17 @@ use quote::quote;
 
 use super::{GResult, Generator, doc_or, int_literal};
 use crate::model::{Const, ConstValue, Definition, Enum, Requiredness, Span, StructKind, Typedef};
-use crate::names;
-use crate::program::{ConstRef, Ty};
+use crate::program::{ConstRef, DefId, Ty};
 
 /// How deep constants may refer to constants before it is called a loop.
 const MAX_CONST_DEPTH: usize = 64;
 
 impl Generator<'_> {
     /// `pub const` or `pub static ... LazyLock`.
-    pub(crate) fn const_item(&self, c: &Const) -> GResult {
+    pub(crate) fn const_item(&self, id: DefId, c: &Const) -> GResult {
         let ty = self.program.resolve(self.file, &c.ty)?;
         let rust_ty = self.rust_type(&c.ty)?;
-        let name = names::const_ident(&c.name);
+        let name = self.item_ident(id);
         let value = self.const_expr(self.file, &ty, &c.value, c.span)?;
         let doc = doc_or(&c.doc, || format!("The Thrift constant `{}`.", c.name));
         let const_able = matches!(
@@ -53,8 +52,8 @@ impl Generator<'_> {
     }
 
     /// `pub type Name = T;`
-    pub(crate) fn typedef_item(&self, t: &Typedef) -> GResult {
-        let name = names::type_ident(&t.name);
+    pub(crate) fn typedef_item(&self, id: DefId, t: &Typedef) -> GResult {
+        let name = self.item_ident(id);
         let ty = self.rust_type(&t.ty)?;
         let doc = doc_or(&t.doc, || format!("The Thrift typedef `{}`.", t.name));
         Ok(quote! {
@@ -65,11 +64,11 @@ impl Generator<'_> {
 
     /// An enum: a newtype over `i32` with one associated constant per value,
     /// so a value this code does not know survives a decode and re-encode.
-    pub(crate) fn enum_item(&self, e: &Enum) -> TokenStream {
-        let ident = names::type_ident(&e.name);
+    pub(crate) fn enum_item(&self, id: DefId, e: &Enum) -> TokenStream {
+        let ident = self.item_ident(id);
         let doc = doc_or(&e.doc, || format!("The Thrift enum `{}`.", e.name));
-        let consts = e.values.iter().map(|v| {
-            let name = names::const_ident(&v.name);
+        let value_idents = self.member_idents(id);
+        let consts = e.values.iter().zip(&value_idents).map(|(v, name)| {
             let n = int_literal(v.value.into());
             let doc = doc_or(&v.doc, || format!("`{} = {}`.", v.name, v.value));
             quote! {
@@ -77,7 +76,7 @@ impl Generator<'_> {
                 pub const #name: Self = Self(#n);
             }
         });
-        let all = e.values.iter().map(|v| names::const_ident(&v.name));
+        let all = &value_idents;
         let mut seen = std::collections::HashSet::new();
         let name_arms = e.values.iter().filter(|v| seen.insert(v.value)).map(|v| {
             let (n, s) = (int_literal(v.value.into()), &v.name);
@@ -159,7 +158,11 @@ impl Generator<'_> {
             return Err(self.program.error(file, span, "constant refers to itself"));
         }
         if let ConstValue::Identifier { name, span: at } = value {
-            return match self.program.find_const(file, name, *at)? {
+            let found = self.program.find_const(file, name, *at);
+            if let Some(v) = self.enum_value_by_field_type(file, ty, name, *at, &found) {
+                return Ok(v);
+            }
+            return match found? {
                 ConstRef::Const(id) => {
                     let Definition::Const(c) = self.program.def(id) else {
                         return Err(mismatch());
@@ -171,11 +174,7 @@ impl Generator<'_> {
                     name,
                     value,
                 } => match ty {
-                    Ty::Enum(e) if *e == enum_id => {
-                        let path = self.type_path(enum_id);
-                        let c = names::const_ident(&name);
-                        Ok(quote!(#path::#c))
-                    }
+                    Ty::Enum(e) if *e == enum_id => Ok(self.enum_value_path(enum_id, &name)),
                     Ty::I8 | Ty::I16 | Ty::I32 | Ty::I64 => {
                         self.const_value(file, ty, &ConstValue::Int(value.into()), *at, depth + 1)
                     }
@@ -271,17 +270,72 @@ impl Generator<'_> {
         })
     }
 
+    /// The path to value `name` of enum `enum_id`.
+    fn enum_value_path(&self, enum_id: DefId, name: &str) -> TokenStream {
+        let path = self.type_path(enum_id);
+        let index = self
+            .program
+            .enum_def(enum_id)
+            .values
+            .iter()
+            .position(|v| v.name == name)
+            .unwrap_or_default();
+        let members = self.member_idents(enum_id);
+        match members.get(index) {
+            Some(c) => quote!(#path::#c),
+            None => quote!(#path),
+        }
+    }
+
+    /// Apache Thrift reads an identifier given for an enum-typed value by
+    /// its last part, in the enum of the field's type (`t_scope.h`,
+    /// `resolve_const_value`; `main.cc`, `validate_const_rec`), so
+    /// `MyEnum2 me2_2 = MyEnum1.ME2_2` (`test/EnumTest.thrift`) is
+    /// `MyEnum2.ME2_2` whatever `MyEnum1` holds. The same here, with a
+    /// warning, when the identifier is qualified and does not name a value
+    /// of the field's enum as written.
+    fn enum_value_by_field_type(
+        &self,
+        file: usize,
+        ty: &Ty,
+        name: &str,
+        at: Span,
+        found: &Result<ConstRef, crate::Error>,
+    ) -> Option<TokenStream> {
+        let Ty::Enum(want) = ty else {
+            return None;
+        };
+        match found {
+            Ok(ConstRef::Const(_)) => return None,
+            Ok(ConstRef::EnumValue { enum_id, .. }) if enum_id == want => return None,
+            _ => {}
+        }
+        let (_, last) = name.rsplit_once('.')?;
+        let e = self.program.enum_def(*want);
+        e.values.iter().find(|v| v.name == last)?;
+        self.warn(
+            file,
+            at,
+            format!(
+                "`{name}` is read as `{}.{last}`, the field's enum (as Apache Thrift reads it)",
+                e.name
+            ),
+        );
+        Some(self.enum_value_path(*want, last))
+    }
+
     /// A struct or union value from a `{"field": value}` literal.
     fn struct_literal(
         &self,
         file: usize,
-        id: crate::program::DefId,
+        id: DefId,
         entries: &[(ConstValue, ConstValue)],
         span: Span,
         depth: usize,
     ) -> GResult {
         let s = self.program.struct_def(id);
         let path = self.type_path(id);
+        let members = self.member_idents(id);
         let mut inits = Vec::new();
         for (k, v) in entries {
             let ConstValue::String(key) = k else {
@@ -291,7 +345,8 @@ impl Generator<'_> {
                     format!("a `{}` constant's keys must be field names", s.name),
                 ));
             };
-            let Some(field) = s.fields.iter().find(|f| f.name == *key) else {
+            let Some((index, field)) = s.fields.iter().enumerate().find(|(_, f)| f.name == *key)
+            else {
                 return Err(self.program.error(
                     file,
                     span,
@@ -314,7 +369,7 @@ impl Generator<'_> {
                         format!("a `{}` constant must set exactly one field", s.name),
                     ));
                 }
-                let variant = names::type_ident(&field.name);
+                let variant = &members[index];
                 return Ok(quote!(#path::#variant(#value)));
             }
             let value = if boxed || field.req == Requiredness::Optional {
@@ -322,7 +377,7 @@ impl Generator<'_> {
             } else {
                 value
             };
-            let name = names::snake_ident(&field.name);
+            let name = &members[index];
             inits.push(quote!(#name: #value,));
         }
         let rest = (inits.len() < s.fields.len()).then(|| quote!(..Default::default()));

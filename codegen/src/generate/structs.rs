@@ -63,21 +63,34 @@ pub(crate) struct StructGen<'f> {
 
 impl Generator<'_> {
     /// Prepares the fields of a struct owned by `owner` (`None` for the
-    /// synthetic argument and result structs, which nothing refers to).
+    /// synthetic argument and result structs, which nothing refers to),
+    /// with their Rust names from [`crate::naming`].
     pub(crate) fn field_gens<'f>(
         &self,
         owner: Option<DefId>,
         fields: &'f [Field],
+        rust_names: &[String],
     ) -> GResult<Vec<FieldGen<'f>>> {
         fields
             .iter()
-            .map(|field| {
+            .zip(rust_names)
+            .map(|(field, name)| {
                 let ty = self.program.resolve(self.file, &field.ty)?;
                 let boxed = owner.is_some_and(|o| self.program.needs_box(o, &ty));
-                let ident = names::snake_ident(&field.name);
-                let local = match ident.to_string().as_str() {
-                    "r" | "field" => format_ident!("{}_", ident),
-                    _ => ident.clone(),
+                let ident = names::ident(name);
+                // The decode local may not hide the reader `r` or the
+                // `field` header, nor take another field's name.
+                let mut local = name.clone();
+                while local == "r"
+                    || local == "field"
+                    || (local != *name && rust_names.contains(&local))
+                {
+                    local.push('_');
+                }
+                let local = if local == *name {
+                    ident.clone()
+                } else {
+                    names::ident(&local)
                 };
                 Ok(FieldGen {
                     field,
@@ -99,11 +112,11 @@ impl Generator<'_> {
             StructKind::Exception => "exception",
         };
         let g = StructGen {
-            ident: names::type_ident(&s.name),
+            ident: self.item_ident(id),
             wire_name: s.name.clone(),
             kind: s.kind,
             doc: doc_or(&s.doc, || format!("The Thrift {what} `{}`.", s.name)),
-            fields: self.field_gens(Some(id), &s.fields)?,
+            fields: self.field_gens(Some(id), &s.fields, self.program.naming().members(id))?,
         };
         self.struct_like(&g)
     }
@@ -294,11 +307,8 @@ impl Generator<'_> {
         let ident = &g.ident;
         let doc = &g.doc;
         let wire_name = &g.wire_name;
-        let variants: Vec<Ident> = g
-            .fields
-            .iter()
-            .map(|f| names::type_ident(&f.field.name))
-            .collect();
+        // A union's fields are named as variants (see `field_gens`).
+        let variants: Vec<Ident> = g.fields.iter().map(|f| f.ident.clone()).collect();
         let mut unset = format_ident!("Unset");
         while variants.contains(&unset) {
             unset = format_ident!("{}_", unset);
