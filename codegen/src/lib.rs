@@ -190,6 +190,9 @@ pub struct Builder {
     out_dir: Option<PathBuf>,
     include_dirs: Vec<PathBuf>,
     rerun_if_changed: bool,
+    cargo_warnings: bool,
+    namespace_modules: bool,
+    map_hasher: Option<String>,
 }
 
 impl Default for Builder {
@@ -210,6 +213,9 @@ impl Builder {
             out_dir: None,
             include_dirs: Vec::new(),
             rerun_if_changed: true,
+            cargo_warnings: true,
+            namespace_modules: false,
+            map_hasher: None,
         }
     }
 
@@ -257,6 +263,46 @@ impl Builder {
     /// for every IDL file it reads. Default on.
     pub fn rerun_if_changed(mut self, print: bool) -> Self {
         self.rerun_if_changed = print;
+        self
+    }
+
+    /// Whether [`compile`](Self::compile) prints each [`Warning`] as a
+    /// `cargo:warning`. Default on; [`generate`](Self::generate) returns
+    /// them either way.
+    pub fn cargo_warnings(mut self, print: bool) -> Self {
+        self.cargo_warnings = print;
+        self
+    }
+
+    /// Places each file that declares `namespace rs a.b.c` at module
+    /// `a::b::c` of the tree (segments in `snake_case`; `codec`, `thrift`
+    /// and `engine` below the top take a trailing `_`), as pilota does
+    /// (`pilota-thrift-parser/src/parser/thrift.rs`, though pilota falls
+    /// back to `namespace go`, and this does not). Files without one keep
+    /// their stem's module. Two files may not share a module: that is an
+    /// error naming both.
+    ///
+    /// Default off: each file is the module named after it
+    /// (`item.thrift` → `item`), whatever its namespace.
+    pub fn namespace_modules(mut self) -> Self {
+        self.namespace_modules = true;
+        self
+    }
+
+    /// The `BuildHasher` generated `HashMap`s use, as a Rust path to a type
+    /// that implements `BuildHasher + Default`: for example
+    /// `"::ahash::RandomState"` (what Volo's pilota uses for maps) or
+    /// `"::rustc_hash::FxBuildHasher"`. The crate that compiles the
+    /// generated code must then depend on that crate. Maps built with it
+    /// are `HashMap<K, V, H>`, so `HashMap::new()` and `HashMap::from`
+    /// do not apply to them: use `Default::default()` and `collect()`.
+    ///
+    /// Default: std's `RandomState` (SipHash-1-3, resistant to hash
+    /// flooding, which a faster hasher may not be: weigh that for maps
+    /// decoded from untrusted peers). `cargo bench -p ringrpc-interop
+    /// --bench codegen_vs_pilota` measures the difference.
+    pub fn map_hasher(mut self, path: impl Into<String>) -> Self {
+        self.map_hasher = Some(path.into());
         self
     }
 
@@ -323,7 +369,7 @@ impl Builder {
             write_if_changed(&path, &code)?;
             paths.push(path);
         }
-        for w in warnings {
+        for w in warnings.iter().filter(|_| self.cargo_warnings) {
             println!("cargo:warning={w}");
         }
         let tree = generate::module_tree(&program, &paths);
@@ -339,13 +385,21 @@ impl Builder {
             Some(p) => Some(parse_path("engine path", p)?),
             None => None,
         };
+        let map_hasher = match &self.map_hasher {
+            Some(p) => Some(parse_path("map hasher", p)?),
+            None => None,
+        };
         let roots: Vec<PathBuf> = files.iter().map(|f| f.as_ref().to_path_buf()).collect();
-        let program = program::Program::load(&roots, &self.include_dirs)?;
+        let mut program = program::Program::load(&roots, &self.include_dirs)?;
+        if self.namespace_modules {
+            program.place_by_namespace()?;
+        }
         Ok((
             program,
             generate::Options {
                 codec_path,
                 engine_path,
+                map_hasher,
             },
         ))
     }

@@ -248,17 +248,15 @@ impl Generator<'_> {
                     })
                     .collect::<GResult<Vec<_>>>()?;
                 match (self.program.is_hashable(k), entries.is_empty()) {
-                    (true, true) => quote!(::std::collections::HashMap::new()),
-                    (true, false) => {
-                        quote!(::std::collections::HashMap::from([#(#entries),*]))
-                    }
+                    (true, true) => self.map_empty(),
+                    (true, false) => self.map_from(&entries),
                     (false, true) => quote!(Vec::new()),
                     (false, false) => quote!(vec![#(#entries),*]),
                 }
             }
             (Ty::Map(k, _), ConstValue::List(l)) if l.is_empty() => {
                 if self.program.is_hashable(k) {
-                    quote!(::std::collections::HashMap::new())
+                    self.map_empty()
                 } else {
                     quote!(Vec::new())
                 }

@@ -33,6 +33,8 @@ pub struct Options {
     /// The path of the engine crate, e.g. `::ringrpc::engine`; `None` for
     /// codec-only output (no handler traits, dispatch or clients).
     pub engine_path: Option<TokenStream>,
+    /// The `BuildHasher` of generated `HashMap`s; `None` for std's.
+    pub map_hasher: Option<TokenStream>,
 }
 
 /// Generates the Rust source of file `file` of `program`, formatted, and
@@ -314,7 +316,10 @@ impl Generator<'_> {
                 let k = self.rust_type_in(file, k)?;
                 let v = self.rust_type_in(file, v)?;
                 if hashable {
-                    quote!(::std::collections::HashMap<#k, #v>)
+                    match &self.opts.map_hasher {
+                        Some(h) => quote!(::std::collections::HashMap<#k, #v, #h>),
+                        None => quote!(::std::collections::HashMap<#k, #v>),
+                    }
                 } else {
                     quote!(Vec<(#k, #v)>)
                 }
@@ -324,6 +329,34 @@ impl Generator<'_> {
                 self.type_path(id)
             }
         })
+    }
+
+    /// An empty map of the generated map type.
+    pub(crate) fn map_empty(&self) -> TokenStream {
+        match &self.opts.map_hasher {
+            Some(_) => quote!(::std::collections::HashMap::default()),
+            None => quote!(::std::collections::HashMap::new()),
+        }
+    }
+
+    /// A map of the generated map type with room for `n` entries.
+    pub(crate) fn map_with_capacity(&self, n: TokenStream) -> TokenStream {
+        match &self.opts.map_hasher {
+            Some(_) => quote! {
+                ::std::collections::HashMap::with_capacity_and_hasher(#n, ::std::default::Default::default())
+            },
+            None => quote!(::std::collections::HashMap::with_capacity(#n)),
+        }
+    }
+
+    /// A map of the generated map type holding `entries` (`(k, v)` tuples).
+    pub(crate) fn map_from(&self, entries: &[TokenStream]) -> TokenStream {
+        match &self.opts.map_hasher {
+            Some(_) => quote! {
+                ::std::iter::FromIterator::from_iter([#(#entries),*])
+            },
+            None => quote!(::std::collections::HashMap::from([#(#entries),*])),
+        }
     }
 
     /// The `TType` constant of a resolved type.

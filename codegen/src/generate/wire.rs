@@ -180,7 +180,7 @@ impl Generator<'_> {
                 let rv = self.read_value(v, depth + 1);
                 let (new, add) = if self.program.is_hashable(k) {
                     (
-                        quote!(::std::collections::HashMap::with_capacity(#header.len)),
+                        self.map_with_capacity(quote!(#header.len)),
                         quote!(#out.insert(#key, #value);),
                     )
                 } else {
