@@ -83,7 +83,7 @@
 //! | `uuid` | `[u8; 16]` |
 //! | `list<T>` | `Vec<T>` |
 //! | `set<T>` | `Vec<T>`: wire order kept, duplicates not removed, no `Hash` needed on `T` (Kitex also uses slices; Volo uses `AHashSet`) |
-//! | `map<K, V>` | `HashMap<K, V>`; `Vec<(K, V)>` when `K` cannot be hashed (`double`, maps, structs holding them) |
+//! | `map<K, V>` | `HashMap<K, V>` (std's hasher unless [`Builder::map_hasher`] says otherwise); `Vec<(K, V)>` when `K` cannot be hashed (`double`, maps, structs holding them) |
 //! | `typedef T Name` | `pub type Name = T;` |
 //! | `const` | `pub const` for scalars, strings, binary, uuid and enums; `pub static NAME: LazyLock<T>` for containers and structs |
 //! | `enum` | `pub struct E(pub i32)` with an associated constant per value, so unknown values survive |
@@ -150,6 +150,25 @@
 //! | annotation | on | effect |
 //! |---|---|---|
 //! | `pilota.name = "x"` (pilota's key, `pilota-build/src/tags.rs`), or `rust.name = "x"` | struct, union, exception, enum, typedef, service, field, enum value, method | the Rust name, taken as written (no case change, as pilota does); a method's derived names use its `UpperCamelCase` (`SvcXArgs`). The wire keeps the IDL name. |
+//! | `pilota.rust_type = "string"` (pilota's key and values, `pilota-build/src/resolve.rs`), or `rust.type` | a `string` field of a struct, union or exception | `String` instead of `Utf8Bytes` |
+//! | `pilota.rust_type = "vec"` | a `binary` field | `Vec<u8>` instead of `bytes::Bytes` |
+//! | `pilota.rust_type = "btree"` | a field holding sets or maps | `BTreeSet` / `BTreeMap` at every depth (sorted; a set's duplicates dropped on decode); elements and keys must be ordered types, else an error |
+//!
+//! Parsed and ignored with a [`Warning`]: `pilota.rust_type = "ordered_f64"`
+//! (pilota's `OrderedFloat`), unknown `rust_type` values or ones that do not
+//! fit the field's type, and type overrides on method arguments and declared
+//! exceptions (the handler's and client's signatures keep the default
+//! types). Parsed and ignored silently: every other annotation
+//! (`pilota.rust_wrapper_arc`, `pilota.serde_attribute`, `go.tag`,
+//! `cpp.*`, `python.*`, annotations on types in `list<T> (..)`, ...), and
+//! annotations on typedefs other than renames.
+//!
+//! ## Options that shape the output
+//!
+//! - [`Builder::namespace_modules`]: a file's module is its `namespace rs`
+//!   path (`example::shop::item`) instead of its stem (`item`).
+//! - [`Builder::map_hasher`]: `HashMap<K, V, H>` with a faster hasher
+//!   (FxHash, AHash); the crate then depends on the hasher's crate.
 #![deny(missing_docs)]
 
 mod error;

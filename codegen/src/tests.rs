@@ -493,3 +493,53 @@ fn duplicates_apache_rejects_are_errors() {
         assert!(err.contains(msg), "{src}: {err}");
     }
 }
+
+#[test]
+fn type_overrides_by_annotation() {
+    let dir = scratch("overrides");
+    let path = dir.join("t.thrift");
+    std::fs::write(
+        &path,
+        "struct S {\n  1: string s (pilota.rust_type = \"string\")\n\
+           2: binary b (pilota.rust_type = \"vec\")\n\
+           3: map<string, set<i32>> m (rust.type = \"btree\")\n\
+           4: double d (pilota.rust_type = \"ordered_f64\")\n}\n\
+         service Svc { void f(1: string s (pilota.rust_type = \"string\")) }\n",
+    )
+    .unwrap();
+    let files = Builder::new().generate(&[&path]).unwrap();
+    assert_has(
+        &files[0].code,
+        &[
+            "pub s: ::std::string::String,",
+            "pub b: Vec<u8>,",
+            "::std::collections::BTreeMap<",
+            "::std::collections::BTreeSet<i32>",
+            "pub d: f64,",
+            "w.write_binary(&self.b);",
+            "s = Some(::std::string::String::from(r.read_string()?.as_str()))",
+            // Arguments keep the default types (the handler's signature).
+            "pub s: thrift::Utf8Bytes,",
+        ],
+    );
+    let warnings: Vec<String> = files[0]
+        .warnings
+        .iter()
+        .map(|w| w.message.clone())
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].contains("\"ordered_f64\" on `d` is ignored"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].contains("struct, union and exception fields only"),
+        "{warnings:?}"
+    );
+    let err = gen_src(
+        "overrides-err",
+        "struct S { 1: set<double> d (pilota.rust_type = \"btree\") }",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("must be ordered"), "{err}");
+}

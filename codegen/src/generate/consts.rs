@@ -9,6 +9,7 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
+use super::repr::Repr;
 use super::{GResult, Generator, doc_or, int_literal};
 use crate::model::{Const, ConstValue, Definition, Enum, Requiredness, Span, StructKind, Typedef};
 use crate::program::{ConstRef, DefId, Ty};
@@ -22,7 +23,7 @@ impl Generator<'_> {
         let ty = self.program.resolve(self.file, &c.ty)?;
         let rust_ty = self.rust_type(&c.ty)?;
         let name = self.item_ident(id);
-        let value = self.const_expr(self.file, &ty, &c.value, c.span)?;
+        let value = self.const_expr(self.file, &ty, &c.value, c.span, Repr::Default)?;
         let doc = doc_or(&c.doc, || format!("The Thrift constant `{}`.", c.name));
         let const_able = matches!(
             ty,
@@ -127,26 +128,31 @@ impl Generator<'_> {
         }
     }
 
-    /// An expression of type `ty` for `value`, written in file `file`;
-    /// `span` is where errors point.
+    /// An expression of type `ty`, held in `repr`, for `value`, written in
+    /// file `file`; `span` is where errors point.
     pub(crate) fn const_expr(
         &self,
         file: usize,
         ty: &Ty,
         value: &ConstValue,
         span: Span,
+        repr: Repr,
     ) -> GResult {
-        self.const_value(file, ty, value, span, 0)
+        self.const_value(file, ty, value, span, (0, repr))
     }
 
+    /// `at` is the depth of constants referring to constants, and the
+    /// repr of the value.
     fn const_value(
         &self,
         file: usize,
         ty: &Ty,
         value: &ConstValue,
         span: Span,
-        depth: usize,
+        at: (usize, Repr),
     ) -> GResult {
+        let (depth, repr) = at;
+        let inner = (depth + 1, repr.inner());
         let mismatch = || {
             self.program.error(
                 file,
@@ -167,7 +173,7 @@ impl Generator<'_> {
                     let Definition::Const(c) = self.program.def(id) else {
                         return Err(mismatch());
                     };
-                    self.const_value(id.file, ty, &c.value, c.span, depth + 1)
+                    self.const_value(id.file, ty, &c.value, c.span, (depth + 1, repr))
                 }
                 ConstRef::EnumValue {
                     enum_id,
@@ -176,7 +182,8 @@ impl Generator<'_> {
                 } => match ty {
                     Ty::Enum(e) if *e == enum_id => Ok(self.enum_value_path(enum_id, &name)),
                     Ty::I8 | Ty::I16 | Ty::I32 | Ty::I64 => {
-                        self.const_value(file, ty, &ConstValue::Int(value.into()), *at, depth + 1)
+                        let v = ConstValue::Int(value.into());
+                        self.const_value(file, ty, &v, *at, (depth + 1, repr))
                     }
                     _ => Err(mismatch()),
                 },
@@ -204,7 +211,14 @@ impl Generator<'_> {
             (Ty::I64, ConstValue::Int(v)) => int(*v, i64::MIN, i64::MAX)?,
             (Ty::Double, ConstValue::Int(v)) => float_literal(*v as f64),
             (Ty::Double, ConstValue::Double(v)) => float_literal(*v),
+            (Ty::String, ConstValue::String(s)) if repr == Repr::String => {
+                quote!(::std::string::String::from(#s))
+            }
             (Ty::String, ConstValue::String(s)) => quote!(thrift::Utf8Bytes::from_static(#s)),
+            (Ty::Binary, ConstValue::String(s)) if repr == Repr::Vec => {
+                let b = Literal::byte_string(s.as_bytes());
+                quote!(#b.to_vec())
+            }
             (Ty::Binary, ConstValue::String(s)) => {
                 let b = Literal::byte_string(s.as_bytes());
                 quote!(::bytes::Bytes::from_static(#b))
@@ -222,19 +236,29 @@ impl Generator<'_> {
                 let path = self.type_path(*id);
                 quote!(#path(#lit))
             }
+            (Ty::Set(t), ConstValue::List(items)) if repr == Repr::BTree => {
+                let items = items
+                    .iter()
+                    .map(|i| self.const_value(file, t, i, span, inner))
+                    .collect::<GResult<Vec<_>>>()?;
+                quote!(::std::collections::BTreeSet::from([#(#items),*]))
+            }
             (Ty::List(t) | Ty::Set(t), ConstValue::List(items)) => {
                 if items.is_empty() {
                     quote!(Vec::new())
                 } else {
                     let items = items
                         .iter()
-                        .map(|i| self.const_value(file, t, i, span, depth + 1))
+                        .map(|i| self.const_value(file, t, i, span, inner))
                         .collect::<GResult<Vec<_>>>()?;
                     quote!(vec![#(#items),*])
                 }
             }
             // `set<T> x = {}`: Thrift lets an empty map literal stand for an
             // empty set or list.
+            (Ty::Set(_), ConstValue::Map(m)) if m.is_empty() && repr == Repr::BTree => {
+                quote!(::std::collections::BTreeSet::new())
+            }
             (Ty::List(_) | Ty::Set(_), ConstValue::Map(m)) if m.is_empty() => {
                 quote!(Vec::new())
             }
@@ -242,11 +266,14 @@ impl Generator<'_> {
                 let entries = entries
                     .iter()
                     .map(|(ek, ev)| {
-                        let ek = self.const_value(file, k, ek, span, depth + 1)?;
-                        let ev = self.const_value(file, v, ev, span, depth + 1)?;
+                        let ek = self.const_value(file, k, ek, span, inner)?;
+                        let ev = self.const_value(file, v, ev, span, inner)?;
                         Ok(quote!((#ek, #ev)))
                     })
                     .collect::<GResult<Vec<_>>>()?;
+                if repr == Repr::BTree {
+                    return Ok(quote!(::std::collections::BTreeMap::from([#(#entries),*])));
+                }
                 match (self.program.is_hashable(k), entries.is_empty()) {
                     (true, true) => self.map_empty(),
                     (true, false) => self.map_from(&entries),
@@ -255,7 +282,9 @@ impl Generator<'_> {
                 }
             }
             (Ty::Map(k, _), ConstValue::List(l)) if l.is_empty() => {
-                if self.program.is_hashable(k) {
+                if repr == Repr::BTree {
+                    quote!(::std::collections::BTreeMap::new())
+                } else if self.program.is_hashable(k) {
                     self.map_empty()
                 } else {
                     quote!(Vec::new())
@@ -353,7 +382,8 @@ impl Generator<'_> {
             };
             let fty = self.program.resolve(id.file, &field.ty)?;
             let boxed = self.program.needs_box(id, &fty);
-            let value = self.const_value(file, &fty, v, span, depth + 1)?;
+            let frepr = self.field_repr(id.file, field, &fty)?;
+            let value = self.const_value(file, &fty, v, span, (depth + 1, frepr))?;
             let value = if boxed {
                 quote!(Box::new(#value))
             } else {

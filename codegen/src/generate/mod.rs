@@ -9,6 +9,7 @@
 
 mod consts;
 mod engine;
+mod repr;
 mod service;
 mod structs;
 mod wire;

@@ -14,6 +14,7 @@
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
+use super::repr::Repr;
 use super::wire::Val;
 use super::{GResult, Generator, doc_attrs, doc_or, idl_doc_attrs, idl_type, int_literal};
 use crate::model::{Field, Requiredness, StructKind, StructLike};
@@ -27,6 +28,8 @@ pub(crate) struct FieldGen<'f> {
     /// The type as declared (no `Option`, no `Box`).
     rust_ty: TokenStream,
     boxed: bool,
+    /// How the value is held (`pilota.rust_type`).
+    repr: Repr,
     ident: Ident,
     /// The decode local's name (the field's, unless it would hide `r`).
     local: Ident,
@@ -71,6 +74,9 @@ impl Generator<'_> {
         fields: &'f [Field],
         rust_names: &[String],
     ) -> GResult<Vec<FieldGen<'f>>> {
+        if owner.is_none() {
+            self.warn_unused_repr(fields);
+        }
         fields
             .iter()
             .zip(rust_names)
@@ -92,11 +98,20 @@ impl Generator<'_> {
                 } else {
                     names::ident(&local)
                 };
+                let repr = match owner {
+                    Some(_) => self.field_repr(self.file, field, &ty)?,
+                    None => Repr::Default,
+                };
+                let rust_ty = match repr {
+                    Repr::Default => self.rust_type(&field.ty)?,
+                    _ => self.repr_type(&ty, repr),
+                };
                 Ok(FieldGen {
                     field,
-                    rust_ty: self.rust_type(&field.ty)?,
+                    rust_ty,
                     ty,
                     boxed,
+                    repr,
                     ident,
                     local,
                 })
@@ -149,7 +164,7 @@ impl Generator<'_> {
                     let name = &f.ident;
                     let value = match &f.field.default {
                         Some(d) => {
-                            let v = self.const_expr(self.file, &f.ty, d, f.field.span)?;
+                            let v = self.const_expr(self.file, &f.ty, d, f.field.span, f.repr)?;
                             match (f.boxed, f.is_option()) {
                                 (true, _) => quote!(Some(Box::new(#v))),
                                 (false, true) => quote!(Some(#v)),
@@ -205,7 +220,7 @@ impl Generator<'_> {
             let tt = self.ttype(&f.ty);
             let name = &f.ident;
             if f.is_option() {
-                let body = self.write_value(&f.ty, &Val::by_ref(quote!(value)), 0);
+                let body = self.write_value(&f.ty, &Val::by_ref(quote!(value)), 0, f.repr);
                 quote! {
                     if let Some(value) = &self.#name {
                         w.write_field_begin(#tt, #id);
@@ -214,7 +229,7 @@ impl Generator<'_> {
                     }
                 }
             } else {
-                let body = self.write_value(&f.ty, &Val::place(quote!(self.#name)), 0);
+                let body = self.write_value(&f.ty, &Val::place(quote!(self.#name)), 0, f.repr);
                 quote! {
                     w.write_field_begin(#tt, #id);
                     #body
@@ -230,7 +245,7 @@ impl Generator<'_> {
             let id = int_literal(f.field.id.into());
             let tt = self.ttype(&f.ty);
             let local = &f.local;
-            let read = self.read_value(&f.ty, 0);
+            let read = self.read_value(&f.ty, 0, f.repr);
             let read = if f.boxed {
                 quote!(Box::new(#read))
             } else {
@@ -263,7 +278,7 @@ impl Generator<'_> {
                         quote!(#local)
                     }
                     (_, Some(d)) => {
-                        let v = self.const_expr(self.file, &f.ty, d, f.field.span)?;
+                        let v = self.const_expr(self.file, &f.ty, d, f.field.span, f.repr)?;
                         if is_scalar(&f.ty) {
                             quote!(#local.unwrap_or(#v))
                         } else {
@@ -325,7 +340,7 @@ impl Generator<'_> {
         let writes = g.fields.iter().zip(&variants).map(|(f, v)| {
             let id = int_literal(f.field.id.into());
             let tt = self.ttype(&f.ty);
-            let body = self.write_value(&f.ty, &Val::by_ref(quote!(value)), 0);
+            let body = self.write_value(&f.ty, &Val::by_ref(quote!(value)), 0, f.repr);
             quote! {
                 #ident::#v(value) => {
                     w.write_field_begin(#tt, #id);
@@ -337,7 +352,7 @@ impl Generator<'_> {
         let arms = g.fields.iter().zip(&variants).map(|(f, v)| {
             let id = int_literal(f.field.id.into());
             let tt = self.ttype(&f.ty);
-            let read = self.read_value(&f.ty, 0);
+            let read = self.read_value(&f.ty, 0, f.repr);
             let read = if f.boxed {
                 quote!(Box::new(#read))
             } else {

@@ -29,6 +29,7 @@ fn main() {
             "idl/corpus/deep.thrift",
             "idl/corpus/recursive.thrift",
             "idl/corpus/containers.thrift",
+            "idl/corpus/overrides.thrift",
             &long,
         ])
         .unwrap_or_else(|e| panic!("{e}"));

@@ -15,7 +15,8 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use ringrpc_build_roundtrip::fx;
 use ringrpc_build_roundtrip::generated::{
-    containers as ct, deep, enums, leaf, level1, level2, level3, long, names as n, recursive as rc,
+    containers as ct, deep, enums, leaf, level1, level2, level3, long, names as n, overrides as ov,
+    recursive as rc,
 };
 use ringrpc_build_roundtrip::namespaced::{corpus::ns, plain};
 use ringrpc_codec::buffer::LinkWriter;
@@ -581,6 +582,43 @@ fn fx_hasher_maps_are_wire_identical() {
     assert_eq!(map.len(), 1);
     let a = Utf8Bytes::from_static("a");
     assert_eq!(fx::containers::NESTED[&a], [vec![1, 2], vec![]]);
+}
+
+// ---- type overrides ---------------------------------------------------
+
+#[test]
+fn type_overrides_change_rust_types_not_the_wire() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let d = ov::Owned::default();
+    let greeting: &String = &d.greeting;
+    assert_eq!(greeting, "hi");
+    assert_eq!(d.magic, b"magic".to_vec());
+    // A B-tree set drops the default's duplicate and sorts.
+    assert_eq!(d.primes, BTreeSet::from([2, 3, 7]));
+    assert_eq!(
+        d.ages.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    let v = ov::Owned {
+        name: String::from("n"),
+        blob: vec![0, 255],
+        tags: BTreeSet::from(["b".into(), "a".into()]),
+        by_tier: BTreeMap::from([(ov::Tier::GOLD, vec![BTreeSet::from([1, 2])])]),
+        counters: vec![BTreeMap::from([("c".into(), 1)])],
+        maybe: Some(String::from("m")),
+        ..Default::default()
+    };
+    round_trip(&v);
+    round_trip(&ov::OwnedChoice::Text(String::from("t")));
+    round_trip(&ov::OwnedChoice::Bytes(vec![1, 2, 3]));
+    assert_eq!(ov::OWNED.name, "const");
+    assert_eq!(ov::OWNED.tags.iter().next().map(|t| t.as_str()), Some("a"));
+    // Ignored overrides keep the default types.
+    let ignored = ov::Ignored {
+        ratio: 0.5,
+        count: 1,
+    };
+    round_trip(&ignored);
 }
 
 // ---- a long file ------------------------------------------------------
