@@ -287,6 +287,10 @@ fn docs_are_kept() {
             "/// The id.\n    pub id: i32,",
         ],
     );
+    // A doc line ending in `;` is not the end of an item: no blank line
+    // inside the doc (Apache Thrift's test/DocTest.thrift has one).
+    let code = gen_src("docs-code", "/**\n * call();\n * }\n */\ntypedef i32 T\n").unwrap();
+    assert_has(&code, &["/// call();\n/// }\npub type T = i32;"]);
 }
 
 #[test]
@@ -297,6 +301,16 @@ fn errors_name_file_line_and_column() {
         ("const i8 X = 300", "1:10", "does not fit"),
         ("const string X = 5", "1:14", "does not fit"),
         ("const i32 X = Y", "1:15", "unknown constant `Y`"),
+        (
+            "const i64 X = 9876543210987654321",
+            "1:15",
+            "does not fit in i64",
+        ),
+        (
+            "include \"sub/missing.thrift\"",
+            "1:9",
+            "include \"sub/missing.thrift\" not found",
+        ),
         (
             "struct E {}\nservice S { void f() throws (1: E e) }",
             "2:35",

@@ -89,8 +89,11 @@ fn space_items(code: &str) -> String {
     for line in code.lines() {
         if let Some(p) = prev {
             let indent = |l: &str| l.len() - l.trim_start().len();
-            let ends_item =
-                p.trim() == "}" || (indent(p) == 0 && (p.ends_with(';') || p.ends_with("{}")));
+            // A doc line ending in `;` (code in an IDL comment) ends nothing.
+            let ends_item = p.trim() == "}"
+                || (indent(p) == 0
+                    && !p.starts_with("//")
+                    && (p.ends_with(';') || p.ends_with("{}")));
             let starts_item = STARTS.iter().any(|s| line.trim_start().starts_with(s));
             if ends_item && starts_item && indent(p) == indent(line) {
                 out.push('\n');
@@ -169,11 +172,13 @@ impl ModuleNode {
                                 non_snake_case,
                                 non_upper_case_globals,
                                 clippy::approx_constant,
+                                clippy::disallowed_names,
                                 clippy::enum_variant_names,
                                 clippy::excessive_precision,
                                 clippy::large_enum_variant,
                                 clippy::too_many_arguments,
-                                clippy::type_complexity
+                                clippy::type_complexity,
+                                clippy::unnecessary_lazy_evaluations
                             )]
                             include!(#p);
                             #inner
