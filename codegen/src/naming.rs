@@ -341,7 +341,7 @@ impl Naming {
                 }
             }
         }
-        naming.name_derived(program)?;
+        naming.name_derived(program);
         Ok(naming)
     }
 
@@ -591,7 +591,7 @@ impl Naming {
 
     /// Per file: the per-method type names, then the per-service engine
     /// names, after every declared name, so declared names never move.
-    fn name_derived(&mut self, program: &Program) -> Result<(), Error> {
+    fn name_derived(&mut self, program: &Program) {
         for (file, f) in program.files.iter().enumerate() {
             let mut scope = self.module_scopes.remove(&file).unwrap_or_default();
             let services: Vec<DefId> = f
@@ -606,7 +606,7 @@ impl Naming {
                 let Definition::Service(s) = program.def(id) else {
                     continue;
                 };
-                let svc = self.items[&id].clone();
+                let svc = self.item(id).to_owned();
                 let Some(names) = self.services.get_mut(&id) else {
                     continue;
                 };
@@ -619,7 +619,7 @@ impl Naming {
                 }
             }
             for &id in &services {
-                let svc = self.items[&id].clone();
+                let svc = self.item(id).to_owned();
                 let Some(names) = self.services.get_mut(&id) else {
                     continue;
                 };
@@ -632,7 +632,6 @@ impl Naming {
                 names.client = claim("Client");
             }
         }
-        Ok(())
     }
 
     /// The Rust name of definition `id` (a type, typedef, service trait or
