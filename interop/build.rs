@@ -6,7 +6,9 @@
 //!   generator (see DESIGN.md, "Thrift IDL parsing for codegen").
 //! - the benchmark IDL `interop/idl/bench.thrift` twice: by volo-build
 //!   (`volo_bench.rs`) and by ringrpc-build, codec-only
-//!   (`OUT_DIR/ringrpc_bench/ringrpc_gen.rs`).
+//!   (`OUT_DIR/ringrpc_bench/ringrpc_gen.rs`), and by ringrpc-build again
+//!   with FxHash and AHash maps (`OUT_DIR/ringrpc_bench_fx`,
+//!   `OUT_DIR/ringrpc_bench_ahash`; the benchmark includes those itself).
 
 use std::path::Path;
 
@@ -36,6 +38,20 @@ fn main() {
         .codec_path("::ringrpc_codec")
         .codec_only()
         .out_dir(format!("{out}/ringrpc_bench"))
-        .compile(&[bench])
+        .compile(&[&bench])
         .unwrap_or_else(|e| panic!("{e}"));
+    // The same types with faster map hashers (Builder::map_hasher), for the
+    // bench's decode/ours_fx and decode/ours_ahash.
+    for (dir, hasher) in [
+        ("ringrpc_bench_fx", "::rustc_hash::FxBuildHasher"),
+        ("ringrpc_bench_ahash", "::ahash::RandomState"),
+    ] {
+        ringrpc_build::Builder::new()
+            .codec_path("::ringrpc_codec")
+            .codec_only()
+            .map_hasher(hasher)
+            .out_dir(format!("{out}/{dir}"))
+            .compile(&[&bench])
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
 }

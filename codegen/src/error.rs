@@ -59,3 +59,33 @@ pub enum Error {
         message: String,
     },
 }
+
+/// Something the IDL says that ringrpc-build accepts, as Apache Thrift
+/// does, but that may not mean what it seems to: [`Builder::compile`]
+/// prints each as a `cargo:warning`.
+///
+/// [`Builder::compile`]: crate::Builder::compile
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Warning {
+    /// The file.
+    pub path: PathBuf,
+    /// The line, 1-based.
+    pub line: usize,
+    /// The column, 1-based.
+    pub column: usize,
+    /// What was found, and how it was read.
+    pub message: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.path.display(),
+            self.line,
+            self.column,
+            self.message
+        )
+    }
+}

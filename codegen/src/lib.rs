@@ -91,7 +91,7 @@
 //! | `uuid` | `[u8; 16]` |
 //! | `list<T>` | `Vec<T>` |
 //! | `set<T>` | `Vec<T>`: wire order kept, duplicates not removed, no `Hash` needed on `T` (Kitex also uses slices; Volo uses `AHashSet`) |
-//! | `map<K, V>` | `HashMap<K, V>`; `Vec<(K, V)>` when `K` cannot be hashed (`double`, maps, structs holding them) |
+//! | `map<K, V>` | `HashMap<K, V>` (std's hasher unless [`Builder::map_hasher`] says otherwise); `Vec<(K, V)>` when `K` cannot be hashed (`double`, maps, structs holding them) |
 //! | `typedef T Name` | `pub type Name = T;` |
 //! | `const` | `pub const` for scalars, strings, binary, uuid and enums; `pub static NAME: LazyLock<T>` for containers and structs |
 //! | `enum` | `pub struct E(pub i32)` with an associated constant per value, so unknown values survive |
@@ -103,21 +103,94 @@
 //! Encoding writes what Apache Thrift writes: fields in declaration order,
 //! `None` optionals skipped. Decoding skips unknown fields, fills defaults,
 //! and fails with `Error::MissingField` when a `required` field is absent.
-//! Names become Rust's: `snake_case` fields, `UpperCamelCase` types,
-//! `SHOUTY_CASE` constants and enum values. IDL comments become doc
-//! comments.
+//! IDL comments become doc comments.
+//!
+//! ## Names
+//!
+//! Names become Rust's: `snake_case` fields, methods, parameters and
+//! modules, `UpperCamelCase` types and variants, `SHOUTY_CASE` constants
+//! and enum values; keywords become raw identifiers (`r#type`), or take a
+//! trailing `_` where Rust has no raw form (`self_`), and a type named like
+//! a prelude type the generated code uses takes one too (`Option_`).
+//!
+//! When two IDL names become one Rust name (`the_edge_case`, `theEdgeCase`
+//! and `TheEdgeCase` are three fields in Thrift and one in Rust), the rule
+//! is, in each Rust scope: a rename annotation is taken as written (see
+//! [Annotations](#annotations)); then a name already in its Rust case keeps
+//! it; then the others, in declaration order, get their converted name, or
+//! that name with a suffix when it is taken: the field id for what has one
+//! (fields, arguments, declared exceptions, union members:
+//! `the_edge_case_2`, `the_edge_case_n1` for the auto id -1), else a counter
+//! from 2 (`get_item_2`, `GetItem2`, `MY_CONST_2`). On an `UpperCamelCase`
+//! name the suffix is appended (`TheEdgeCase4`; `Xtruct2_3` after a digit).
+//! The scopes are: a file's module (types, services, constants, then the
+//! per-method `<Service><Method>Args`/`Result`/`Error` names, then the
+//! per-service `Request`/`Response`/`Descriptor`/`Server`/`Client` names,
+//! so a declared `FooBarArgs` keeps its name and the generated one becomes
+//! `FooBarArgs2`); a struct's fields; a union's variants (`Unset` yields:
+//! `Unset_`); an enum's values (`VALUES` and `name` are reserved); a
+//! service's methods with every inherited one (`new` and `inner`, the
+//! client's own, are reserved), their snake and camel forms suffixed
+//! together; a method's parameters (clear of `cx` and `opts`).
+//!
+//! The rule only renames Rust identifiers: struct, field and method names
+//! on the wire, and field ids, stay the IDL's. A caveat of "names already
+//! in Rust case come first": adding `the_edge_case` to a struct that had
+//! only `theEdgeCase` moves the older field to `the_edge_case_<id>`.
+//!
+//! As Apache Thrift does, two types, services or constants of one name in
+//! a file, two fields of one id or name, two values of one name in an enum,
+//! and a method defined twice in a service or the services it extends are
+//! errors.
+//!
+//! ## Constants
+//!
+//! A constant given for an enum-typed value is read as Apache Thrift reads
+//! it: by the last part of its name, in the enum of the field's type, so
+//! `1: MyEnum2 me2_2 = MyEnum1.ME2_2` is `MyEnum2::ME2_2` (with a
+//! [`Warning`], printed as a `cargo:warning`). Integers must fit their type
+//! (and i64, where the error names the file, line and column).
+//!
+//! ## Annotations
+//!
+//! Annotations that act (every other one is parsed and ignored):
+//!
+//! | annotation | on | effect |
+//! |---|---|---|
+//! | `pilota.name = "x"` (pilota's key, `pilota-build/src/tags.rs`), or `rust.name = "x"` | struct, union, exception, enum, typedef, service, field, enum value, method | the Rust name, taken as written (no case change, as pilota does); a method's derived names use its `UpperCamelCase` (`SvcXArgs`). The wire keeps the IDL name. |
+//! | `pilota.rust_type = "string"` (pilota's key and values, `pilota-build/src/resolve.rs`), or `rust.type` | a `string` field of a struct, union or exception | `String` instead of `Utf8Bytes` |
+//! | `pilota.rust_type = "vec"` | a `binary` field | `Vec<u8>` instead of `bytes::Bytes` |
+//! | `pilota.rust_type = "btree"` | a field holding sets or maps | `BTreeSet` / `BTreeMap` at every depth (sorted; a set's duplicates dropped on decode); elements and keys must be ordered types, else an error |
+//!
+//! Parsed and ignored with a [`Warning`]: `pilota.rust_type = "ordered_f64"`
+//! (pilota's `OrderedFloat`), unknown `rust_type` values or ones that do not
+//! fit the field's type, and type overrides on method arguments and declared
+//! exceptions (the handler's and client's signatures keep the default
+//! types). Parsed and ignored silently: every other annotation
+//! (`pilota.rust_wrapper_arc`, `pilota.serde_attribute`, `go.tag`,
+//! `cpp.*`, `python.*`, annotations on types in `list<T> (..)`, ...), and
+//! annotations on typedefs other than renames.
+//!
+//! ## Options that shape the output
+//!
+//! - [`Builder::namespace_modules`]: a file's module is its `namespace rs`
+//!   path (`example::shop::item`) instead of its stem (`item`).
+//! - [`Builder::map_hasher`]: `HashMap<K, V, H>` with a faster hasher
+//!   (FxHash, AHash); the crate then depends on the hasher's crate.
 #![deny(missing_docs)]
 
 mod error;
 mod generate;
 pub mod model;
 mod names;
+mod naming;
 pub mod parser;
 pub mod program;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-pub use error::Error;
+pub use error::{Error, Warning};
 
 /// The name of the module-tree file written into the output folder.
 pub const TREE_FILE: &str = "ringrpc_gen.rs";
@@ -131,6 +204,9 @@ pub struct GeneratedFile {
     pub module: String,
     /// The formatted Rust source.
     pub code: String,
+    /// What was accepted in this IDL file with a warning (each once, even
+    /// when other files' code met it too).
+    pub warnings: Vec<Warning>,
 }
 
 /// Generates Rust from Thrift IDL files; see the [crate docs](crate).
@@ -141,6 +217,9 @@ pub struct Builder {
     out_dir: Option<PathBuf>,
     include_dirs: Vec<PathBuf>,
     rerun_if_changed: bool,
+    cargo_warnings: bool,
+    namespace_modules: bool,
+    map_hasher: Option<String>,
 }
 
 impl Default for Builder {
@@ -161,6 +240,9 @@ impl Builder {
             out_dir: None,
             include_dirs: Vec::new(),
             rerun_if_changed: true,
+            cargo_warnings: true,
+            namespace_modules: false,
+            map_hasher: None,
         }
     }
 
@@ -211,19 +293,68 @@ impl Builder {
         self
     }
 
+    /// Whether [`compile`](Self::compile) prints each [`Warning`] as a
+    /// `cargo:warning`. Default on; [`generate`](Self::generate) returns
+    /// them either way.
+    pub fn cargo_warnings(mut self, print: bool) -> Self {
+        self.cargo_warnings = print;
+        self
+    }
+
+    /// Places each file that declares `namespace rs a.b.c` at module
+    /// `a::b::c` of the tree (segments in `snake_case`; `codec`, `thrift`
+    /// and `engine` below the top take a trailing `_`), as pilota does
+    /// (`pilota-thrift-parser/src/parser/thrift.rs`, though pilota falls
+    /// back to `namespace go`, and this does not). Files without one keep
+    /// their stem's module. Two files may not share a module: that is an
+    /// error naming both.
+    ///
+    /// Default off: each file is the module named after it
+    /// (`item.thrift` → `item`), whatever its namespace.
+    pub fn namespace_modules(mut self) -> Self {
+        self.namespace_modules = true;
+        self
+    }
+
+    /// The `BuildHasher` generated `HashMap`s use, as a Rust path to a type
+    /// that implements `BuildHasher + Default`: for example
+    /// `"::ahash::RandomState"` (what Volo's pilota uses for maps) or
+    /// `"::rustc_hash::FxBuildHasher"`. The crate that compiles the
+    /// generated code must then depend on that crate. Maps built with it
+    /// are `HashMap<K, V, H>`, so `HashMap::new()` and `HashMap::from`
+    /// do not apply to them: use `Default::default()` and `collect()`.
+    ///
+    /// Default: std's `RandomState` (SipHash-1-3, resistant to hash
+    /// flooding, which a faster hasher may not be: weigh that for maps
+    /// decoded from untrusted peers). `cargo bench -p ringrpc-interop
+    /// --bench codegen_vs_pilota` measures the difference.
+    pub fn map_hasher(mut self, path: impl Into<String>) -> Self {
+        self.map_hasher = Some(path.into());
+        self
+    }
+
     /// Generates the Rust for `files` and every file they include, in
     /// memory, without writing anything.
     pub fn generate(&self, files: &[impl AsRef<Path>]) -> Result<Vec<GeneratedFile>, Error> {
         let (program, opts) = self.load(files)?;
-        (0..program.files.len())
-            .map(|i| {
-                Ok(GeneratedFile {
-                    idl: program.files[i].path.clone(),
-                    module: program.files[i].module.clone(),
-                    code: generate::generate_file(&program, i, &opts)?,
-                })
-            })
-            .collect()
+        let mut out = Vec::new();
+        let mut warnings = BTreeSet::new();
+        for (i, f) in program.files.iter().enumerate() {
+            let (code, w) = generate::generate_file(&program, i, &opts)?;
+            warnings.extend(w);
+            out.push(GeneratedFile {
+                idl: f.path.clone(),
+                module: f.module.clone(),
+                code,
+                warnings: Vec::new(),
+            });
+        }
+        for w in warnings {
+            if let Some(g) = out.iter_mut().find(|g| g.idl == w.path) {
+                g.warnings.push(w);
+            }
+        }
+        Ok(out)
     }
 
     /// Generates the Rust for `files` and every file they include into the
@@ -254,14 +385,19 @@ impl Builder {
             source,
         })?;
         let mut paths = Vec::new();
+        let mut warnings = BTreeSet::new();
         for (i, f) in program.files.iter().enumerate() {
             if self.rerun_if_changed {
                 println!("cargo:rerun-if-changed={}", f.path.display());
             }
-            let code = generate::generate_file(&program, i, &opts)?;
-            let path = dir.join(format!("{}.rs", f.module));
+            let (code, w) = generate::generate_file(&program, i, &opts)?;
+            warnings.extend(w);
+            let path = dir.join(format!("{}.rs", f.module_path.join(".")));
             write_if_changed(&path, &code)?;
             paths.push(path);
+        }
+        for w in warnings.iter().filter(|_| self.cargo_warnings) {
+            println!("cargo:warning={w}");
         }
         let tree = generate::module_tree(&program, &paths);
         write_if_changed(&out.join(TREE_FILE), &tree)
@@ -276,13 +412,21 @@ impl Builder {
             Some(p) => Some(parse_path("engine path", p)?),
             None => None,
         };
+        let map_hasher = match &self.map_hasher {
+            Some(p) => Some(parse_path("map hasher", p)?),
+            None => None,
+        };
         let roots: Vec<PathBuf> = files.iter().map(|f| f.as_ref().to_path_buf()).collect();
-        let program = program::Program::load(&roots, &self.include_dirs)?;
+        let mut program = program::Program::load(&roots, &self.include_dirs)?;
+        if self.namespace_modules {
+            program.place_by_namespace()?;
+        }
         Ok((
             program,
             generate::Options {
                 codec_path,
                 engine_path,
+                map_hasher,
             },
         ))
     }

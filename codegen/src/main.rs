@@ -1,11 +1,12 @@
 //! Prints the Rust that ringrpc-build generates for IDL files:
 //!
 //! ```text
-//! cargo run -p ringrpc-build -- [--codec-path PATH] [-I DIR]... [--all] FILE.thrift...
+//! cargo run -p ringrpc-build -- [--codec-path PATH] [--map-hasher PATH] [--namespace-modules]
+//!     [-I DIR]... [--all] FILE.thrift...
 //! ```
 //!
 //! Prints the code for each FILE given; with `--all`, also for every file
-//! they include.
+//! they include. Warnings go to standard error.
 
 use std::process::ExitCode;
 
@@ -24,6 +25,11 @@ fn main() -> ExitCode {
                 Some(d) => builder = builder.include_dir(d),
                 None => return usage(),
             },
+            "--map-hasher" => match args.next() {
+                Some(p) => builder = builder.map_hasher(p),
+                None => return usage(),
+            },
+            "--namespace-modules" => builder = builder.namespace_modules(),
             "--all" => all = true,
             "-h" | "--help" => {
                 usage();
@@ -42,6 +48,9 @@ fn main() -> ExitCode {
                 if all || i < files.len() {
                     println!("{}", g.code);
                 }
+                for w in &g.warnings {
+                    eprintln!("warning: {w}");
+                }
             }
             ExitCode::SUCCESS
         }
@@ -53,6 +62,9 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: ringrpc-build [--codec-path PATH] [-I DIR]... [--all] FILE.thrift...");
+    eprintln!(
+        "usage: ringrpc-build [--codec-path PATH] [--map-hasher PATH] [--namespace-modules] \
+         [-I DIR]... [--all] FILE.thrift..."
+    );
     ExitCode::from(2)
 }

@@ -1,8 +1,8 @@
-//! IDL names to Rust names: `snake_case` for fields, methods and modules,
-//! `UpperCamelCase` for types and union variants, `SHOUTY_SNAKE_CASE` for
-//! constants and enum values; Rust keywords become raw identifiers
-//! (`r#type`), or get a trailing `_` where Rust forbids the raw form
-//! (`self_`).
+//! Case conversion of IDL names: `snake_case` for fields, methods and
+//! modules, `UpperCamelCase` for types and union variants,
+//! `SHOUTY_SNAKE_CASE` for constants and enum values; Rust keywords become
+//! raw identifiers (`r#type`). Keeping the converted names unique is
+//! [`crate::naming`]'s job.
 
 use proc_macro2::{Ident, Span};
 
@@ -80,7 +80,7 @@ const KEYWORDS: &[&str] = &[
 ];
 
 /// Keywords that cannot be raw identifiers.
-const NOT_RAW: &[&str] = &["crate", "self", "Self", "super", "_"];
+pub(crate) const NOT_RAW: &[&str] = &["crate", "self", "Self", "super", "_"];
 
 /// A Rust identifier for `name` (already cased).
 pub fn ident(name: &str) -> Ident {
@@ -91,30 +91,6 @@ pub fn ident(name: &str) -> Ident {
     } else {
         Ident::new(name, Span::call_site())
     }
-}
-
-/// Prelude names that generated code uses unqualified; an IDL type with one
-/// of these names gets a trailing `_` (`Option` → `Option_`).
-const PRELUDE: &[&str] = &["Option", "Some", "None", "Box", "Vec", "Ok", "Default"];
-
-/// The identifier of a type named `name` in the IDL.
-pub fn type_ident(name: &str) -> Ident {
-    let name = upper_camel(name);
-    if PRELUDE.contains(&name.as_str()) {
-        Ident::new(&format!("{name}_"), Span::call_site())
-    } else {
-        ident(&name)
-    }
-}
-
-/// The identifier of a field, method or module named `name` in the IDL.
-pub fn snake_ident(name: &str) -> Ident {
-    ident(&snake(name))
-}
-
-/// The identifier of a constant or enum value named `name` in the IDL.
-pub fn const_ident(name: &str) -> Ident {
-    ident(&shouty(name))
 }
 
 #[cfg(test)]
@@ -152,10 +128,8 @@ mod tests {
 
     #[test]
     fn keywords() {
-        assert_eq!(snake_ident("type").to_string(), "r#type");
-        assert_eq!(snake_ident("self").to_string(), "self_");
-        assert_eq!(type_ident("Self").to_string(), "Self_");
-        assert_eq!(type_ident("Option").to_string(), "Option_");
-        assert_eq!(snake_ident("name").to_string(), "name");
+        assert_eq!(ident("type").to_string(), "r#type");
+        assert_eq!(ident("self").to_string(), "self_");
+        assert_eq!(ident("name").to_string(), "name");
     }
 }

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use crate::Error;
 use crate::model::{
-    Definition, Document, Enum, Service, Span, StructKind, StructLike, Type, Typedef,
+    Definition, Document, Enum, Field, Service, Span, StructKind, StructLike, Type, Typedef,
 };
-use crate::names;
+use crate::naming::{self, Naming};
 use crate::parser;
 
 /// One IDL file of the program.
@@ -24,8 +24,13 @@ pub struct IdlFile {
     /// The name other files use to qualify its types: the file name without
     /// `.thrift`.
     pub stem: String,
-    /// The Rust module it becomes (`snake_case` of the stem).
+    /// The Rust module it becomes, from the root of the module tree:
+    /// `snake_case` of the stem (`thrift_test`), or with
+    /// [`Program::place_by_namespace`] the `namespace rs` path
+    /// (`example::shop::item`).
     pub module: String,
+    /// `module`'s segments.
+    pub module_path: Vec<String>,
     /// Its syntax tree.
     pub doc: Document,
     /// Include name → file index.
@@ -100,6 +105,7 @@ pub struct Program {
     pub roots: Vec<usize>,
     hashable: HashMap<DefId, bool>,
     reach: HashMap<DefId, HashSet<DefId>>,
+    naming: Naming,
 }
 
 /// How deep typedefs may chain before it is called a loop.
@@ -141,8 +147,51 @@ impl Program {
                 files[idx].includes.insert(name, inc_idx);
             }
         }
+        let mut program = Program {
+            files,
+            roots: root_ids,
+            hashable: HashMap::new(),
+            reach: HashMap::new(),
+            naming: Naming::default(),
+        };
+        program.check_modules()?;
+        program.check()?;
+        program.analyse()?;
+        program.naming = Naming::new(&program)?;
+        Ok(program)
+    }
+
+    /// Places each file that declares `namespace rs a.b.c` at module path
+    /// `a::b::c` (each segment in `snake_case`; `codec`, `thrift` and
+    /// `engine` below the top get a trailing `_`, as the generated imports
+    /// use those names). Files without one keep their stem's module.
+    pub fn place_by_namespace(&mut self) -> Result<(), Error> {
+        for f in &mut self.files {
+            let Some(ns) = f.doc.namespaces.iter().find(|n| n.scope == "rs") else {
+                continue;
+            };
+            let path: Vec<String> = ns
+                .name
+                .split('.')
+                .enumerate()
+                .map(|(i, seg)| {
+                    let mut m = naming::convert(naming::Case::Snake, seg);
+                    if i > 0 && ["codec", "thrift", "engine"].contains(&m.as_str()) {
+                        m.push('_');
+                    }
+                    m
+                })
+                .collect();
+            f.module = path.join("::");
+            f.module_path = path;
+        }
+        self.check_modules()
+    }
+
+    /// Two files may not share a module.
+    fn check_modules(&self) -> Result<(), Error> {
         let mut modules: HashMap<&str, &Path> = HashMap::new();
-        for f in &files {
+        for f in &self.files {
             if let Some(other) = modules.insert(&f.module, &f.path) {
                 return Err(resolve_error(
                     &f.path,
@@ -155,15 +204,12 @@ impl Program {
                 ));
             }
         }
-        let mut program = Program {
-            files,
-            roots: root_ids,
-            hashable: HashMap::new(),
-            reach: HashMap::new(),
-        };
-        program.check()?;
-        program.analyse()?;
-        Ok(program)
+        Ok(())
+    }
+
+    /// The Rust names of everything in the program.
+    pub(crate) fn naming(&self) -> &Naming {
+        &self.naming
     }
 
     /// A resolution error in `file` at `span`.
@@ -354,9 +400,43 @@ impl Program {
         }
     }
 
-    /// Resolves every name once, so generation meets no unknown ones.
+    /// Resolves every name once, so generation meets no unknown ones, and
+    /// rejects the duplicates Apache Thrift rejects: two types, services or
+    /// constants of one name in a file, two fields of one id or name, two
+    /// values of one name in an enum, two methods of one name in a service
+    /// and the services it extends.
     fn check(&self) -> Result<(), Error> {
         for (fi, file) in self.files.iter().enumerate() {
+            let mut types = HashSet::new();
+            let mut consts = HashSet::new();
+            for def in &file.doc.definitions {
+                let seen = match def {
+                    Definition::Const(_) => &mut consts,
+                    _ => &mut types,
+                };
+                if !seen.insert(def.name()) {
+                    return Err(self.error(
+                        fi,
+                        def.span(),
+                        format!("`{}` is already defined", def.name()),
+                    ));
+                }
+                match def {
+                    Definition::Struct(s) => self.check_fields(fi, &s.fields)?,
+                    Definition::Enum(e) => {
+                        let mut names = HashSet::new();
+                        if let Some(v) = e.values.iter().find(|v| !names.insert(&v.name)) {
+                            return Err(self.error(
+                                fi,
+                                e.span,
+                                format!("enum `{}` declares `{}` twice", e.name, v.name),
+                            ));
+                        }
+                    }
+                    Definition::Service(s) => self.check_methods(fi, s)?,
+                    _ => {}
+                }
+            }
             for def in &file.doc.definitions {
                 match def {
                     Definition::Const(c) => {
@@ -414,6 +494,62 @@ impl Program {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// No two fields of one list share an id or a name.
+    fn check_fields(&self, file: usize, fields: &[Field]) -> Result<(), Error> {
+        let (mut ids, mut names) = (HashSet::new(), HashSet::new());
+        for f in fields {
+            if !ids.insert(f.id) || !names.insert(f.name.as_str()) {
+                return Err(self.error(
+                    file,
+                    f.span,
+                    format!("\"{}: {}\": field id or name already used", f.id, f.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Method names are unique in a service and the services it extends
+    /// (they are what goes on the wire); argument and exception lists are
+    /// checked as fields.
+    fn check_methods(&self, file: usize, svc: &Service) -> Result<(), Error> {
+        let mut names = HashSet::new();
+        for f in &svc.functions {
+            if !names.insert(f.name.as_str()) {
+                return Err(self.error(
+                    file,
+                    f.span,
+                    format!("method `{}` is already defined", f.name),
+                ));
+            }
+            self.check_fields(file, &f.args)?;
+            self.check_fields(file, &f.throws)?;
+        }
+        let mut base = self.base_service(file, svc)?;
+        let mut seen = HashSet::new();
+        while let Some(b) = base {
+            if !seen.insert(b) {
+                return Err(self.error(file, svc.span, format!("`{}` extends itself", svc.name)));
+            }
+            let Definition::Service(bs) = self.def(b) else {
+                break;
+            };
+            if let Some(f) = svc
+                .functions
+                .iter()
+                .find(|f| bs.functions.iter().any(|g| g.name == f.name))
+            {
+                return Err(self.error(
+                    file,
+                    f.span,
+                    format!("method `{}` is already defined in `{}`", f.name, bs.name),
+                ));
+            }
+            base = self.base_service(b.file, bs)?;
         }
         Ok(())
     }
@@ -517,9 +653,11 @@ fn load_file(
     })?;
     let stem = file_stem(path);
     let idx = files.len();
+    let module = naming::convert(naming::Case::Snake, &stem);
     files.push(IdlFile {
         path: path.to_path_buf(),
-        module: names::snake(&stem),
+        module_path: vec![module.clone()],
+        module,
         stem,
         doc,
         includes: HashMap::new(),

@@ -288,6 +288,10 @@ fn docs_are_kept() {
             "/// The id.\n    pub id: i32,",
         ],
     );
+    // A doc line ending in `;` is not the end of an item: no blank line
+    // inside the doc (Apache Thrift's test/DocTest.thrift has one).
+    let code = gen_src("docs-code", "/**\n * call();\n * }\n */\ntypedef i32 T\n").unwrap();
+    assert_has(&code, &["/// call();\n/// }\npub type T = i32;"]);
 }
 
 #[test]
@@ -298,6 +302,16 @@ fn errors_name_file_line_and_column() {
         ("const i8 X = 300", "1:10", "does not fit"),
         ("const string X = 5", "1:14", "does not fit"),
         ("const i32 X = Y", "1:15", "unknown constant `Y`"),
+        (
+            "const i64 X = 9876543210987654321",
+            "1:15",
+            "does not fit in i64",
+        ),
+        (
+            "include \"sub/missing.thrift\"",
+            "1:9",
+            "include \"sub/missing.thrift\" not found",
+        ),
         (
             "struct E {}\nservice S { void f() throws (1: E e) }",
             "2:35",
@@ -333,4 +347,214 @@ fn errors_name_file_line_and_column() {
         ),
         "{err}"
     );
+}
+
+#[test]
+fn colliding_names_get_suffixes() {
+    let code = gen_src(
+        "collide",
+        "struct TheEdgeCase {\n\
+           1: bool theEdgeCase\n 2: bool theEdgeCase_\n 3: bool the_edge_case\n 4: bool TheEdgeCase\n\
+           -5: bool TheEdgeCase_\n}\n\
+         union U { 1: i32 the_value, 2: i32 TheValue, 3: i32 Unset }\n\
+         enum E { A = 1, a = 2, VALUES = 3 }\n\
+         const i32 X = 1\nconst i32 x = 2\n\
+         struct SvcGetItemArgs {}\n\
+         service Svc { void getItem(), void get_item(1: i32 cx, 2: i32 cx_), void new() }\n",
+    )
+    .unwrap();
+    assert_has(
+        &code,
+        &[
+            // `the_edge_case` is already snake case: it keeps its name, the
+            // others take their field ids.
+            "pub the_edge_case_1: bool,",
+            "pub the_edge_case_2: bool,",
+            "pub the_edge_case: bool,",
+            "pub the_edge_case_4: bool,",
+            "pub the_edge_case_n5: bool,",
+            // The wire keeps the IDL's ids.
+            "(3, thrift::TType::Bool) => the_edge_case = Some(r.read_bool()?),",
+            "(-5, thrift::TType::Bool) => the_edge_case_n5 = Some(r.read_bool()?),",
+            // Union variants: `TheValue` is already camel case.
+            "TheValue1(i32),",
+            "TheValue(i32),",
+            "Unset(i32),",
+            "Unset_,",
+            // Enum values: `VALUES` is taken by the list of values.
+            "pub const A: Self = Self(1);",
+            "pub const A_2: Self = Self(2);",
+            "pub const VALUES_2: Self = Self(3);",
+            // Constants.
+            "pub const X: i32 = 1;",
+            "pub const X_2: i32 = 2;",
+            // Methods: snake and camel forms carry the same suffix; derived
+            // type names make way for the declared struct.
+            "pub struct SvcGetItemArgs {}",
+            "pub struct SvcGetItemArgs2 {",
+            "pub struct SvcGetItem2Args {",
+            // `get_item` is already snake case: `getItem` makes way.
+            "async fn get_item_2(",
+            "    GetItem2(SvcGetItem2Args),",
+            "    GetItem(SvcGetItemArgs2),",
+            "\"getItem\" => {\n                Ok(\n                    SvcRequest::GetItem2(",
+            // `new` is the client's constructor.
+            "async fn new_2(",
+            "\"new\" => Some(engine::codegen::MethodKind::Call),",
+            // Parameters stay clear of `cx` (the context parameter).
+            "pub cx_2: i32,",
+            "        cx_: i32,\n        cx_2: i32,",
+            "<H as Svc>::get_item(&self.0, cx, args.cx, args.cx_2)",
+        ],
+    );
+}
+
+#[test]
+fn renames_by_annotation() {
+    let code = gen_src(
+        "rename",
+        "struct S { 1: i32 a (pilota.name = \"alpha\"), 2: i32 alpha } (pilota.name = \"Renamed\")\n\
+         enum E { ONE = 1 (rust.name = \"Uno\") }\n\
+         service Svc { void call() (pilota.name = \"invoke\") }\n",
+    )
+    .unwrap();
+    assert_has(
+        &code,
+        &[
+            "pub struct Renamed {",
+            "w.write_struct_begin(\"S\");",
+            "pub alpha: i32,",
+            "pub alpha_2: i32,",
+            "pub const Uno: Self = Self(1);",
+            "async fn invoke(",
+            "pub struct SvcInvokeArgs {",
+            "w.write_struct_begin(\"call_args\");",
+            "\"call\" => Some(engine::codegen::MethodKind::Call),",
+        ],
+    );
+    for (src, msg) in [
+        (
+            "struct S { 1: i32 a (pilota.name = \"b\"), 2: i32 c (pilota.name = \"b\") }",
+            "`c` is renamed `b`, a name already taken here",
+        ),
+        (
+            "struct S { 1: i32 a (pilota.name = \"not an ident\") }",
+            "is not a Rust identifier",
+        ),
+        (
+            "struct S {} (pilota.name = \"Option\")",
+            "a name already taken here",
+        ),
+    ] {
+        let err = gen_src("rename-err", src).unwrap_err().to_string();
+        assert!(err.contains(msg), "{err}");
+    }
+}
+
+#[test]
+fn cross_enum_constant_is_read_by_the_field_type() {
+    let dir = scratch("cross-enum");
+    let path = dir.join("t.thrift");
+    std::fs::write(
+        &path,
+        "enum MyEnum1 { ME1_1 = 1 }\nenum MyEnum2 { ME2_1 = 1, ME2_2 = 2 }\n\
+         struct S {\n  1: MyEnum2 me2_2 = MyEnum1.ME2_2\n}\n",
+    )
+    .unwrap();
+    let files = Builder::new().generate(&[&path]).unwrap();
+    assert_has(
+        &files[0].code,
+        &[
+            "Self { me2_2: MyEnum2::ME2_2 }",
+            "me2_2.unwrap_or(MyEnum2::ME2_2)",
+        ],
+    );
+    assert_eq!(files[0].warnings.len(), 1);
+    let w = &files[0].warnings[0];
+    assert_eq!((w.line, w.column), (4, 22), "{w}");
+    assert!(w.message.contains("read as `MyEnum2.ME2_2`"), "{w}");
+    // A value the field's enum does not have is still an error.
+    let err = gen_src(
+        "cross-enum-err",
+        "enum A { X = 1 }\nenum B { Y = 1 }\nstruct S { 1: B b = A.Z }",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("unknown constant `A.Z`"), "{err}");
+}
+
+#[test]
+fn duplicates_apache_rejects_are_errors() {
+    for (src, msg) in [
+        ("struct A {}\nunion A {}", "`A` is already defined"),
+        (
+            "struct S { 1: i32 a, 1: i32 b }",
+            "\"1: b\": field id or name already used",
+        ),
+        (
+            "struct S { 1: i32 a, 2: i32 a }",
+            "field id or name already used",
+        ),
+        ("enum E { A, A }", "declares `A` twice"),
+        (
+            "service S { void f(), void f() }",
+            "method `f` is already defined",
+        ),
+        (
+            "service B { void f() }\nservice S extends B { void f() }",
+            "method `f` is already defined in `B`",
+        ),
+    ] {
+        let err = gen_src("dup", src).unwrap_err().to_string();
+        assert!(err.contains(msg), "{src}: {err}");
+    }
+}
+
+#[test]
+fn type_overrides_by_annotation() {
+    let dir = scratch("overrides");
+    let path = dir.join("t.thrift");
+    std::fs::write(
+        &path,
+        "struct S {\n  1: string s (pilota.rust_type = \"string\")\n\
+           2: binary b (pilota.rust_type = \"vec\")\n\
+           3: map<string, set<i32>> m (rust.type = \"btree\")\n\
+           4: double d (pilota.rust_type = \"ordered_f64\")\n}\n\
+         service Svc { void f(1: string s (pilota.rust_type = \"string\")) }\n",
+    )
+    .unwrap();
+    let files = Builder::new().generate(&[&path]).unwrap();
+    assert_has(
+        &files[0].code,
+        &[
+            "pub s: ::std::string::String,",
+            "pub b: Vec<u8>,",
+            "::std::collections::BTreeMap<",
+            "::std::collections::BTreeSet<i32>",
+            "pub d: f64,",
+            "w.write_binary(&self.b);",
+            "s = Some(::std::string::String::from(r.read_string()?.as_str()))",
+            // Arguments keep the default types (the handler's signature).
+            "pub s: thrift::Utf8Bytes,",
+        ],
+    );
+    let warnings: Vec<String> = files[0]
+        .warnings
+        .iter()
+        .map(|w| w.message.clone())
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].contains("\"ordered_f64\" on `d` is ignored"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].contains("struct, union and exception fields only"),
+        "{warnings:?}"
+    );
+    let err = gen_src(
+        "overrides-err",
+        "struct S { 1: set<double> d (pilota.rust_type = \"btree\") }",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("must be ordered"), "{err}");
 }

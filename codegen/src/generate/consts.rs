@@ -9,21 +9,21 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
+use super::repr::Repr;
 use super::{GResult, Generator, doc_or, int_literal};
 use crate::model::{Const, ConstValue, Definition, Enum, Requiredness, Span, StructKind, Typedef};
-use crate::names;
-use crate::program::{ConstRef, Ty};
+use crate::program::{ConstRef, DefId, Ty};
 
 /// How deep constants may refer to constants before it is called a loop.
 const MAX_CONST_DEPTH: usize = 64;
 
 impl Generator<'_> {
     /// `pub const` or `pub static ... LazyLock`.
-    pub(crate) fn const_item(&self, c: &Const) -> GResult {
+    pub(crate) fn const_item(&self, id: DefId, c: &Const) -> GResult {
         let ty = self.program.resolve(self.file, &c.ty)?;
         let rust_ty = self.rust_type(&c.ty)?;
-        let name = names::const_ident(&c.name);
-        let value = self.const_expr(self.file, &ty, &c.value, c.span)?;
+        let name = self.item_ident(id);
+        let value = self.const_expr(self.file, &ty, &c.value, c.span, Repr::Default)?;
         let doc = doc_or(&c.doc, || format!("The Thrift constant `{}`.", c.name));
         let const_able = matches!(
             ty,
@@ -53,8 +53,8 @@ impl Generator<'_> {
     }
 
     /// `pub type Name = T;`
-    pub(crate) fn typedef_item(&self, t: &Typedef) -> GResult {
-        let name = names::type_ident(&t.name);
+    pub(crate) fn typedef_item(&self, id: DefId, t: &Typedef) -> GResult {
+        let name = self.item_ident(id);
         let ty = self.rust_type(&t.ty)?;
         let doc = doc_or(&t.doc, || format!("The Thrift typedef `{}`.", t.name));
         Ok(quote! {
@@ -65,11 +65,11 @@ impl Generator<'_> {
 
     /// An enum: a newtype over `i32` with one associated constant per value,
     /// so a value this code does not know survives a decode and re-encode.
-    pub(crate) fn enum_item(&self, e: &Enum) -> TokenStream {
-        let ident = names::type_ident(&e.name);
+    pub(crate) fn enum_item(&self, id: DefId, e: &Enum) -> TokenStream {
+        let ident = self.item_ident(id);
         let doc = doc_or(&e.doc, || format!("The Thrift enum `{}`.", e.name));
-        let consts = e.values.iter().map(|v| {
-            let name = names::const_ident(&v.name);
+        let value_idents = self.member_idents(id);
+        let consts = e.values.iter().zip(&value_idents).map(|(v, name)| {
             let n = int_literal(v.value.into());
             let doc = doc_or(&v.doc, || format!("`{} = {}`.", v.name, v.value));
             quote! {
@@ -77,7 +77,7 @@ impl Generator<'_> {
                 pub const #name: Self = Self(#n);
             }
         });
-        let all = e.values.iter().map(|v| names::const_ident(&v.name));
+        let all = &value_idents;
         let mut seen = std::collections::HashSet::new();
         let name_arms = e.values.iter().filter(|v| seen.insert(v.value)).map(|v| {
             let (n, s) = (int_literal(v.value.into()), &v.name);
@@ -128,26 +128,31 @@ impl Generator<'_> {
         }
     }
 
-    /// An expression of type `ty` for `value`, written in file `file`;
-    /// `span` is where errors point.
+    /// An expression of type `ty`, held in `repr`, for `value`, written in
+    /// file `file`; `span` is where errors point.
     pub(crate) fn const_expr(
         &self,
         file: usize,
         ty: &Ty,
         value: &ConstValue,
         span: Span,
+        repr: Repr,
     ) -> GResult {
-        self.const_value(file, ty, value, span, 0)
+        self.const_value(file, ty, value, span, (0, repr))
     }
 
+    /// `at` is the depth of constants referring to constants, and the
+    /// repr of the value.
     fn const_value(
         &self,
         file: usize,
         ty: &Ty,
         value: &ConstValue,
         span: Span,
-        depth: usize,
+        at: (usize, Repr),
     ) -> GResult {
+        let (depth, repr) = at;
+        let inner = (depth + 1, repr.inner());
         let mismatch = || {
             self.program.error(
                 file,
@@ -159,25 +164,26 @@ impl Generator<'_> {
             return Err(self.program.error(file, span, "constant refers to itself"));
         }
         if let ConstValue::Identifier { name, span: at } = value {
-            return match self.program.find_const(file, name, *at)? {
+            let found = self.program.find_const(file, name, *at);
+            if let Some(v) = self.enum_value_by_field_type(file, ty, name, *at, &found) {
+                return Ok(v);
+            }
+            return match found? {
                 ConstRef::Const(id) => {
                     let Definition::Const(c) = self.program.def(id) else {
                         return Err(mismatch());
                     };
-                    self.const_value(id.file, ty, &c.value, c.span, depth + 1)
+                    self.const_value(id.file, ty, &c.value, c.span, (depth + 1, repr))
                 }
                 ConstRef::EnumValue {
                     enum_id,
                     name,
                     value,
                 } => match ty {
-                    Ty::Enum(e) if *e == enum_id => {
-                        let path = self.type_path(enum_id);
-                        let c = names::const_ident(&name);
-                        Ok(quote!(#path::#c))
-                    }
+                    Ty::Enum(e) if *e == enum_id => Ok(self.enum_value_path(enum_id, &name)),
                     Ty::I8 | Ty::I16 | Ty::I32 | Ty::I64 => {
-                        self.const_value(file, ty, &ConstValue::Int(value.into()), *at, depth + 1)
+                        let v = ConstValue::Int(value.into());
+                        self.const_value(file, ty, &v, *at, (depth + 1, repr))
                     }
                     _ => Err(mismatch()),
                 },
@@ -205,7 +211,14 @@ impl Generator<'_> {
             (Ty::I64, ConstValue::Int(v)) => int(*v, i64::MIN, i64::MAX)?,
             (Ty::Double, ConstValue::Int(v)) => float_literal(*v as f64),
             (Ty::Double, ConstValue::Double(v)) => float_literal(*v),
+            (Ty::String, ConstValue::String(s)) if repr == Repr::String => {
+                quote!(::std::string::String::from(#s))
+            }
             (Ty::String, ConstValue::String(s)) => quote!(thrift::Utf8Bytes::from_static(#s)),
+            (Ty::Binary, ConstValue::String(s)) if repr == Repr::Vec => {
+                let b = Literal::byte_string(s.as_bytes());
+                quote!(#b.to_vec())
+            }
             (Ty::Binary, ConstValue::String(s)) => {
                 let b = Literal::byte_string(s.as_bytes());
                 quote!(::bytes::Bytes::from_static(#b))
@@ -223,19 +236,29 @@ impl Generator<'_> {
                 let path = self.type_path(*id);
                 quote!(#path(#lit))
             }
+            (Ty::Set(t), ConstValue::List(items)) if repr == Repr::BTree => {
+                let items = items
+                    .iter()
+                    .map(|i| self.const_value(file, t, i, span, inner))
+                    .collect::<GResult<Vec<_>>>()?;
+                quote!(::std::collections::BTreeSet::from([#(#items),*]))
+            }
             (Ty::List(t) | Ty::Set(t), ConstValue::List(items)) => {
                 if items.is_empty() {
                     quote!(Vec::new())
                 } else {
                     let items = items
                         .iter()
-                        .map(|i| self.const_value(file, t, i, span, depth + 1))
+                        .map(|i| self.const_value(file, t, i, span, inner))
                         .collect::<GResult<Vec<_>>>()?;
                     quote!(vec![#(#items),*])
                 }
             }
             // `set<T> x = {}`: Thrift lets an empty map literal stand for an
             // empty set or list.
+            (Ty::Set(_), ConstValue::Map(m)) if m.is_empty() && repr == Repr::BTree => {
+                quote!(::std::collections::BTreeSet::new())
+            }
             (Ty::List(_) | Ty::Set(_), ConstValue::Map(m)) if m.is_empty() => {
                 quote!(Vec::new())
             }
@@ -243,23 +266,26 @@ impl Generator<'_> {
                 let entries = entries
                     .iter()
                     .map(|(ek, ev)| {
-                        let ek = self.const_value(file, k, ek, span, depth + 1)?;
-                        let ev = self.const_value(file, v, ev, span, depth + 1)?;
+                        let ek = self.const_value(file, k, ek, span, inner)?;
+                        let ev = self.const_value(file, v, ev, span, inner)?;
                         Ok(quote!((#ek, #ev)))
                     })
                     .collect::<GResult<Vec<_>>>()?;
+                if repr == Repr::BTree {
+                    return Ok(quote!(::std::collections::BTreeMap::from([#(#entries),*])));
+                }
                 match (self.program.is_hashable(k), entries.is_empty()) {
-                    (true, true) => quote!(::std::collections::HashMap::new()),
-                    (true, false) => {
-                        quote!(::std::collections::HashMap::from([#(#entries),*]))
-                    }
+                    (true, true) => self.map_empty(),
+                    (true, false) => self.map_from(&entries),
                     (false, true) => quote!(Vec::new()),
                     (false, false) => quote!(vec![#(#entries),*]),
                 }
             }
             (Ty::Map(k, _), ConstValue::List(l)) if l.is_empty() => {
-                if self.program.is_hashable(k) {
-                    quote!(::std::collections::HashMap::new())
+                if repr == Repr::BTree {
+                    quote!(::std::collections::BTreeMap::new())
+                } else if self.program.is_hashable(k) {
+                    self.map_empty()
                 } else {
                     quote!(Vec::new())
                 }
@@ -271,17 +297,72 @@ impl Generator<'_> {
         })
     }
 
+    /// The path to value `name` of enum `enum_id`.
+    fn enum_value_path(&self, enum_id: DefId, name: &str) -> TokenStream {
+        let path = self.type_path(enum_id);
+        let index = self
+            .program
+            .enum_def(enum_id)
+            .values
+            .iter()
+            .position(|v| v.name == name)
+            .unwrap_or_default();
+        let members = self.member_idents(enum_id);
+        match members.get(index) {
+            Some(c) => quote!(#path::#c),
+            None => quote!(#path),
+        }
+    }
+
+    /// Apache Thrift reads an identifier given for an enum-typed value by
+    /// its last part, in the enum of the field's type (`t_scope.h`,
+    /// `resolve_const_value`; `main.cc`, `validate_const_rec`), so
+    /// `MyEnum2 me2_2 = MyEnum1.ME2_2` (`test/EnumTest.thrift`) is
+    /// `MyEnum2.ME2_2` whatever `MyEnum1` holds. The same here, with a
+    /// warning, when the identifier is qualified and does not name a value
+    /// of the field's enum as written.
+    fn enum_value_by_field_type(
+        &self,
+        file: usize,
+        ty: &Ty,
+        name: &str,
+        at: Span,
+        found: &Result<ConstRef, crate::Error>,
+    ) -> Option<TokenStream> {
+        let Ty::Enum(want) = ty else {
+            return None;
+        };
+        match found {
+            Ok(ConstRef::Const(_)) => return None,
+            Ok(ConstRef::EnumValue { enum_id, .. }) if enum_id == want => return None,
+            _ => {}
+        }
+        let (_, last) = name.rsplit_once('.')?;
+        let e = self.program.enum_def(*want);
+        e.values.iter().find(|v| v.name == last)?;
+        self.warn(
+            file,
+            at,
+            format!(
+                "`{name}` is read as `{}.{last}`, the field's enum (as Apache Thrift reads it)",
+                e.name
+            ),
+        );
+        Some(self.enum_value_path(*want, last))
+    }
+
     /// A struct or union value from a `{"field": value}` literal.
     fn struct_literal(
         &self,
         file: usize,
-        id: crate::program::DefId,
+        id: DefId,
         entries: &[(ConstValue, ConstValue)],
         span: Span,
         depth: usize,
     ) -> GResult {
         let s = self.program.struct_def(id);
         let path = self.type_path(id);
+        let members = self.member_idents(id);
         let mut inits = Vec::new();
         for (k, v) in entries {
             let ConstValue::String(key) = k else {
@@ -291,7 +372,8 @@ impl Generator<'_> {
                     format!("a `{}` constant's keys must be field names", s.name),
                 ));
             };
-            let Some(field) = s.fields.iter().find(|f| f.name == *key) else {
+            let Some((index, field)) = s.fields.iter().enumerate().find(|(_, f)| f.name == *key)
+            else {
                 return Err(self.program.error(
                     file,
                     span,
@@ -300,7 +382,8 @@ impl Generator<'_> {
             };
             let fty = self.program.resolve(id.file, &field.ty)?;
             let boxed = self.program.needs_box(id, &fty);
-            let value = self.const_value(file, &fty, v, span, depth + 1)?;
+            let frepr = self.field_repr(id.file, field, &fty)?;
+            let value = self.const_value(file, &fty, v, span, (depth + 1, frepr))?;
             let value = if boxed {
                 quote!(Box::new(#value))
             } else {
@@ -314,7 +397,7 @@ impl Generator<'_> {
                         format!("a `{}` constant must set exactly one field", s.name),
                     ));
                 }
-                let variant = names::type_ident(&field.name);
+                let variant = &members[index];
                 return Ok(quote!(#path::#variant(#value)));
             }
             let value = if boxed || field.req == Requiredness::Optional {
@@ -322,7 +405,7 @@ impl Generator<'_> {
             } else {
                 value
             };
-            let name = names::snake_ident(&field.name);
+            let name = &members[index];
             inits.push(quote!(#name: #value,));
         }
         let rest = (inits.len() < s.fields.len()).then(|| quote!(..Default::default()));

@@ -13,18 +13,19 @@
 //! The codec-level parts (argument, result and error types) are in
 //! [`super::service`].
 
-use proc_macro2::{Ident, TokenStream};
-use quote::{format_ident, quote};
+use proc_macro2::TokenStream;
+use quote::quote;
 
-use super::service::{Method, method_names, param_ident};
+use super::service::Method;
+use super::service::MethodNames;
 use super::{GResult, Generator, doc_attrs, doc_or};
 use crate::model::{Function, Requiredness, Service};
-use crate::names;
+use crate::program::DefId;
 
 impl Generator<'_> {
     /// The handler trait.
-    pub(super) fn service_trait(&self, s: &Service) -> GResult {
-        let ident = names::type_ident(&s.name);
+    pub(super) fn service_trait(&self, id: DefId, s: &Service) -> GResult {
+        let ident = self.item_ident(id);
         let doc = doc_or(&s.doc, || format!("The Thrift service `{}`.", s.name));
         let supertrait = match self.program.base_service(self.file, s)? {
             Some(base) => {
@@ -33,18 +34,20 @@ impl Generator<'_> {
             }
             None => quote!(),
         };
-        let server = format_ident!("{}Server", ident);
+        let [_, _, _, server, ..] = self.service_idents(id);
         let methods = s
             .functions
             .iter()
-            .map(|f| {
-                let name = method_names(s, f).method;
+            .enumerate()
+            .map(|(i, f)| {
+                let n = self.method_names(id, i);
+                let name = &n.method;
                 let doc = doc_or(&f.doc, || format!("Handles `{}.{}`.", s.name, f.name));
                 let oneway_doc = f.oneway.then(|| {
                     doc_attrs("\nOneway: the caller gets no reply, so an error never reaches it.")
                 });
-                let params = self.params(self.file, f)?;
-                let result = self.result_type_in(self.file, s, f)?;
+                let params = self.params(self.file, f, &n)?;
+                let result = self.result_type_in(self.file, &n, f)?;
                 Ok(quote! {
                     #doc
                     #oneway_doc
@@ -72,11 +75,11 @@ impl Generator<'_> {
     }
 
     /// `name: Type` for each argument of `f` (declared in `file`).
-    fn params(&self, file: usize, f: &Function) -> GResult<Vec<TokenStream>> {
+    fn params(&self, file: usize, f: &Function, n: &MethodNames) -> GResult<Vec<TokenStream>> {
         f.args
             .iter()
-            .map(|a| {
-                let p = param_ident(&a.name);
+            .zip(&n.params)
+            .map(|(a, p)| {
                 let t = self.rust_type_in(file, &a.ty)?;
                 let t = if a.req == Requiredness::Optional {
                     quote!(Option<#t>)
@@ -88,14 +91,17 @@ impl Generator<'_> {
             .collect()
     }
 
-    pub(super) fn request_response(&self, s: &Service, methods: &[Method<'_>]) -> GResult {
-        let ident = names::type_ident(&s.name);
-        let request = format_ident!("{}Request", ident);
-        let response = format_ident!("{}Response", ident);
+    pub(super) fn request_response(
+        &self,
+        id: DefId,
+        s: &Service,
+        methods: &[Method<'_>],
+    ) -> GResult {
+        let [request, response, ..] = self.service_idents(id);
         let mut reqs = Vec::new();
         let mut resps = Vec::new();
         for m in methods {
-            let n = method_names(m.service, m.func);
+            let n = self.method_names(m.service_id, m.index);
             let v = &n.variant;
             let args = self.path_in(m.file, &n.args);
             let doc = doc_attrs(&format!("`{}.{}`.", m.service.name, m.func.name));
@@ -134,11 +140,8 @@ impl Generator<'_> {
         })
     }
 
-    pub(super) fn descriptor(&self, s: &Service, methods: &[Method<'_>]) -> TokenStream {
-        let ident = names::type_ident(&s.name);
-        let descriptor = format_ident!("{}Descriptor", ident);
-        let request = format_ident!("{}Request", ident);
-        let response = format_ident!("{}Response", ident);
+    pub(super) fn descriptor(&self, id: DefId, s: &Service, methods: &[Method<'_>]) -> TokenStream {
+        let [request, response, descriptor, ..] = self.service_idents(id);
         let name = &s.name;
         let kinds = methods.iter().map(|m| {
             let wire = &m.func.name;
@@ -149,13 +152,13 @@ impl Generator<'_> {
             }
         });
         let decodes = methods.iter().map(|m| {
-            let n = method_names(m.service, m.func);
+            let n = self.method_names(m.service_id, m.index);
             let (v, wire) = (&n.variant, &m.func.name);
             let args = self.path_in(m.file, &n.args);
             quote!(#wire => Ok(#request::#v(<#args as thrift::Message>::decode(r)?)),)
         });
         let encodes = methods.iter().map(|m| {
-            let v = method_names(m.service, m.func).variant;
+            let v = self.method_names(m.service_id, m.index).variant;
             if m.func.oneway {
                 let wire = format!("{}_result", m.func.name);
                 quote! {
@@ -240,23 +243,16 @@ impl Generator<'_> {
         }
     }
 
-    pub(super) fn server(&self, s: &Service, methods: &[Method<'_>]) -> GResult {
-        let ident = names::type_ident(&s.name);
-        let server = format_ident!("{}Server", ident);
-        let request = format_ident!("{}Request", ident);
-        let response = format_ident!("{}Response", ident);
+    pub(super) fn server(&self, id: DefId, s: &Service, methods: &[Method<'_>]) -> GResult {
+        let ident = self.item_ident(id);
+        let [request, response, descriptor, server, ..] = self.service_idents(id);
         let arms = methods
             .iter()
             .map(|m| {
-                let n = method_names(m.service, m.func);
+                let n = self.method_names(m.service_id, m.index);
                 let (v, method) = (&n.variant, &n.method);
-                let trait_path = self.path_in(m.file, &names::type_ident(&m.service.name));
-                let args: Vec<Ident> = m
-                    .func
-                    .args
-                    .iter()
-                    .map(|a| names::snake_ident(&a.name))
-                    .collect();
+                let trait_path = self.type_path(m.service_id);
+                let args = &n.arg_fields;
                 let binding = if args.is_empty() {
                     quote!(_)
                 } else {
@@ -288,11 +284,12 @@ impl Generator<'_> {
             "The engine's service for `{}`: runs a handler that implements [`{ident}`].",
             s.name
         ));
-        let descriptor = format_ident!("{}Descriptor", ident);
+        let how = doc_attrs(&format!(
+            "\nServe it with `Server::builder().service({server}::new(handler))`."
+        ));
         Ok(quote! {
             #doc
-            ///
-            /// Serve it with `Server::builder().service(#server::new(handler))`.
+            #how
             #[derive(Debug, Clone)]
             pub struct #server<H>(pub H);
 
@@ -327,23 +324,19 @@ impl Generator<'_> {
         })
     }
 
-    pub(super) fn client(&self, s: &Service, methods: &[Method<'_>]) -> GResult {
-        let ident = names::type_ident(&s.name);
-        let client = format_ident!("{}Client", ident);
-        let with = format_ident!("{}ClientWithOptions", ident);
+    pub(super) fn client(&self, id: DefId, s: &Service, methods: &[Method<'_>]) -> GResult {
+        let [.., client, with] = self.service_idents(id);
         let service_name = &s.name;
         let mut plain = Vec::new();
         let mut with_opts = Vec::new();
         for m in methods {
-            let n = method_names(m.service, m.func);
+            let n = self.method_names(m.service_id, m.index);
             let method = &n.method;
             let wire = &m.func.name;
-            let params = self.params(m.file, m.func)?;
-            let param_names: Vec<Ident> =
-                m.func.args.iter().map(|a| param_ident(&a.name)).collect();
+            let params = self.params(m.file, m.func, &n)?;
+            let param_names = &n.params;
             let args_ty = self.path_in(m.file, &n.args);
-            let fields = m.func.args.iter().map(|a| {
-                let (field, param) = (names::snake_ident(&a.name), param_ident(&a.name));
+            let fields = n.arg_fields.iter().zip(&n.params).map(|(field, param)| {
                 if field == param {
                     quote!(#field)
                 } else {
@@ -360,7 +353,7 @@ impl Generator<'_> {
                     quote!(self.inner.call_oneway(#wire, &#args, self.opts).await),
                 )
             } else {
-                let ret = self.result_type_in(m.file, m.service, m.func)?;
+                let ret = self.result_type_in(m.file, &n, m.func)?;
                 let result = self.path_in(m.file, &n.result);
                 (
                     ret,

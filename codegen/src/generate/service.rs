@@ -25,9 +25,10 @@ use super::structs::StructGen;
 use super::{GResult, Generator, doc_attrs};
 use crate::model::{Definition, Field, Function, Requiredness, Service, StructKind};
 use crate::names;
+use crate::naming;
 use crate::program::DefId;
 
-/// The names generated for one method.
+/// The identifiers generated for one method (see [`crate::naming`]).
 pub(super) struct MethodNames {
     pub(super) args: Ident,
     pub(super) result: Ident,
@@ -37,89 +38,111 @@ pub(super) struct MethodNames {
     pub(super) variant: Ident,
     /// The Rust method (trait, client).
     pub(super) method: Ident,
-}
-
-pub(super) fn method_names(s: &Service, f: &Function) -> MethodNames {
-    let base = format!(
-        "{}{}",
-        names::upper_camel(&s.name),
-        names::upper_camel(&f.name)
-    );
-    MethodNames {
-        args: format_ident!("{}Args", base),
-        result: format_ident!("{}Result", base),
-        error: (!f.throws.is_empty()).then(|| format_ident!("{}Error", base)),
-        variant: names::type_ident(&f.name),
-        method: names::snake_ident(&f.name),
-    }
-}
-
-/// The variant name for each declared exception, and the name of the
-/// catch-all variant (pushed aside by a clash).
-fn error_variants(f: &Function) -> (Vec<Ident>, Ident) {
-    let variants: Vec<Ident> = f
-        .throws
-        .iter()
-        .map(|t| names::type_ident(&t.name))
-        .collect();
-    let mut other = format_ident!("Other");
-    while variants.contains(&other) {
-        other = format_ident!("{}_", other);
-    }
-    (variants, other)
-}
-
-/// A method parameter's name: the field's, unless it would hide the
-/// `cx` or `opts` parameter that generated methods also take.
-pub(super) fn param_ident(name: &str) -> Ident {
-    let id = names::snake_ident(name);
-    match id.to_string().as_str() {
-        "cx" | "opts" => format_ident!("{}_", id),
-        _ => id,
-    }
+    /// The argument struct's fields.
+    pub(super) arg_fields: Vec<Ident>,
+    /// The handler's and client's parameters.
+    pub(super) params: Vec<Ident>,
+    /// The result struct's fields: `success` (unless `void`), then one per
+    /// declared exception.
+    pub(super) result_fields: Vec<Ident>,
+    /// The error enum's variant per declared exception.
+    pub(super) error_variants: Vec<Ident>,
+    /// The error enum's catch-all variant.
+    pub(super) error_other: Ident,
 }
 
 /// A method of a service or of one it extends.
 pub(super) struct Method<'p> {
     /// The file of the service that declares it.
     pub(super) file: usize,
+    /// The service that declares it.
+    pub(super) service_id: DefId,
     pub(super) service: &'p Service,
+    /// Its index in the service's methods.
+    pub(super) index: usize,
     pub(super) func: &'p Function,
 }
 
 impl Generator<'_> {
     /// Everything generated for one service.
-    pub(crate) fn service_items(&self, s: &Service) -> GResult {
+    pub(crate) fn service_items(&self, id: DefId, s: &Service) -> GResult {
         let mut out = TokenStream::new();
-        for f in &s.functions {
-            out.extend(self.args_struct(s, f)?);
+        for (i, f) in s.functions.iter().enumerate() {
+            let names = self.method_names(id, i);
+            out.extend(self.args_struct(s, f, &names)?);
             if !f.oneway {
-                out.extend(self.result_struct(s, f)?);
-                out.extend(self.error_enum(s, f)?);
-                out.extend(self.outcome_impl(s, f)?);
+                out.extend(self.result_struct(s, f, &names)?);
+                out.extend(self.error_enum(s, f, &names)?);
+                out.extend(self.outcome_impl(f, &names)?);
             }
         }
         if self.opts.engine_path.is_some() {
-            let methods = self.all_methods(s)?;
-            out.extend(self.service_trait(s)?);
-            out.extend(self.request_response(s, &methods)?);
-            out.extend(self.descriptor(s, &methods));
-            out.extend(self.server(s, &methods)?);
-            out.extend(self.client(s, &methods)?);
+            let methods = self.all_methods(id, s)?;
+            out.extend(self.service_trait(id, s)?);
+            out.extend(self.request_response(id, s, &methods)?);
+            out.extend(self.descriptor(id, s, &methods));
+            out.extend(self.server(id, s, &methods)?);
+            out.extend(self.client(id, s, &methods)?);
         }
         Ok(out)
     }
 
+    /// The identifiers generated for method `index` of service `svc`.
+    pub(super) fn method_names(&self, svc: DefId, index: usize) -> MethodNames {
+        let n = self
+            .program
+            .naming()
+            .service(svc)
+            .and_then(|s| s.methods.get(index));
+        let get = |f: fn(&naming::MethodNames) -> &str| names::ident(n.map_or("", f));
+        let all = |f: fn(&naming::MethodNames) -> &[String]| {
+            n.map(f)
+                .unwrap_or_default()
+                .iter()
+                .map(|x| names::ident(x))
+                .collect()
+        };
+        MethodNames {
+            args: get(|m| &m.args),
+            result: get(|m| &m.result),
+            error: n.and_then(|m| m.error.as_deref()).map(names::ident),
+            variant: get(|m| &m.variant),
+            method: get(|m| &m.method),
+            arg_fields: all(|m| &m.arg_fields),
+            params: all(|m| &m.params),
+            result_fields: all(|m| &m.result_fields),
+            error_variants: all(|m| &m.error_variants),
+            error_other: get(|m| &m.error_other),
+        }
+    }
+
+    /// The identifiers generated for service `svc`: request, response,
+    /// descriptor, server, client.
+    pub(super) fn service_idents(&self, svc: DefId) -> [Ident; 6] {
+        let n = self.program.naming().service(svc);
+        let get = |f: fn(&naming::ServiceNames) -> &str| names::ident(n.map_or("", f));
+        [
+            get(|s| &s.request),
+            get(|s| &s.response),
+            get(|s| &s.descriptor),
+            get(|s| &s.server),
+            get(|s| &s.client),
+            get(|s| &s.client_with),
+        ]
+    }
+
     /// The methods of `s` and of the services it extends, its own first.
-    fn all_methods<'p>(&'p self, s: &'p Service) -> GResult<Vec<Method<'p>>> {
+    fn all_methods<'p>(&'p self, id: DefId, s: &'p Service) -> GResult<Vec<Method<'p>>> {
         let mut out: Vec<Method<'p>> = Vec::new();
         let mut seen = HashSet::new();
-        let (mut file, mut svc) = (self.file, s);
+        let (mut file, mut svc, mut svc_id) = (self.file, s, id);
         loop {
-            for func in &svc.functions {
+            for (index, func) in svc.functions.iter().enumerate() {
                 out.push(Method {
                     file,
+                    service_id: svc_id,
                     service: svc,
+                    index,
                     func,
                 });
             }
@@ -136,7 +159,7 @@ impl Generator<'_> {
             let Definition::Service(b) = self.program.def(base) else {
                 return Ok(out);
             };
-            (file, svc) = (base.file, b);
+            (file, svc, svc_id) = (base.file, b, base);
         }
     }
 
@@ -171,42 +194,50 @@ impl Generator<'_> {
         }
     }
 
-    /// The error type of a method of `s` (declared in `file`).
-    pub(super) fn error_type_in(&self, file: usize, s: &Service, f: &Function) -> TokenStream {
-        match method_names(s, f).error {
-            Some(e) => self.path_in(file, &e),
+    /// The error type of method `f` named `n` (declared in `file`).
+    pub(super) fn error_type_in(&self, file: usize, n: &MethodNames) -> TokenStream {
+        match &n.error {
+            Some(e) => self.path_in(file, e),
             None => self.other_error(),
         }
     }
 
-    /// `Result<T, E>` for a method of `s` (declared in `file`), written
+    /// `Result<T, E>` for method `f` named `n` (declared in `file`), written
     /// `engine::Result<T>` when `E` is the engine's error.
-    pub(super) fn result_type_in(&self, file: usize, s: &Service, f: &Function) -> GResult {
+    pub(super) fn result_type_in(&self, file: usize, n: &MethodNames, f: &Function) -> GResult {
         let ret = self.return_type_in(file, f)?;
-        Ok(match (&self.opts.engine_path, method_names(s, f).error) {
+        Ok(match (&self.opts.engine_path, &n.error) {
             (Some(_), None) => quote!(engine::Result<#ret>),
             _ => {
-                let err = self.error_type_in(file, s, f);
+                let err = self.error_type_in(file, n);
                 quote!(Result<#ret, #err>)
             }
         })
     }
 
-    fn args_struct(&self, s: &Service, f: &Function) -> GResult {
+    fn args_struct(&self, s: &Service, f: &Function, n: &MethodNames) -> GResult {
         let g = StructGen {
-            ident: method_names(s, f).args,
+            ident: n.args.clone(),
             wire_name: format!("{}_args", f.name),
             kind: StructKind::Struct,
             doc: doc_attrs(&format!(
                 "The arguments of `{}.{}` (Apache Thrift's `{}_args`).",
                 s.name, f.name, f.name
             )),
-            fields: self.field_gens(None, &f.args)?,
+            fields: self.field_gens(None, &f.args, &self.strings(&n.arg_fields))?,
         };
         self.struct_like(&g)
     }
 
-    fn result_struct(&self, s: &Service, f: &Function) -> GResult {
+    /// Identifiers back to the names `field_gens` takes.
+    fn strings(&self, idents: &[Ident]) -> Vec<String> {
+        idents
+            .iter()
+            .map(|i| i.to_string().trim_start_matches("r#").to_owned())
+            .collect()
+    }
+
+    fn result_struct(&self, s: &Service, f: &Function, n: &MethodNames) -> GResult {
         let mut fields = Vec::new();
         if let Some(ret) = &f.ret {
             fields.push(Field {
@@ -236,24 +267,24 @@ impl Generator<'_> {
             (false, false) => "nothing (`void`), or one declared exception",
         };
         let g = StructGen {
-            ident: method_names(s, f).result,
+            ident: n.result.clone(),
             wire_name: format!("{}_result", f.name),
             kind: StructKind::Struct,
             doc: doc_attrs(&format!(
                 "The result of `{}.{}` (Apache Thrift's `{}_result`): {what}.",
                 s.name, f.name, f.name
             )),
-            fields: self.field_gens(None, &fields)?,
+            fields: self.field_gens(None, &fields, &self.strings(&n.result_fields))?,
         };
         self.struct_like(&g)
     }
 
     /// `<Service><Method>Error`, for a method that declares exceptions.
-    fn error_enum(&self, s: &Service, f: &Function) -> GResult {
-        let Some(ident) = method_names(s, f).error else {
+    fn error_enum(&self, s: &Service, f: &Function, n: &MethodNames) -> GResult {
+        let Some(ident) = &n.error else {
             return Ok(quote!());
         };
-        let (variants, other) = error_variants(f);
+        let (variants, other) = (&n.error_variants, &n.error_other);
         let other_ty = self.other_error();
         let types = f
             .throws
@@ -263,7 +294,7 @@ impl Generator<'_> {
         let decls = f
             .throws
             .iter()
-            .zip(&variants)
+            .zip(variants)
             .zip(&types)
             .map(|((t, v), ty)| {
                 let doc = doc_attrs(&format!("`{}` (field {} of the result).", t.name, t.id));
@@ -276,7 +307,7 @@ impl Generator<'_> {
             .iter()
             .map(|v| quote!(#ident::#v(e) => ::std::fmt::Display::fmt(e, f),));
         // `From` for each exception type thrown once, so `?` works.
-        let froms = types.iter().zip(&variants).filter_map(|(ty, v)| {
+        let froms = types.iter().zip(variants).filter_map(|(ty, v)| {
             let once = types
                 .iter()
                 .filter(|t| t.to_string() == ty.to_string())
@@ -341,19 +372,15 @@ impl Generator<'_> {
     }
 
     /// `from_outcome` / `into_outcome` on the result struct.
-    fn outcome_impl(&self, s: &Service, f: &Function) -> GResult {
-        let names = method_names(s, f);
+    fn outcome_impl(&self, f: &Function, names: &MethodNames) -> GResult {
         let result = &names.result;
         let ret = self.return_type_in(self.file, f)?;
-        let err = self.error_type_in(self.file, s, f);
+        let err = self.error_type_in(self.file, names);
         let other_ty = self.other_error();
-        let (variants, other) = error_variants(f);
-        let fields: Vec<Ident> = f
-            .ret
-            .iter()
-            .map(|_| format_ident!("success"))
-            .chain(f.throws.iter().map(|t| names::snake_ident(&t.name)))
-            .collect();
+        let (variants, other) = (&names.error_variants, &names.error_other);
+        let fields = &names.result_fields;
+        // The result fields of the declared exceptions, after `success`.
+        let throw_fields = &fields[fields.len() - f.throws.len()..];
         // `Self { one: Some(v), others: None }`.
         let only = |set: &Ident, value: TokenStream| {
             let inits = fields.iter().map(|fi| {
@@ -376,20 +403,18 @@ impl Generator<'_> {
             }
         };
         let err_arms: Vec<TokenStream> = match &names.error {
-            Some(e) => f
-                .throws
+            Some(e) => throw_fields
                 .iter()
-                .zip(&variants)
-                .map(|(t, v)| {
-                    let value = only(&names::snake_ident(&t.name), quote!(x));
+                .zip(variants)
+                .map(|(field, v)| {
+                    let value = only(field, quote!(x));
                     quote!(Err(#e::#v(x)) => Ok(#value),)
                 })
                 .chain(std::iter::once(quote!(Err(#e::#other(x)) => Err(x),)))
                 .collect(),
             None => vec![quote!(Err(x) => Err(x),)],
         };
-        let checks = f.throws.iter().zip(&variants).map(|(t, v)| {
-            let field = names::snake_ident(&t.name);
+        let checks = throw_fields.iter().zip(variants).map(|(field, v)| {
             let e = &names.error;
             quote! {
                 if let Some(x) = self.#field {

@@ -14,6 +14,7 @@
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
+use super::repr::Repr;
 use super::wire::Val;
 use super::{GResult, Generator, doc_attrs, doc_or, idl_doc_attrs, idl_type, int_literal};
 use crate::model::{Field, Requiredness, StructKind, StructLike};
@@ -27,6 +28,8 @@ pub(crate) struct FieldGen<'f> {
     /// The type as declared (no `Option`, no `Box`).
     rust_ty: TokenStream,
     boxed: bool,
+    /// How the value is held (`pilota.rust_type`).
+    repr: Repr,
     ident: Ident,
     /// The decode local's name (the field's, unless it would hide `r`).
     local: Ident,
@@ -63,27 +66,52 @@ pub(crate) struct StructGen<'f> {
 
 impl Generator<'_> {
     /// Prepares the fields of a struct owned by `owner` (`None` for the
-    /// synthetic argument and result structs, which nothing refers to).
+    /// synthetic argument and result structs, which nothing refers to),
+    /// with their Rust names from [`crate::naming`].
     pub(crate) fn field_gens<'f>(
         &self,
         owner: Option<DefId>,
         fields: &'f [Field],
+        rust_names: &[String],
     ) -> GResult<Vec<FieldGen<'f>>> {
+        if owner.is_none() {
+            self.warn_unused_repr(fields);
+        }
         fields
             .iter()
-            .map(|field| {
+            .zip(rust_names)
+            .map(|(field, name)| {
                 let ty = self.program.resolve(self.file, &field.ty)?;
                 let boxed = owner.is_some_and(|o| self.program.needs_box(o, &ty));
-                let ident = names::snake_ident(&field.name);
-                let local = match ident.to_string().as_str() {
-                    "r" | "field" => format_ident!("{}_", ident),
-                    _ => ident.clone(),
+                let ident = names::ident(name);
+                // The decode local may not hide the reader `r` or the
+                // `field` header, nor take another field's name.
+                let mut local = name.clone();
+                while local == "r"
+                    || local == "field"
+                    || (local != *name && rust_names.contains(&local))
+                {
+                    local.push('_');
+                }
+                let local = if local == *name {
+                    ident.clone()
+                } else {
+                    names::ident(&local)
+                };
+                let repr = match owner {
+                    Some(_) => self.field_repr(self.file, field, &ty)?,
+                    None => Repr::Default,
+                };
+                let rust_ty = match repr {
+                    Repr::Default => self.rust_type(&field.ty)?,
+                    _ => self.repr_type(&ty, repr),
                 };
                 Ok(FieldGen {
                     field,
-                    rust_ty: self.rust_type(&field.ty)?,
+                    rust_ty,
                     ty,
                     boxed,
+                    repr,
                     ident,
                     local,
                 })
@@ -99,11 +127,11 @@ impl Generator<'_> {
             StructKind::Exception => "exception",
         };
         let g = StructGen {
-            ident: names::type_ident(&s.name),
+            ident: self.item_ident(id),
             wire_name: s.name.clone(),
             kind: s.kind,
             doc: doc_or(&s.doc, || format!("The Thrift {what} `{}`.", s.name)),
-            fields: self.field_gens(Some(id), &s.fields)?,
+            fields: self.field_gens(Some(id), &s.fields, self.program.naming().members(id))?,
         };
         self.struct_like(&g)
     }
@@ -136,7 +164,7 @@ impl Generator<'_> {
                     let name = &f.ident;
                     let value = match &f.field.default {
                         Some(d) => {
-                            let v = self.const_expr(self.file, &f.ty, d, f.field.span)?;
+                            let v = self.const_expr(self.file, &f.ty, d, f.field.span, f.repr)?;
                             match (f.boxed, f.is_option()) {
                                 (true, _) => quote!(Some(Box::new(#v))),
                                 (false, true) => quote!(Some(#v)),
@@ -192,7 +220,7 @@ impl Generator<'_> {
             let tt = self.ttype(&f.ty);
             let name = &f.ident;
             if f.is_option() {
-                let body = self.write_value(&f.ty, &Val::by_ref(quote!(value)), 0);
+                let body = self.write_value(&f.ty, &Val::by_ref(quote!(value)), 0, f.repr);
                 quote! {
                     if let Some(value) = &self.#name {
                         w.write_field_begin(#tt, #id);
@@ -201,7 +229,7 @@ impl Generator<'_> {
                     }
                 }
             } else {
-                let body = self.write_value(&f.ty, &Val::place(quote!(self.#name)), 0);
+                let body = self.write_value(&f.ty, &Val::place(quote!(self.#name)), 0, f.repr);
                 quote! {
                     w.write_field_begin(#tt, #id);
                     #body
@@ -217,7 +245,7 @@ impl Generator<'_> {
             let id = int_literal(f.field.id.into());
             let tt = self.ttype(&f.ty);
             let local = &f.local;
-            let read = self.read_value(&f.ty, 0);
+            let read = self.read_value(&f.ty, 0, f.repr);
             let read = if f.boxed {
                 quote!(Box::new(#read))
             } else {
@@ -250,7 +278,7 @@ impl Generator<'_> {
                         quote!(#local)
                     }
                     (_, Some(d)) => {
-                        let v = self.const_expr(self.file, &f.ty, d, f.field.span)?;
+                        let v = self.const_expr(self.file, &f.ty, d, f.field.span, f.repr)?;
                         if is_scalar(&f.ty) {
                             quote!(#local.unwrap_or(#v))
                         } else {
@@ -294,11 +322,8 @@ impl Generator<'_> {
         let ident = &g.ident;
         let doc = &g.doc;
         let wire_name = &g.wire_name;
-        let variants: Vec<Ident> = g
-            .fields
-            .iter()
-            .map(|f| names::type_ident(&f.field.name))
-            .collect();
+        // A union's fields are named as variants (see `field_gens`).
+        let variants: Vec<Ident> = g.fields.iter().map(|f| f.ident.clone()).collect();
         let mut unset = format_ident!("Unset");
         while variants.contains(&unset) {
             unset = format_ident!("{}_", unset);
@@ -315,7 +340,7 @@ impl Generator<'_> {
         let writes = g.fields.iter().zip(&variants).map(|(f, v)| {
             let id = int_literal(f.field.id.into());
             let tt = self.ttype(&f.ty);
-            let body = self.write_value(&f.ty, &Val::by_ref(quote!(value)), 0);
+            let body = self.write_value(&f.ty, &Val::by_ref(quote!(value)), 0, f.repr);
             quote! {
                 #ident::#v(value) => {
                     w.write_field_begin(#tt, #id);
@@ -327,7 +352,7 @@ impl Generator<'_> {
         let arms = g.fields.iter().zip(&variants).map(|(f, v)| {
             let id = int_literal(f.field.id.into());
             let tt = self.ttype(&f.ty);
-            let read = self.read_value(&f.ty, 0);
+            let read = self.read_value(&f.ty, 0, f.repr);
             let read = if f.boxed {
                 quote!(Box::new(#read))
             } else {

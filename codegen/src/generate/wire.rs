@@ -6,6 +6,7 @@ use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
 use super::Generator;
+use super::repr::Repr;
 use crate::program::Ty;
 
 /// A value to write: either a place of type `T` (`self.x`) or an
@@ -53,10 +54,15 @@ fn temp(base: &str, depth: usize) -> Ident {
 }
 
 impl Generator<'_> {
-    /// Statements writing `val` of type `ty` with writer `w`.
-    pub(crate) fn write_value(&self, ty: &Ty, val: &Val, depth: usize) -> TokenStream {
+    /// Statements writing `val` of type `ty`, held in `repr`, with writer
+    /// `w`.
+    pub(crate) fn write_value(&self, ty: &Ty, val: &Val, depth: usize, repr: Repr) -> TokenStream {
         let e = &val.expr;
         match ty {
+            Ty::Binary if repr == Repr::Vec => {
+                let v = val.as_ref();
+                quote!(w.write_binary(#v);)
+            }
             Ty::Bool => {
                 let v = val.copied();
                 quote!(w.write_bool(#v);)
@@ -102,7 +108,8 @@ impl Generator<'_> {
                 };
                 let elem_t = self.ttype(t);
                 let item = temp("item", depth);
-                let inner = self.write_value(t, &Val::by_ref(quote!(#item)), depth + 1);
+                let inner =
+                    self.write_value(t, &Val::by_ref(quote!(#item)), depth + 1, repr.inner());
                 let coll = val.as_ref();
                 quote! {
                     w.#begin(#elem_t, #e.len());
@@ -116,8 +123,8 @@ impl Generator<'_> {
                 let (kt, vt) = (self.ttype(k), self.ttype(v));
                 let key = temp("key", depth);
                 let value = temp("value", depth);
-                let wk = self.write_value(k, &Val::by_ref(quote!(#key)), depth + 1);
-                let wv = self.write_value(v, &Val::by_ref(quote!(#value)), depth + 1);
+                let wk = self.write_value(k, &Val::by_ref(quote!(#key)), depth + 1, repr.inner());
+                let wv = self.write_value(v, &Val::by_ref(quote!(#value)), depth + 1, repr.inner());
                 let coll = val.as_ref();
                 quote! {
                     w.write_map_begin(#kt, #vt, #e.len());
@@ -131,10 +138,14 @@ impl Generator<'_> {
         }
     }
 
-    /// An expression reading a value of type `ty` from reader `r`
-    /// (propagating errors with `?`).
-    pub(crate) fn read_value(&self, ty: &Ty, depth: usize) -> TokenStream {
+    /// An expression reading a value of type `ty`, held in `repr`, from
+    /// reader `r` (propagating errors with `?`).
+    pub(crate) fn read_value(&self, ty: &Ty, depth: usize, repr: Repr) -> TokenStream {
         match ty {
+            Ty::String if repr == Repr::String => {
+                quote!(::std::string::String::from(r.read_string()?.as_str()))
+            }
+            Ty::Binary if repr == Repr::Vec => quote!(r.read_binary()?.to_vec()),
             Ty::Bool => quote!(r.read_bool()?),
             Ty::I8 => quote!(r.read_i8()?),
             Ty::I16 => quote!(r.read_i16()?),
@@ -160,12 +171,23 @@ impl Generator<'_> {
                 };
                 let header = temp("list", depth);
                 let out = temp("items", depth);
-                let inner = self.read_value(t, depth + 1);
+                let inner = self.read_value(t, depth + 1, repr.inner());
+                let (new, add) = if matches!(ty, Ty::Set(_)) && repr == Repr::BTree {
+                    (
+                        quote!(::std::collections::BTreeSet::new()),
+                        quote!(#out.insert(#inner);),
+                    )
+                } else {
+                    (
+                        quote!(Vec::with_capacity(#header.len)),
+                        quote!(#out.push(#inner);),
+                    )
+                };
                 quote! {{
                     let #header = r.#begin()?;
-                    let mut #out = Vec::with_capacity(#header.len);
+                    let mut #out = #new;
                     for _ in 0..#header.len {
-                        #out.push(#inner);
+                        #add
                     }
                     r.#end()?;
                     #out
@@ -176,11 +198,16 @@ impl Generator<'_> {
                 let out = temp("entries", depth);
                 let key = temp("key", depth);
                 let value = temp("value", depth);
-                let rk = self.read_value(k, depth + 1);
-                let rv = self.read_value(v, depth + 1);
-                let (new, add) = if self.program.is_hashable(k) {
+                let rk = self.read_value(k, depth + 1, repr.inner());
+                let rv = self.read_value(v, depth + 1, repr.inner());
+                let (new, add) = if repr == Repr::BTree {
                     (
-                        quote!(::std::collections::HashMap::with_capacity(#header.len)),
+                        quote!(::std::collections::BTreeMap::new()),
+                        quote!(#out.insert(#key, #value);),
+                    )
+                } else if self.program.is_hashable(k) {
+                    (
+                        self.map_with_capacity(quote!(#header.len)),
                         quote!(#out.insert(#key, #value);),
                     )
                 } else {

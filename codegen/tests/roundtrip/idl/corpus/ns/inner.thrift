@@ -1,0 +1,3 @@
+namespace rs corpus.ns.thrift.inner
+enum InnerKind { SHALLOW = 1, DEEP = 2 }
+struct Inner { 1: string name, 2: InnerKind kind }
