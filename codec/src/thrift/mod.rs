@@ -139,6 +139,18 @@ impl Default for DecodeLimits {
     }
 }
 
+/// Whether `b` is UTF-8. Large strings go through `simdutf8` (SIMD, several
+/// times std's speed: validating a 256 KiB string was 14 % of serving its
+/// echo), short ones through std (no setup cost).
+#[inline]
+pub(crate) fn is_utf8(b: &[u8]) -> bool {
+    if b.len() < 64 {
+        std::str::from_utf8(b).is_ok()
+    } else {
+        simdutf8::basic::from_utf8(b).is_ok()
+    }
+}
+
 /// A `string` value: UTF-8-checked bytes, usually a zero-copy slice of the
 /// payload it was decoded from. Cloning is a reference-count increment.
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -147,9 +159,10 @@ pub struct Utf8Bytes(Bytes);
 impl Utf8Bytes {
     /// Checks `bytes` for UTF-8 and wraps them. No copy.
     pub fn try_from_bytes(bytes: Bytes) -> Result<Self> {
-        match std::str::from_utf8(&bytes) {
-            Ok(_) => Ok(Self(bytes)),
-            Err(_) => Err(Error::InvalidUtf8),
+        if is_utf8(&bytes) {
+            Ok(Self(bytes))
+        } else {
+            Err(Error::InvalidUtf8)
         }
     }
 
@@ -381,9 +394,16 @@ pub trait ProtocolWriter {
     fn write_bytes(&mut self, v: Bytes);
     /// Writes a `binary` from a slice (copied).
     fn write_binary(&mut self, v: &[u8]);
-    /// Writes a `string`.
+    /// Writes a `string` (copied).
     fn write_string(&mut self, v: &str) {
         self.write_binary(v.as_bytes())
+    }
+    /// Writes a `string` held as [`Utf8Bytes`]: like
+    /// [`write_bytes`](Self::write_bytes), a clone of the reference, so a
+    /// large string (a slice of a request, say) is linked into the write
+    /// without a copy.
+    fn write_utf8(&mut self, v: &Utf8Bytes) {
+        self.write_bytes(v.as_bytes().clone())
     }
     /// Starts a list.
     fn write_list_begin(&mut self, elem: TType, len: usize);
@@ -407,4 +427,28 @@ pub trait Message: Sized {
     fn encode<W: ProtocolWriter>(&self, w: &mut W);
     /// Reads a value, skipping unknown fields.
     fn decode<R: ProtocolReader>(r: &mut R) -> Result<Self>;
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// The SIMD check (long strings) and std's (short ones) agree with
+        /// std on any bytes, valid UTF-8 or not, either side of the switch.
+        #[test]
+        fn utf8_check_agrees_with_std(
+            text in "\\PC{0,200}",
+            noise in proptest::collection::vec(any::<u8>(), 0..200),
+            at in 0usize..200,
+        ) {
+            let mut b = text.into_bytes();
+            prop_assert!(is_utf8(&b));
+            let at = at.min(b.len());
+            b.splice(at..at, noise);
+            prop_assert_eq!(is_utf8(&b), std::str::from_utf8(&b).is_ok());
+        }
+    }
 }
