@@ -10,29 +10,129 @@ use super::pool;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NeedMore(pub usize);
 
-/// The read side of a connection: a chain of filled chunks that socket reads
-/// land in, consumed from the front.
+/// One run of unread bytes: read into a pooled buffer (a view that later
+/// reads into the same buffer can extend), or handed in as `Bytes`.
+#[derive(Debug)]
+enum Seg {
+    Read(BytesMut),
+    Given(Bytes),
+}
+
+impl Seg {
+    #[inline]
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Seg::Read(b) => b,
+            Seg::Given(b) => b,
+        }
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The first `n` bytes, split off (zero copy).
+    #[inline]
+    fn split_to(&mut self, n: usize) -> Bytes {
+        match self {
+            Seg::Read(b) => b.split_to(n).freeze(),
+            Seg::Given(b) => b.split_to(n),
+        }
+    }
+
+    #[inline]
+    fn advance(&mut self, n: usize) {
+        match self {
+            Seg::Read(b) => b.advance(n),
+            Seg::Given(b) => b.advance(n),
+        }
+    }
+
+    #[inline]
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Seg::Read(b) => b.freeze(),
+            Seg::Given(b) => b,
+        }
+    }
+}
+
+/// The read side of a connection: a chain of filled segments that socket
+/// reads land in, consumed from the front.
 ///
-/// The chain holds [`Bytes`] slices of pooled chunks. A read goes into the
-/// spare capacity of the tail chunk ([`LinkBuffer::read_target`] hands it out
-/// by value, as io_uring wants an owned buffer, and
-/// [`LinkBuffer::commit_read`] takes it back); the filled part is split off
-/// into the chain without copying.
+/// Each segment is a view of a pooled buffer. A read goes into the spare
+/// capacity of the *tail* ([`LinkBuffer::read_target`] hands it out by
+/// value, as io_uring wants an owned buffer, and [`LinkBuffer::commit_read`]
+/// takes it back); the filled bytes join the chain without copying, and when
+/// they continue the last segment in the same buffer they are merged into
+/// it, so a message that arrives in many reads into one buffer stays one
+/// segment and is taken without a copy.
+///
+/// Large messages: once the length of the frame at the front is known,
+/// [`LinkBuffer::reserve_contiguous`] moves what is buffered of it into one
+/// buffer big enough for the whole frame (from the per-thread pool's size
+/// classes), so the rest is read straight into place; reads grow from
+/// [`pool::CHUNK_SIZE`] when they fill what they are offered. How much a
+/// thread reserves ahead of the bytes is bounded (see [`pool::grant`]): a
+/// peer that declares a large frame and stalls gets memory as its bytes
+/// arrive, not up front.
 ///
 /// No read method panics on a short buffer: each returns [`NeedMore`] with how
 /// many bytes are missing.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LinkBuffer {
-    chain: VecDeque<Bytes>,
+    chain: VecDeque<Seg>,
     len: usize,
-    /// The chunk the next read fills (its spare capacity).
+    /// The spare capacity the next read fills.
     tail: Option<BytesMut>,
-    /// Reused for `peek` across chunk boundaries.
+    /// The capacity the tail's buffer had when taken from the pool (what
+    /// it goes back as).
+    tail_size: usize,
+    /// Whether the chain's last segment ends exactly where `tail` begins, in
+    /// the same buffer (so the next read's bytes merge into it).
+    joined: bool,
+    /// How much the next fresh read buffer offers; doubles when a read
+    /// fills what it was offered, back to a chunk on [`release`](Self::release).
+    read_size: usize,
+    /// Bytes of this buffer's reservation counted in the thread's budget
+    /// (reserved capacity not yet filled by reads).
+    reserved: usize,
+    /// The length of the last large frame granted in full: the next frame
+    /// starts in a buffer that size (the next is likely as large), so its
+    /// first bytes need not be moved once its length is known.
+    expect: usize,
+    /// Reused for `peek` across segments.
     scratch: Vec<u8>,
+}
+
+impl Default for LinkBuffer {
+    fn default() -> Self {
+        Self {
+            chain: VecDeque::new(),
+            len: 0,
+            tail: None,
+            tail_size: 0,
+            joined: false,
+            read_size: pool::CHUNK_SIZE,
+            reserved: 0,
+            expect: 0,
+            scratch: Vec::new(),
+        }
+    }
 }
 
 /// Reads smaller than this leave the tail chunk for a fresh one.
 const MIN_READ: usize = 2 * 1024;
+
+/// The largest read a [`LinkBuffer`] offers without a frame to fill:
+/// pipelined small messages grow reads to this.
+pub const MAX_READ: usize = 64 * 1024;
 
 impl LinkBuffer {
     /// An empty buffer. Allocates nothing until the first read.
@@ -50,29 +150,63 @@ impl LinkBuffer {
         self.len == 0
     }
 
-    /// Hands out the chunk the next socket read should fill, with at least
-    /// `MIN_READ` (2 KiB) of spare capacity. Reuses the current tail when it
-    /// has room; otherwise takes a chunk from the per-thread pool (allocating
-    /// only when the pool has none free).
+    /// Hands out the buffer the next socket read should fill, with at least
+    /// `MIN_READ` (2 KiB) of spare capacity. Reuses the tail when it has
+    /// room; otherwise takes a buffer of the current read size from the
+    /// per-thread pool (allocating only when the pool has none free).
     pub fn read_target(&mut self) -> BytesMut {
+        // Between frames, the leftover of a large buffer is not where the
+        // next frame should start: it would have to be moved out once its
+        // length is known. A fresh chunk reads the next header.
+        let between_large = self.chain.is_empty()
+            && self.reserved == 0
+            && self.tail_size > self.read_size.max(pool::CHUNK_SIZE);
         match self.tail.take() {
-            Some(t) if t.capacity() - t.len() >= MIN_READ => t,
-            Some(t) => {
-                pool::give(t);
-                pool::take(MIN_READ)
+            Some(t) if t.capacity() >= MIN_READ && !between_large => t,
+            old => {
+                if let Some(t) = old {
+                    pool::give_sized(t, self.tail_size);
+                }
+                self.joined = false;
+                let size = if between_large {
+                    self.expect.max(self.read_size)
+                } else {
+                    self.read_size
+                };
+                self.set_tail(pool::take(size))
             }
-            None => pool::take(MIN_READ),
         }
     }
 
-    /// Takes back a chunk handed out by [`read_target`](Self::read_target)
-    /// after a read filled some of it: the filled bytes join the chain
-    /// (no copy) and the rest stays the tail.
+    /// Notes a fresh buffer's size and hands it back.
+    fn set_tail(&mut self, buf: BytesMut) -> BytesMut {
+        self.tail_size = buf.capacity();
+        buf
+    }
+
+    /// Takes back a buffer handed out by [`read_target`](Self::read_target)
+    /// after a read filled some of it: the filled bytes join the chain (no
+    /// copy; merged into the last segment when they continue it) and the
+    /// rest stays the tail.
     pub fn commit_read(&mut self, mut chunk: BytesMut) {
-        if !chunk.is_empty() {
-            let filled = chunk.split().freeze();
-            self.len += filled.len();
-            self.chain.push_back(filled);
+        let n = chunk.len();
+        if n > 0 {
+            let offered = chunk.capacity();
+            let filled = chunk.split();
+            self.len += n;
+            self.unreserve(n);
+            let filled = match self.chain.back_mut() {
+                Some(Seg::Read(last)) if self.joined => last.try_unsplit(filled).err(),
+                _ => Some(filled),
+            };
+            if let Some(f) = filled {
+                self.chain.push_back(Seg::Read(f));
+            }
+            self.joined = true;
+            if n == offered && self.reserved == 0 {
+                // The read took all it was offered: offer more next time.
+                self.read_size = (self.read_size * 2).min(MAX_READ);
+            }
         }
         self.tail = Some(chunk);
     }
@@ -82,7 +216,8 @@ impl LinkBuffer {
     pub fn push(&mut self, bytes: Bytes) {
         if !bytes.is_empty() {
             self.len += bytes.len();
-            self.chain.push_back(bytes);
+            self.chain.push_back(Seg::Given(bytes));
+            self.joined = false;
         }
     }
 
@@ -91,10 +226,74 @@ impl LinkBuffer {
         self.push(Bytes::copy_from_slice(data));
     }
 
+    /// Makes sure the next `want` bytes (those buffered and those still to
+    /// be read) will lie in one segment, so the frame they make is taken
+    /// with [`next`](Self::next) without a copy. Call it when a decoder
+    /// reports how long the frame at the front is.
+    ///
+    /// Nothing happens when they fit already. Otherwise the buffered bytes
+    /// (the start of the frame) are copied once into a buffer from the pool
+    /// with room for `want` bytes, or for as many as the thread's
+    /// reservation budget allows ([`pool::grant`]; a later call grows it
+    /// again as bytes arrive). Allocates only when the pool has no free
+    /// buffer of that size.
+    pub fn reserve_contiguous(&mut self, want: usize) {
+        if want <= self.len && self.chain.len() <= 1 {
+            return;
+        }
+        let tail_room = self.tail.as_ref().map_or(0, BytesMut::capacity);
+        let room = match self.chain.len() {
+            0 => tail_room,
+            1 if self.joined => self.len + tail_room,
+            1 => self.len,
+            _ => 0,
+        };
+        if room >= want {
+            return;
+        }
+        let (cap, full) = pool::grant(want, self.len, self.reserved);
+        let mut big = pool::take(cap);
+        for seg in self.chain.drain(..) {
+            big.extend_from_slice(seg.as_slice());
+        }
+        if let Some(t) = self.tail.take() {
+            pool::give_sized(t, self.tail_size);
+        }
+        self.tail_size = big.capacity();
+        if big.is_empty() {
+            self.joined = false;
+        } else {
+            self.chain.push_back(Seg::Read(big.split()));
+            self.joined = true;
+        }
+        // A full grant holds room for bytes not yet arrived: counted in the
+        // thread's budget until they arrive. A step past the budget is not
+        // (it is bounded by the bytes that did arrive).
+        self.unreserve(self.reserved);
+        if full {
+            let ahead = big.capacity().min(want.saturating_sub(self.len));
+            self.reserved = ahead;
+            pool::reserve(ahead);
+            self.expect = want;
+        }
+        self.tail = Some(big);
+    }
+
+    /// Gives back `n` bytes of this buffer's reservation (they arrived, or
+    /// the buffer no longer waits for them).
+    fn unreserve(&mut self, n: usize) {
+        let n = n.min(self.reserved);
+        if n > 0 {
+            self.reserved -= n;
+            pool::unreserve(n);
+        }
+    }
+
     /// The first `n` unread bytes as one slice, without consuming them.
     ///
-    /// No copy when they lie in one chunk; otherwise one copy into a scratch
-    /// buffer owned by the `LinkBuffer` (which allocates only when it grows).
+    /// No copy when they lie in one segment; otherwise one copy into a
+    /// scratch buffer owned by the `LinkBuffer` (which allocates only when it
+    /// grows).
     pub fn peek(&mut self, n: usize) -> Result<&[u8], NeedMore> {
         if n > self.len {
             return Err(NeedMore(n - self.len));
@@ -103,12 +302,12 @@ impl LinkBuffer {
             return Ok(&[]);
         }
         if self.chain[0].len() >= n {
-            return Ok(&self.chain[0][..n]);
+            return Ok(&self.chain[0].as_slice()[..n]);
         }
         self.scratch.clear();
-        for chunk in &self.chain {
-            let take = (n - self.scratch.len()).min(chunk.len());
-            self.scratch.extend_from_slice(&chunk[..take]);
+        for seg in &self.chain {
+            let take = (n - self.scratch.len()).min(seg.len());
+            self.scratch.extend_from_slice(&seg.as_slice()[..take]);
             if self.scratch.len() == n {
                 break;
             }
@@ -116,16 +315,26 @@ impl LinkBuffer {
         Ok(&self.scratch)
     }
 
-    /// As much of the unread bytes as lie in the first chunk, without
+    /// As much of the unread bytes as lie in the first segment, without
     /// consuming them. Never copies.
     pub fn first_chunk(&self) -> &[u8] {
-        self.chain.front().map(|b| &b[..]).unwrap_or(&[])
+        self.chain.front().map(Seg::as_slice).unwrap_or(&[])
+    }
+
+    /// Removes the front segment.
+    fn pop_front(&mut self) -> Option<Seg> {
+        let seg = self.chain.pop_front();
+        if self.chain.is_empty() {
+            self.joined = false;
+        }
+        seg
     }
 
     /// Consumes the next `n` bytes and returns them.
     ///
-    /// Zero copy (a slice of the chunk) when they lie in one chunk; one copy
-    /// into a new allocation when the range straddles chunks.
+    /// Zero copy (a view of the segment's buffer) when they lie in one
+    /// segment; one copy into a new allocation when the range straddles
+    /// segments.
     pub fn next(&mut self, n: usize) -> Result<Bytes, NeedMore> {
         if n > self.len {
             return Err(NeedMore(n - self.len));
@@ -139,24 +348,25 @@ impl LinkBuffer {
             return Ok(front.split_to(n));
         }
         if front.len() == n {
-            return Ok(self.chain.pop_front().unwrap_or_default());
+            return Ok(self.pop_front().map(Seg::into_bytes).unwrap_or_default());
         }
         let mut out = BytesMut::with_capacity(n);
         while out.len() < n {
             let front = &mut self.chain[0];
             let take = (n - out.len()).min(front.len());
-            out.extend_from_slice(&front[..take]);
+            out.extend_from_slice(&front.as_slice()[..take]);
             front.advance(take);
             if front.is_empty() {
-                self.chain.pop_front();
+                self.pop_front();
             }
         }
         Ok(out.freeze())
     }
 
     /// Consumes the next `n` bytes and returns them as a `LinkBuffer` of their
-    /// own, sharing the chunks (zero copy, even across chunk boundaries; the
-    /// new buffer's chain allocates when it holds more than one chunk).
+    /// own, sharing the segments' buffers (zero copy, even across segment
+    /// boundaries; the new buffer's chain allocates when it holds more than
+    /// one segment).
     pub fn slice(&mut self, n: usize) -> Result<LinkBuffer, NeedMore> {
         if n > self.len {
             return Err(NeedMore(n - self.len));
@@ -165,14 +375,13 @@ impl LinkBuffer {
         let mut left = n;
         while left > 0 {
             let front = &mut self.chain[0];
-            if front.len() > left {
-                out.push(front.split_to(left));
-                left = 0;
+            let part = if front.len() > left {
+                front.split_to(left)
             } else {
-                let whole = self.chain.pop_front().unwrap_or_default();
-                left -= whole.len();
-                out.push(whole);
-            }
+                self.pop_front().map(Seg::into_bytes).unwrap_or_default()
+            };
+            left -= part.len();
+            out.push(part);
         }
         self.len -= n;
         Ok(out)
@@ -192,30 +401,44 @@ impl LinkBuffer {
                 left = 0;
             } else {
                 left -= front.len();
-                self.chain.pop_front();
+                self.pop_front();
             }
         }
         Ok(())
     }
 
-    /// Returns idle memory to the per-thread pool: the tail chunk when no
-    /// bytes are buffered. Consumed chunks go back on their own: a chunk is
-    /// reusable as soon as the last value decoded from it is dropped.
+    /// Returns idle memory: when no bytes are buffered, the tail goes back
+    /// to the per-thread pool, the chain's own storage is freed, any
+    /// reservation is given back, and reads start again from one chunk.
+    /// Consumed bytes go back on their own: a buffer is reusable as soon as
+    /// the last value decoded from it is dropped.
     pub fn release(&mut self) {
         if self.chain.is_empty() {
             if let Some(t) = self.tail.take() {
-                pool::give(t);
+                pool::give_sized(t, self.tail_size);
             }
-            self.chain.shrink_to(4);
+            self.joined = false;
+            self.chain = VecDeque::new();
+            self.scratch = Vec::new();
+            self.read_size = pool::CHUNK_SIZE;
+            self.expect = 0;
+            self.unreserve(self.reserved);
         }
+    }
+
+    /// Whether this buffer holds pooled memory (a tail to read into, or
+    /// unread bytes).
+    pub fn holds_memory(&self) -> bool {
+        self.tail.is_some() || !self.chain.is_empty()
     }
 }
 
 impl Drop for LinkBuffer {
     fn drop(&mut self) {
         if let Some(t) = self.tail.take() {
-            pool::give(t);
+            pool::give_sized(t, self.tail_size);
         }
+        self.unreserve(self.reserved);
     }
 }
 
@@ -230,6 +453,15 @@ mod tests {
             b.extend_from_slice(p);
         }
         b
+    }
+
+    /// Reads `data` into `b` as a socket read would.
+    fn read_in(b: &mut LinkBuffer, data: &[u8]) -> usize {
+        let mut c = b.read_target();
+        let n = data.len().min(c.capacity());
+        c.extend_from_slice(&data[..n]);
+        b.commit_read(c);
+        n
     }
 
     #[test]
@@ -275,6 +507,72 @@ mod tests {
     }
 
     #[test]
+    fn reads_into_one_buffer_merge_into_one_segment() {
+        let mut b = LinkBuffer::new();
+        read_in(&mut b, b"one");
+        read_in(&mut b, b"two");
+        read_in(&mut b, b"three");
+        assert_eq!(b.chain.len(), 1, "contiguous reads are one segment");
+        assert_eq!(b.first_chunk(), b"onetwothree");
+        assert!(matches!(b.chain[0], Seg::Read(_)));
+        let base = b.first_chunk().as_ptr();
+        let all = b.next(11).unwrap();
+        assert_eq!(all.as_ptr(), base, "taken without a copy");
+    }
+
+    #[test]
+    fn a_large_frame_is_read_into_one_buffer_and_taken_without_a_copy() {
+        let frame: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
+        let mut b = LinkBuffer::new();
+        // The first read brings the start of the frame in an 8 KiB chunk.
+        let mut at = read_in(&mut b, &frame);
+        assert!(at <= pool::CHUNK_SIZE);
+        b.reserve_contiguous(frame.len());
+        while at < frame.len() {
+            at += read_in(&mut b, &frame[at..]);
+            b.reserve_contiguous(frame.len());
+        }
+        assert_eq!(b.chain.len(), 1);
+        let base = b.first_chunk().as_ptr();
+        let got = b.next(frame.len()).unwrap();
+        assert_eq!(got.as_ptr(), base, "zero copy");
+        assert_eq!(&got[..], &frame[..]);
+        drop(got);
+        b.release();
+        assert_eq!(pool::reserved(), 0, "the reservation is given back");
+    }
+
+    #[test]
+    fn a_stalled_large_frame_reserves_within_the_budget_only() {
+        let budget = pool::reserve_budget();
+        let mut stalled: Vec<LinkBuffer> = Vec::new();
+        // Frames of 4 MiB each that send 100 bytes and stop.
+        for _ in 0..(budget / (4 << 20) + 4) {
+            let mut b = LinkBuffer::new();
+            read_in(&mut b, &[1u8; 100]);
+            b.reserve_contiguous(4 << 20);
+            stalled.push(b);
+        }
+        assert!(
+            pool::reserved() <= budget,
+            "{} > {budget}",
+            pool::reserved()
+        );
+        let over: Vec<usize> = stalled
+            .iter()
+            .map(|b| b.tail.as_ref().map_or(0, BytesMut::capacity))
+            .filter(|c| *c < 1 << 20)
+            .collect();
+        assert!(
+            !over.is_empty(),
+            "past the budget, buffers grow with the bytes"
+        );
+        assert!(over.iter().all(|c| *c <= pool::MIN_STEP * 2), "{over:?}");
+        drop(stalled);
+        assert_eq!(pool::reserved(), 0);
+    }
+
+    #[test]
     fn read_target_keeps_filling_the_same_chunk() {
         let mut b = LinkBuffer::new();
         let mut c = b.read_target();
@@ -290,6 +588,16 @@ mod tests {
         c.extend_from_slice(b"two");
         b.commit_read(c);
         assert_eq!(&b.next(6).unwrap()[..], b"onetwo");
+    }
+
+    #[test]
+    fn release_gives_the_tail_back_and_resets_the_read_size() {
+        let mut b = LinkBuffer::new();
+        read_in(&mut b, &[0u8; 100]);
+        assert!(b.holds_memory());
+        b.skip(100).unwrap();
+        b.release();
+        assert!(!b.holds_memory());
     }
 
     #[derive(Debug, Clone)]
@@ -353,6 +661,40 @@ mod tests {
                 }
                 prop_assert_eq!(b.len(), data.len() - pos);
             }
+        }
+
+        /// Socket-like reads (into the handed-out tail, of any sizes) with
+        /// reservations for frames of any length, consumed in any pieces,
+        /// give back exactly the bytes read.
+        #[test]
+        fn reads_and_reservations_keep_the_bytes(
+            data in proptest::collection::vec(any::<u8>(), 0..40_000),
+            reads in proptest::collection::vec(1usize..20_000, 1..16),
+            frames in proptest::collection::vec(1usize..30_000, 1..8),
+        ) {
+            let mut b = LinkBuffer::new();
+            let mut fed = 0;
+            let mut out = Vec::new();
+            let mut frames = frames.into_iter().cycle();
+            for r in reads.iter().cycle().take(64) {
+                if fed == data.len() {
+                    break;
+                }
+                let want = frames.next().unwrap_or(1);
+                b.reserve_contiguous(want);
+                let mut c = b.read_target();
+                let n = (*r).min(c.capacity()).min(data.len() - fed);
+                c.extend_from_slice(&data[fed..fed + n]);
+                fed += n;
+                b.commit_read(c);
+                let take = want.min(b.len());
+                out.extend_from_slice(&b.next(take).unwrap());
+            }
+            let rest = b.len();
+            out.extend_from_slice(&b.next(rest).unwrap());
+            prop_assert_eq!(&out[..], &data[..fed]);
+            drop(b);
+            prop_assert_eq!(pool::reserved(), 0);
         }
     }
 }

@@ -244,6 +244,22 @@ impl LinkWriter {
         self.len = 0;
     }
 
+    /// Returns idle memory when nothing is written: the current chunk goes
+    /// back to the per-thread pool and the segment list's storage is freed.
+    pub fn release(&mut self) {
+        if self.len == 0 {
+            self.segs = Vec::new();
+            if self.cur.capacity() > 0 {
+                pool::give(std::mem::take(&mut self.cur));
+            }
+        }
+    }
+
+    /// Whether the writer holds pooled memory (a chunk to copy into).
+    pub fn holds_memory(&self) -> bool {
+        self.cur.capacity() > 0 || self.segs.capacity() > 0
+    }
+
     /// Copies everything written into one `Vec` (tests and tools; allocates).
     pub fn to_vec(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(self.len);
