@@ -51,7 +51,7 @@ fn echo_types_and_service_structs() {
             "    /// Field `1: required string msg`.\n    pub msg: thrift::Utf8Bytes,",
             "impl thrift::Message for EchoRequest {",
             "w.write_field_begin(thrift::TType::Binary, 1);",
-            "w.write_string(&self.msg);",
+            "w.write_utf8(&self.msg);",
             "(1, thrift::TType::Binary) => msg = Some(r.read_string()?),",
             "(_, ttype) => r.skip(ttype)?,",
             "name: \"EchoRequest\",",

@@ -87,9 +87,15 @@ impl Generator<'_> {
                 let v = val.copied();
                 quote!(w.write_double(#v);)
             }
-            Ty::String => {
+            Ty::String if repr == Repr::String => {
                 let v = val.as_ref();
                 quote!(w.write_string(#v);)
+            }
+            // A `Utf8Bytes`: written by reference count, so a large string
+            // is linked into the write, not copied.
+            Ty::String => {
+                let v = val.as_ref();
+                quote!(w.write_utf8(#v);)
             }
             // A clone of `Bytes` is a reference-count increment; the writer
             // links large buffers instead of copying them.
