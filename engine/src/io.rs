@@ -34,6 +34,17 @@ unsafe impl IoVecBuf for OutChain {
 unsafe impl Send for OutChain {}
 
 impl OutChain {
+    /// A chain with room for `n` slices, allocated now (a connection
+    /// allocates its long-lived state when it is accepted, so that state
+    /// does not pin pages among the buffers it lets go later).
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Self {
+            bufs: Vec::with_capacity(n),
+            iovs: Vec::with_capacity(n),
+            start: 0,
+        }
+    }
+
     /// Takes everything written in `w` (zero copy).
     pub(crate) fn fill(&mut self, w: &mut LinkWriter) {
         self.clear();

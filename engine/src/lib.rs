@@ -29,6 +29,7 @@ pub mod codegen;
 pub mod context;
 mod error;
 mod io;
+mod memory;
 pub mod middleware;
 pub mod notify;
 pub mod runtime;

@@ -223,7 +223,8 @@ async fn read_loop(
 ) {
     let mut buf = LinkBuffer::new();
     loop {
-        loop {
+        // Hand every whole reply over; then the length the next one needs.
+        let want = loop {
             match transport::decode_frame(&mut buf, codec, &limits) {
                 Ok(Decoded::Ready(frame)) => {
                     let seq = frame.header.as_ref().map_or(0, |h| h.seq_id);
@@ -241,16 +242,36 @@ async fn read_loop(
                         None => tracing::debug!(seq, "reply for a call no longer waiting"),
                     }
                 }
-                Ok(Decoded::NeedMore(_)) => break,
+                Ok(Decoded::NeedMore(n)) => break buf.len() + n,
                 Err(e) => {
                     shared.fail_all(Failure::BadFrame(e));
                     return;
                 }
             }
-        }
+        };
         if shared.broken.get() {
             return;
         }
+        if buf.is_empty() && shared.slots.borrow().is_empty() {
+            // No call waits for a reply: hold no buffer until the peer
+            // sends something (a reply to a call made meanwhile, or a
+            // close).
+            buf.release();
+            // SAFETY: only this task reads through the read half; `readable`
+            // takes `&self` and polls the descriptor (monoio's own split
+            // halves reach the stream the same way).
+            let stream = unsafe { &*rd.0.get() };
+            monoio::select! {
+                r = stream.readable(true) => {
+                    if let Err(e) = r {
+                        shared.fail_all(Failure::Io(e));
+                        return;
+                    }
+                }
+                _ = shared.stop_reader.notified() => return,
+            }
+        }
+        buf.reserve_contiguous(want);
         let (res, chunk) = monoio::select! {
             r = rd.read(buf.read_target()) => r,
             // Retired and idle (or broken): stop reading, which closes the

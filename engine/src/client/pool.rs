@@ -68,7 +68,8 @@ impl LongConn {
         loop {
             match transport::decode_frame(&mut self.rbuf, codec, limits)? {
                 Decoded::Ready(f) => return Ok(f),
-                Decoded::NeedMore(_) => {}
+                // A reply whose length is known is read into one buffer.
+                Decoded::NeedMore(n) => self.rbuf.reserve_contiguous(self.rbuf.len() + n),
             }
             let target = self.rbuf.read_target();
             let (res, chunk) = self.stream.read(target).await;
@@ -151,11 +152,14 @@ impl LongPool {
         Ok(LongConn::new(connect(addr, connect_timeout).await?))
     }
 
-    /// Returns a healthy connection after a call.
-    pub(crate) fn put(&self, addr: SocketAddr, conn: LongConn) {
+    /// Returns a healthy connection after a call. An idle connection keeps
+    /// no buffer: its read and write chunks go back to the core's pool.
+    pub(crate) fn put(&self, addr: SocketAddr, mut conn: LongConn) {
         if !conn.is_clean() {
             return;
         }
+        conn.rbuf.release();
+        conn.wbuf.release();
         let mut idle = self.idle.borrow_mut();
         let list = idle.entry(addr).or_default();
         if list.len() < self.max_idle {

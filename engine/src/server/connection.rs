@@ -20,11 +20,11 @@ use std::pin::pin;
 use std::rc::Rc;
 use std::time::Instant;
 
+use monoio::io::CancelableAsyncReadRent;
 use monoio::io::Canceller;
-use monoio::io::{CancelableAsyncReadRent, Splitable};
-use monoio::net::TcpStream;
-use monoio::net::tcp::TcpOwnedWriteHalf;
+use monoio::net::tcp::{TcpOwnedReadHalf, TcpOwnedWriteHalf};
 use ringrpc_codec::buffer::{LinkBuffer, LinkWriter};
+use ringrpc_codec::transport::Codec;
 
 use super::ServerConfig;
 use super::core::CoreState;
@@ -51,6 +51,18 @@ pub(crate) struct ConnShared {
     unflushed: Cell<usize>,
     /// Woken after each write completes.
     flushed: LocalNotify,
+    /// Reads completed, and the count the sweeper saw last: equal across a
+    /// sweep means the connection has been quiet for a tick.
+    pub(crate) reads: Cell<u64>,
+    pub(crate) swept_reads: Cell<u64>,
+    /// The posted read waits with nothing buffered and nothing in flight,
+    /// so parking it would lose nothing.
+    pub(crate) parkable: Cell<bool>,
+    /// The sweeper asks the connection to give its read buffer back and
+    /// wait for readiness instead.
+    pub(crate) park: Cell<bool>,
+    /// Wakes a parked connection for a timeout or draining.
+    interrupt: LocalNotify,
 }
 
 impl std::fmt::Debug for ConnShared {
@@ -85,6 +97,11 @@ impl ConnShared {
             broken: Cell::new(false),
             unflushed: Cell::new(0),
             flushed: LocalNotify::new(),
+            reads: Cell::new(0),
+            swept_reads: Cell::new(0),
+            parkable: Cell::new(false),
+            park: Cell::new(false),
+            interrupt: LocalNotify::new(),
         }
     }
 
@@ -93,18 +110,49 @@ impl ConnShared {
         self.writer.borrow().len() + self.unflushed.get()
     }
 
-    /// Cancels the pending read (timeout or shutdown).
+    /// Cancels the pending read, or wakes the parked wait (timeout,
+    /// shutdown, parking).
     pub(crate) fn cancel_read(&self) {
         let mut c = self.canceller.borrow_mut();
         let old = std::mem::take(&mut *c);
         *c = old.cancel();
+        self.interrupt.notify();
     }
+}
+
+/// What a connection keeps while it is parked: the socket halves and what
+/// detection found. Everything else (the read buffer, the request state)
+/// lives in the active phase and is dropped when the connection goes quiet.
+struct Conn {
+    rd: TcpOwnedReadHalf,
+    out: Out,
+    codec: Option<Codec>,
+}
+
+/// Slices of a vectored reply write, allocated with the connection.
+const OUT_SLICES: usize = 4;
+
+/// How an active phase ended.
+enum Phase {
+    /// Quiet: nothing buffered or in flight; park until readable.
+    Quiet,
+    /// The connection is done (closed, broken, timed out, drained).
+    Closed,
 }
 
 /// Serves one accepted connection until the peer closes it, it breaks, it
 /// times out, or the server drains.
+///
+/// A connection alternates between two phases. *Active*: a boxed future
+/// that owns the read buffer and the requests, reads and serves; it ends
+/// when the sweeper finds the connection quiet (or when it closes). *Parked*:
+/// no buffer and no request state, only a readiness wait on the socket; the
+/// next bytes start a new active phase. So an idle connection costs the
+/// small state of this function, not a read buffer or a handler's future,
+/// and a busy one never parks (one allocation per wake-up, none per
+/// request).
 pub(crate) async fn serve<R: Route>(
-    stream: TcpStream,
+    (rd, wr): (TcpOwnedReadHalf, TcpOwnedWriteHalf),
     peer: SocketAddr,
     routes: Rc<R>,
     cfg: Rc<ServerConfig>,
@@ -112,78 +160,124 @@ pub(crate) async fn serve<R: Route>(
 ) {
     let shared = Rc::new(ConnShared::new());
     let key = core.register(shared.clone());
-    let (rd, wr) = stream.into_split();
+    // Replies of in-order transports are written inline, after each batch of
+    // requests; TTHeader replies finish in any order, so a writer task
+    // flushes them as they come. Which one is known once the codec is.
+    let mut conn = Conn {
+        rd,
+        out: Out::Undecided(wr, OutChain::with_capacity(OUT_SLICES)),
+        codec: None,
+    };
+    // monoio's canceller allocates its set of operations on the first read;
+    // an empty read now makes that allocation with the connection's other
+    // long-lived state rather than among the buffers it lets go later.
+    // (Boxed, like the close below: one-off steps whose state would
+    // otherwise size the connection's future for its whole life.)
+    let handle = shared.canceller.borrow().handle();
+    let (_, _) = Box::pin(conn.rd.cancelable_read(bytes::BytesMut::new(), handle)).await;
+    // A new connection starts parked: it takes no buffer until its first
+    // bytes arrive (at once, for a client that calls right away).
+    shared
+        .deadline
+        .set(Some(core.read_deadline(cfg.idle_timeout)));
+    let mut go = park(&conn, &shared, &core).await;
+    while go {
+        let phase = Box::pin(active(
+            &mut conn,
+            routes.clone(),
+            &shared,
+            &cfg,
+            &core,
+            peer,
+        ))
+        .await;
+        if matches!(phase, Phase::Closed) {
+            break;
+        }
+        core.parked();
+        shared
+            .deadline
+            .set(Some(core.read_deadline(cfg.idle_timeout)));
+        go = park(&conn, &shared, &core).await;
+    }
+    shared.deadline.set(None);
+    shared.closing.set(true);
+    match conn.out {
+        Out::Task(writer) => {
+            shared.wake_writer.notify();
+            let _ = writer.await;
+        }
+        Out::Inline(mut wr, mut chain) => {
+            let _ = Box::pin(flush_inline(&mut wr, &mut chain, &shared)).await;
+        }
+        Out::Undecided(..) | Out::Deciding => {}
+    }
+    core.unregister(key);
+}
+
+/// The active phase: reads and serves until the connection goes quiet or
+/// closes. Requests accepted are finished before it returns.
+async fn active<R: Route>(
+    conn: &mut Conn,
+    routes: Rc<R>,
+    shared: &Rc<ConnShared>,
+    cfg: &ServerConfig,
+    core: &CoreState,
+    peer: SocketAddr,
+) -> Phase {
     let mut reqs = requests(
         routes,
         shared.clone(),
         peer,
         cfg.frame_limits,
         cfg.max_inflight_per_conn,
-    );
-    // Replies of in-order transports are written inline, after each batch of
-    // requests; TTHeader replies finish in any order, so a writer task
-    // flushes them as they come. Which one is known once the codec is.
-    let out = read_loop(
-        rd,
-        &mut reqs,
-        Out::Undecided(wr),
-        &shared,
-        &cfg,
-        &core,
-        peer,
     )
-    .await;
-    // Finish what was accepted, then flush and close.
+    .with_codec(conn.codec);
+    let mut buf = LinkBuffer::new();
+    let phase = read_loop(conn, &mut buf, &mut reqs, shared, cfg, core, peer).await;
+    // Finish what was accepted (a closing connection flushes it after).
     reqs.finish().await;
-    shared.closing.set(true);
-    match out {
-        Out::Task(writer) => {
-            shared.wake_writer.notify();
-            let _ = writer.await;
-        }
-        Out::Inline(mut wr, mut chain) => {
-            let _ = flush_inline(&mut wr, &mut chain, &shared).await;
-        }
-        Out::Undecided(_) => {}
+    conn.codec = reqs.codec();
+    if matches!(phase, Phase::Quiet) {
+        shared.writer.borrow_mut().release();
     }
-    core.unregister(key);
+    phase
 }
 
-/// Reads and handles requests until the connection should close; returns
-/// the writer, to flush what is left.
+/// Reads and handles requests until the connection should park or close.
 async fn read_loop<R, F>(
-    mut rd: monoio::net::tcp::TcpOwnedReadHalf,
+    conn: &mut Conn,
+    buf: &mut LinkBuffer,
     reqs: &mut Requests<R, ConnShared, F>,
-    mut out: Out,
     shared: &Rc<ConnShared>,
     cfg: &ServerConfig,
     core: &CoreState,
     peer: SocketAddr,
-) -> Out
+) -> Phase
 where
     R: Route,
     F: Future<Output = ()>,
 {
-    let mut buf = LinkBuffer::new();
     loop {
         // Handle every whole frame already buffered.
-        if let Err(e) = reqs.handle(&mut buf).await {
+        if let Err(e) = reqs.handle(buf).await {
             // The stream can't be re-synchronised after a broken frame.
             tracing::debug!(%peer, "closing: {e}");
-            return out;
+            return Phase::Closed;
         }
         if let Some(c) = reqs.codec() {
-            out = out.decide(is_ttheader(c), shared);
+            let out = std::mem::replace(&mut conn.out, Out::Deciding);
+            conn.out = out.decide(is_ttheader(c), shared);
         }
-        if let Out::Inline(wr, chain) = &mut out
+        if let Out::Inline(wr, chain) = &mut conn.out
             && flush_inline(wr, chain, shared).await.is_err()
         {
-            return out;
+            return Phase::Closed;
         }
         if shared.broken.get()
             || (shared.draining.get() && reqs.codec().is_none_or(|c| !is_ttheader(c)))
         {
-            return out;
+            return Phase::Closed;
         }
         // Write back-pressure: a peer that sends but does not read its
         // replies gets no more requests read until the replies drain.
@@ -196,7 +290,11 @@ where
             .await;
         }
         if shared.broken.get() {
-            return out;
+            return Phase::Closed;
+        }
+        let quiet = buf.is_empty() && reqs.inflight() == 0 && shared.backlog() == 0;
+        if quiet && shared.park.get() {
+            return Phase::Quiet;
         }
         let timeout = if buf.is_empty() {
             cfg.idle_timeout
@@ -204,8 +302,13 @@ where
             cfg.read_timeout
         };
         shared.deadline.set(Some(core.read_deadline(timeout)));
+        // A frame whose length is known is read into one buffer that fits it.
+        if let Some(total) = reqs.pending_frame() {
+            buf.reserve_contiguous(total);
+        }
+        shared.parkable.set(quiet);
         let handle = shared.canceller.borrow().handle();
-        let read = rd.cancelable_read(buf.read_target(), handle);
+        let read = conn.rd.cancelable_read(buf.read_target(), handle);
         let mut read = pin!(read);
         // Handlers in flight make progress while the read waits.
         let (res, chunk) = poll_fn(|cx| {
@@ -214,15 +317,22 @@ where
         })
         .await;
         buf.commit_read(chunk);
+        shared.parkable.set(false);
         shared.deadline.set(None);
         match res {
-            Ok(0) => return out,
+            Ok(0) => return Phase::Closed,
             // Bytes arrived: a time-out raced with them does not count.
-            Ok(_) => shared.timed_out.set(false),
+            Ok(_) => {
+                shared.reads.set(shared.reads.get() + 1);
+                shared.timed_out.set(false);
+                shared.park.set(false);
+            }
             Err(_) if shared.timed_out.get() => {
                 tracing::debug!(%peer, partial = !buf.is_empty(), "closing: read timed out");
-                return out;
+                return Phase::Closed;
             }
+            // Cancelled to park: loop, and end the active phase.
+            Err(_) if shared.park.get() && !shared.draining.get() => {}
             // Cancelled for draining: loop once more to handle what arrived.
             Err(_) if shared.draining.get() => {
                 if !buf.is_empty() {
@@ -233,20 +343,61 @@ where
                     // serving it until then or the deadline.
                     continue;
                 }
-                return out;
+                return Phase::Closed;
             }
             Err(e) => {
                 tracing::debug!(%peer, "closing: read error {e}");
-                return out;
+                return Phase::Closed;
             }
+        }
+    }
+}
+
+/// The parked phase: waits, holding no buffer, until the socket is
+/// readable (true: go active) or the sweeper interrupts (a timeout, or
+/// draining: false unless a TTHeader peer should be served until it
+/// closes).
+async fn park(conn: &Conn, shared: &ConnShared, core: &CoreState) -> bool {
+    loop {
+        // SAFETY: the read half's stream is only reached from this task,
+        // which is waiting here; `readable` takes `&self` and polls the
+        // descriptor only. monoio's own split halves reach the stream the
+        // same way (e.g. `TcpOwnedReadHalf::peer_addr`).
+        let stream = unsafe { &*conn.rd.0.get() };
+        let ready = monoio::select! {
+            r = stream.readable(true) => Some(r),
+            _ = shared.interrupt.notified() => None,
+        };
+        match ready {
+            Some(Ok(())) => {
+                shared.park.set(false);
+                shared.timed_out.set(false);
+                return true;
+            }
+            Some(Err(e)) => {
+                tracing::debug!("closing: poll error {e}");
+                return false;
+            }
+            None if shared.timed_out.get() => {
+                tracing::debug!("closing: idle timeout");
+                return false;
+            }
+            None if shared.draining.get() => {
+                return conn.codec.is_some_and(is_ttheader) && core.before_deadline();
+            }
+            // The interrupt that asked to park, seen late: wait on.
+            None => {}
         }
     }
 }
 
 /// Who writes a connection's replies.
 enum Out {
-    /// The codec is not known yet (nothing to write yet).
-    Undecided(TcpOwnedWriteHalf),
+    /// The codec is not known yet (nothing to write yet); the chain is
+    /// allocated with the connection.
+    Undecided(TcpOwnedWriteHalf, OutChain),
+    /// Only while `decide` runs.
+    Deciding,
     /// The connection task itself, after each batch (in-order transports).
     Inline(TcpOwnedWriteHalf, OutChain),
     /// A writer task (TTHeader: replies finish in any order).
@@ -257,10 +408,10 @@ impl Out {
     /// Picks the writer once the codec is known.
     fn decide(self, concurrent: bool, shared: &Rc<ConnShared>) -> Out {
         match self {
-            Out::Undecided(wr) if concurrent => {
-                Out::Task(monoio::spawn(write_loop(wr, shared.clone())))
+            Out::Undecided(wr, chain) if concurrent => {
+                Out::Task(monoio::spawn(write_loop(wr, chain, shared.clone())))
             }
-            Out::Undecided(wr) => Out::Inline(wr, OutChain::default()),
+            Out::Undecided(wr, chain) => Out::Inline(wr, chain),
             decided => decided,
         }
     }
@@ -286,8 +437,7 @@ async fn flush_inline(
     res
 }
 
-async fn write_loop(mut wr: TcpOwnedWriteHalf, shared: Rc<ConnShared>) {
-    let mut chain = OutChain::default();
+async fn write_loop(mut wr: TcpOwnedWriteHalf, mut chain: OutChain, shared: Rc<ConnShared>) {
     loop {
         if shared.writer.borrow().is_empty() {
             if shared.closing.get() {

@@ -16,6 +16,9 @@ use crate::notify::LocalNotify;
 pub(crate) struct CoreState {
     conns: RefCell<Slab<Rc<ConnShared>>>,
     drain_deadline: Cell<Option<Instant>>,
+    /// Connections that went quiet (and let their buffers and request
+    /// state go) since the sweeper last counted.
+    parks: Cell<usize>,
     pub(crate) all_closed: LocalNotify,
 }
 
@@ -33,6 +36,16 @@ impl CoreState {
         if conns.is_empty() {
             self.all_closed.notify();
         }
+    }
+
+    /// Counts a connection that parked.
+    pub(crate) fn parked(&self) {
+        self.parks.set(self.parks.get() + 1);
+    }
+
+    /// Parks since the last call.
+    pub(crate) fn take_parks(&self) -> usize {
+        self.parks.replace(0)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -53,13 +66,23 @@ impl CoreState {
         }
     }
 
-    /// Times out reads past their deadline.
+    /// Times out reads past their deadline, and parks connections that
+    /// were quiet since the last sweep (no read completed, nothing
+    /// buffered, nothing in flight): they give their read buffer back and
+    /// wait for readiness instead, so an idle connection holds no buffer.
     pub(crate) fn sweep(&self, now: Instant) {
         for (_, c) in self.conns.borrow().iter() {
             if c.deadline.get().is_some_and(|d| d <= now) && !c.timed_out.get() {
                 c.timed_out.set(true);
                 c.cancel_read();
+                continue;
             }
+            let reads = c.reads.get();
+            if c.parkable.get() && !c.park.get() && reads == c.swept_reads.get() {
+                c.park.set(true);
+                c.cancel_read();
+            }
+            c.swept_reads.set(reads);
         }
     }
 

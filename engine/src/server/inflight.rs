@@ -31,9 +31,11 @@ impl<F: Future<Output = ()>> Inflight<F> {
         self.active
     }
 
-    /// Adds a request and polls it once. Allocates a slot only when every
-    /// existing slot is busy.
-    pub(crate) fn push(&mut self, fut: F, cx: &mut Context<'_>) {
+    /// Adds a request without polling it (allocating a slot only when every
+    /// existing slot is busy); returns its slot, to poll with
+    /// [`poll_slot`](Self::poll_slot). The future moves into its slot here,
+    /// so a caller that awaits afterwards does not carry it.
+    pub(crate) fn insert(&mut self, fut: F) -> usize {
         let i = match self.free.pop() {
             Some(i) => {
                 self.slots[i].set(Some(fut));
@@ -45,10 +47,11 @@ impl<F: Future<Output = ()>> Inflight<F> {
             }
         };
         self.active += 1;
-        self.poll_slot(i, cx);
+        i
     }
 
-    fn poll_slot(&mut self, i: usize, cx: &mut Context<'_>) {
+    /// Polls the request in slot `i`, if any; frees the slot when it is done.
+    pub(crate) fn poll_slot(&mut self, i: usize, cx: &mut Context<'_>) {
         let done = match self.slots[i].as_mut().as_pin_mut() {
             Some(f) => f.poll(cx).is_ready(),
             None => return,
@@ -98,17 +101,15 @@ mod tests {
     }
 
     #[test]
-    fn a_request_that_finishes_at_once_frees_its_slot_at_once() {
+    fn a_request_that_finishes_at_its_first_poll_frees_its_slot() {
         let done = Rc::new(Cell::new(0));
         let mut set = Inflight::new();
         let mut cx = Context::from_waker(Waker::noop());
-        set.push(
-            After {
-                left: 0,
-                done: done.clone(),
-            },
-            &mut cx,
-        );
+        let i = set.insert(After {
+            left: 0,
+            done: done.clone(),
+        });
+        set.poll_slot(i, &mut cx);
         assert_eq!(set.len(), 0);
         assert_eq!(done.get(), 1);
     }
@@ -119,25 +120,21 @@ mod tests {
         let mut set = Inflight::new();
         let mut cx = Context::from_waker(Waker::noop());
         for left in [1, 2, 3] {
-            set.push(
-                After {
-                    left,
-                    done: done.clone(),
-                },
-                &mut cx,
-            );
+            let i = set.insert(After {
+                left,
+                done: done.clone(),
+            });
+            set.poll_slot(i, &mut cx);
         }
         assert_eq!(set.len(), 3);
         assert_eq!(set.slots.len(), 3);
         set.poll_all(&mut cx); // the first finishes
         assert_eq!((set.len(), done.get()), (2, 1));
-        set.push(
-            After {
-                left: 5,
-                done: done.clone(),
-            },
-            &mut cx,
-        );
+        let i = set.insert(After {
+            left: 5,
+            done: done.clone(),
+        });
+        set.poll_slot(i, &mut cx);
         assert_eq!(set.slots.len(), 3, "the freed slot is reused");
         for _ in 0..5 {
             set.poll_all(&mut cx);

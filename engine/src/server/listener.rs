@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use monoio::io::Splitable;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::config::ServerConfig;
@@ -64,7 +65,7 @@ pub(crate) async fn run_core<R: Route>(
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
-                    monoio::spawn(connection::serve(stream, peer, routes.clone(), cfg.clone(), core.clone()));
+                    monoio::spawn(connection::serve(stream.into_split(), peer, routes.clone(), cfg.clone(), core.clone()));
                 }
                 Err(e) => {
                     tracing::warn!("accept: {e}");
@@ -93,16 +94,45 @@ pub(crate) async fn run_core<R: Route>(
     drop(sweeper);
 }
 
-/// Every tick, times out reads past their deadline. One timer per core, not
-/// one per read.
+/// Every tick, times out reads past their deadline, parks quiet
+/// connections, and lets the core's buffer pool free what sat idle (giving
+/// memory back to the system when a lot was freed or many connections
+/// closed). One timer per core, not one per read.
 async fn sweep_loop(core: Rc<CoreState>, cfg: Rc<ServerConfig>, shutdown: Signal) {
     let tick = (cfg.read_timeout.min(cfg.idle_timeout) / 8)
         .clamp(Duration::from_millis(5), Duration::from_millis(500));
+    // Connections at the last trim: a large drop since means their state
+    // went back to the allocator.
+    let mut conns_at_trim = core.len();
+    let mut freed = 0usize;
     loop {
         monoio::time::sleep(tick).await;
         core.sweep(Instant::now());
+        freed += ringrpc_codec::buffer::pool::trim();
+        // A parked connection let go of its request state and buffers.
+        freed += core.take_parks() * PARKED_BYTES;
+        let conns = core.len();
+        conns_at_trim = conns_at_trim.max(conns);
+        if (freed >= RELEASE_AFTER_BYTES || conns_at_trim >= conns + RELEASE_AFTER_CONNS)
+            && crate::memory::release()
+        {
+            freed = 0;
+            conns_at_trim = conns;
+        }
         if shutdown.is_raised() && core.len() == 0 {
             break;
         }
     }
 }
+
+/// About what a connection lets go when it parks: its active phase and
+/// its read and write chunks.
+const PARKED_BYTES: usize = 16 * 1024;
+
+/// Freed pool memory after which the sweeper returns free memory to the
+/// system.
+const RELEASE_AFTER_BYTES: usize = 4 * 1024 * 1024;
+
+/// Closed connections after which the sweeper returns free memory to the
+/// system (each left its task and buffers to the allocator).
+const RELEASE_AFTER_CONNS: usize = 256;

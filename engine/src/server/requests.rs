@@ -3,11 +3,12 @@
 //! and dispatch each request to the routes, whose replies go into a
 //! [`ReplySink`].
 //!
-//! Framed and Buffered requests are dispatched one after another, so
-//! pipelined requests are answered in order. TTHeader requests (which carry
-//! their own seq id, and may come from a multiplexing client) are served
-//! concurrently from the connection's [`Inflight`] set and answered as they
-//! finish. The connection task ([`super::connection`]) drives this with
+//! Every request runs in a reusable slot of the connection's [`Inflight`]
+//! set, so the connection's own future never carries a handler's state.
+//! Framed and Buffered requests run one at a time, so pipelined requests
+//! are answered in order. TTHeader requests (which carry their own seq id,
+//! and may come from a multiplexing client) run concurrently and are
+//! answered as they finish. The connection task ([`super::connection`]) drives this with
 //! socket reads; the in-memory [`Pair`](crate::testing::Pair) drives it
 //! with bytes handed over in a test.
 
@@ -36,6 +37,9 @@ pub(crate) struct Requests<R, K, F> {
     max_inflight: usize,
     dispatch: Dispatch<R, K, F>,
     inflight: Inflight<F>,
+    /// The buffered length below which the frame at the front cannot be
+    /// whole (what the decoder last said it needed); 0 when nothing waits.
+    waiting: usize,
 }
 
 /// Serves one request; owns what it needs, so it can sit in [`Inflight`].
@@ -66,6 +70,16 @@ pub(crate) fn requests<R: Route, K: ReplySink + 'static>(
         max_inflight: max_inflight.max(1),
         dispatch: dispatch_owned::<R, K>,
         inflight: Inflight::new(),
+        waiting: 0,
+    }
+}
+
+impl<R, K, F> Requests<R, K, F> {
+    /// Starts with `codec` already detected (a connection waking from a
+    /// park).
+    pub(crate) fn with_codec(mut self, codec: Option<Codec>) -> Self {
+        self.codec = codec;
+        self
     }
 }
 
@@ -79,6 +93,13 @@ impl<R: Route, K: ReplySink, F: Future<Output = ()>> Requests<R, K, F> {
     /// [`handle`](Self::handle)).
     pub(crate) fn inflight(&self) -> usize {
         self.inflight.len()
+    }
+
+    /// How long the frame at the front of the buffer is, at least, when a
+    /// partial frame waits for its bytes (exact once its length field has
+    /// arrived): what the buffer should make room for, in one piece.
+    pub(crate) fn pending_frame(&self) -> Option<usize> {
+        (self.waiting > 0).then_some(self.waiting)
     }
 
     /// Polls the requests in flight, so they progress while the caller
@@ -109,6 +130,11 @@ impl<R: Route, K: ReplySink, F: Future<Output = ()>> Requests<R, K, F> {
     /// or a frame that cannot be cut): the connection must close, since it
     /// cannot be re-synchronised.
     pub(crate) async fn handle(&mut self, buf: &mut LinkBuffer) -> ringrpc_codec::Result<()> {
+        if buf.len() < self.waiting {
+            // The decoder said how much it needs; it would say so again.
+            return Ok(());
+        }
+        self.waiting = 0;
         loop {
             let c = match self.codec {
                 Some(c) => c,
@@ -124,7 +150,10 @@ impl<R: Route, K: ReplySink, F: Future<Output = ()>> Requests<R, K, F> {
             };
             let frame = match transport::decode_frame(buf, c, &self.limits)? {
                 Decoded::Ready(f) => f,
-                Decoded::NeedMore(_) => return Ok(()),
+                Decoded::NeedMore(n) => {
+                    self.waiting = buf.len() + n;
+                    return Ok(());
+                }
             };
             if let Some(h) = frame.header.as_ref().filter(|_| is_heartbeat(&frame)) {
                 reply_heartbeat(&*self.sink, c, h);
@@ -134,25 +163,24 @@ impl<R: Route, K: ReplySink, F: Future<Output = ()>> Requests<R, K, F> {
                 frame,
                 peer: self.peer,
             };
-            if !is_ttheader(c) {
-                self.routes.dispatch(incoming, &*self.sink).await;
-                continue;
-            }
+            // Every request runs in a reusable slot of the in-flight set,
+            // so the connection's own future does not carry a handler's
+            // state (an idle connection stays small).
             let fut = (self.dispatch)(self.routes.clone(), self.sink.clone(), incoming);
-            let mut fut = Some(fut);
+            let slot = self.inflight.insert(fut);
             poll_fn(|cx| {
-                if let Some(f) = fut.take() {
-                    self.inflight.push(f, cx);
-                }
+                self.inflight.poll_slot(slot, cx);
                 Poll::Ready(())
             })
             .await;
-            // Back-pressure: stop cutting frames while too many are in
-            // flight.
-            if self.inflight.len() >= self.max_inflight {
+            // In-order transports: the request finishes before the next is
+            // cut. TTHeader: stop cutting frames while too many are in
+            // flight (back-pressure).
+            let limit = if is_ttheader(c) { self.max_inflight } else { 1 };
+            if self.inflight.len() >= limit {
                 poll_fn(|cx| {
                     self.inflight.poll_all(cx);
-                    if self.inflight.len() < self.max_inflight {
+                    if self.inflight.len() < limit {
                         Poll::Ready(())
                     } else {
                         Poll::Pending
