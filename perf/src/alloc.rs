@@ -44,6 +44,9 @@ thread_local! {
 struct Counters {
     allocs: AtomicU64,
     bytes: AtomicU64,
+    /// Bytes freed on the role's threads (live heap = bytes - freed, as far
+    /// as memory allocated and freed on those threads goes).
+    freed: AtomicU64,
 }
 
 impl Counters {
@@ -51,6 +54,7 @@ impl Counters {
         Self {
             allocs: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            freed: AtomicU64::new(0),
         }
     }
 }
@@ -85,11 +89,13 @@ unsafe impl GlobalAlloc for CountingAlloc {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         count(new_size);
+        uncount(layout.size());
         // SAFETY: forwarded as is.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        uncount(layout.size());
         // SAFETY: forwarded as is.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -114,6 +120,21 @@ fn count(size: usize) {
     if role == Role::Server as u8 && TRACING.load(Ordering::Relaxed) {
         trace();
     }
+}
+
+#[inline]
+fn uncount(size: usize) {
+    if ROLE.try_with(Cell::get).unwrap_or(0) == Role::Server as u8
+        && !IN_TRACE.try_with(Cell::get).unwrap_or(true)
+    {
+        SERVER.freed.fetch_add(size as u64, Ordering::Relaxed);
+    }
+}
+
+/// Bytes allocated minus bytes freed on server threads: the server's live
+/// heap, as far as it is allocated and freed on its own cores.
+pub fn server_live_bytes() -> i64 {
+    SERVER.bytes.load(Ordering::Relaxed) as i64 - SERVER.freed.load(Ordering::Relaxed) as i64
 }
 
 #[cold]

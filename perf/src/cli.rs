@@ -33,6 +33,10 @@ pub enum Cmd {
     /// Volo's, and a raw echo server (the machine's ceiling), each in its own
     /// process pinned to the server core.
     Compare(CompareArgs),
+    /// Memory per connection: opens many connections to each server (its
+    /// own process), and reports the server's RSS per idle connection, per
+    /// connection after one call each, and after they all close.
+    Mem(MemArgs),
     /// Serves ringrpc's echo server in this process until SIGTERM.
     #[command(hide = true)]
     Serve(ServeArgs),
@@ -66,9 +70,6 @@ pub enum ProtocolArg {
 /// Options every load shares.
 #[derive(Debug, Clone, Args)]
 pub struct LoadArgs {
-    /// The echoed message's size in bytes.
-    #[arg(long, default_value_t = 1024)]
-    pub payload: usize,
     /// Transport. Framed by default: every peer (Apache Thrift, Kitex, Volo)
     /// speaks it, and the targets compare on it.
     #[arg(long, value_enum, default_value_t = TransportArg::Framed)]
@@ -115,6 +116,9 @@ pub struct RunArgs {
     /// Load options.
     #[command(flatten)]
     pub load: LoadArgs,
+    /// The echoed message's size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub payload: usize,
     /// Connections.
     #[arg(long, default_value_t = 100)]
     pub connections: usize,
@@ -149,6 +153,11 @@ pub struct CompareArgs {
     /// Load options.
     #[command(flatten)]
     pub load: LoadArgs,
+    /// The echoed message's sizes in bytes: several make a sweep, with one
+    /// table and one plot of QPS against size (e.g.
+    /// 1024,16384,65536,262144,1048576).
+    #[arg(long, value_delimiter = ',', default_values_t = [1024usize])]
+    pub payload: Vec<usize>,
     /// Connection counts to compare at.
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 100])]
     pub connections: Vec<usize>,
@@ -173,6 +182,33 @@ pub struct CompareArgs {
     pub label: String,
 }
 
+/// `mem`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct MemArgs {
+    /// Connections to open to each server.
+    #[arg(long, default_value_t = 5000)]
+    pub connections: usize,
+    /// The size of the one echo call made on each connection.
+    #[arg(long, default_value_t = 1024)]
+    pub payload: usize,
+    /// How long to let each server settle before reading its RSS, in
+    /// seconds (ringrpc parks a connection after a quiet sweep tick).
+    #[arg(long, default_value_t = 3.0)]
+    pub settle: f64,
+    /// The servers to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = [String::from("ringrpc"), String::from("volo")])]
+    pub targets: Vec<String>,
+    /// The Volo echo server's binary (default: built next to this one).
+    #[arg(long)]
+    pub volo_bin: Option<PathBuf>,
+    /// The CPU of the server.
+    #[arg(long, default_value_t = 0)]
+    pub server_first_core: usize,
+    /// Where result folders go.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+}
+
 /// A server subcommand's options.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -189,6 +225,10 @@ pub struct ServeArgs {
     /// engine's own event loop).
     #[arg(long, value_enum, default_value_t = UringMode::Coop)]
     pub uring: UringMode,
+    /// Answer `stats` lines on stdin with the server threads' allocation
+    /// counters on stdout (`serve` only; `compare` and `mem` use it).
+    #[arg(long)]
+    pub stats: bool,
 }
 
 impl LoadArgs {
@@ -208,12 +248,18 @@ impl LoadArgs {
         }
     }
 
-    /// The load against `addr` with `connections`.
-    pub fn spec(&self, addr: SocketAddr, connections: usize, expect: MessageType) -> LoadSpec {
+    /// The load of `payload`-byte echoes against `addr` with `connections`.
+    pub fn spec(
+        &self,
+        addr: SocketAddr,
+        payload: usize,
+        connections: usize,
+        expect: MessageType,
+    ) -> LoadSpec {
         LoadSpec {
             addr,
             codec: self.codec(),
-            payload: self.payload,
+            payload,
             connections: connections.max(1),
             depth: self.depth.max(1),
             rate: self.rate,
@@ -225,13 +271,13 @@ impl LoadArgs {
     }
 
     /// `framed/binary, 1024 B, ...` for headings.
-    pub fn describe(&self, connections: &str) -> String {
+    pub fn describe(&self, payload: &str, connections: &str) -> String {
         let model = match self.rate {
             Some(r) => format!("open loop at {r} req/s"),
             None => "closed loop".into(),
         };
         format!(
-            "{}/{}, {} B echo, {connections} conns × depth {}, {model}; server cores {}..+{}, load cores {}..+{} (io_uring {:?})",
+            "{}/{}, {payload} B echo, {connections} conns × depth {}, {model}; server cores {}..+{}, load cores {}..+{} (io_uring {:?})",
             self.transport
                 .to_possible_value()
                 .map(|v| v.get_name().to_string())
@@ -240,7 +286,6 @@ impl LoadArgs {
                 .to_possible_value()
                 .map(|v| v.get_name().to_string())
                 .unwrap_or_default(),
-            self.payload,
             self.depth,
             self.server_first_core,
             self.server_cores,
@@ -279,11 +324,25 @@ mod tests {
         let c = Cli::try_parse_from(["ringrpc-perf"]).unwrap();
         assert!(c.cmd.is_none());
         assert_eq!(c.run.connections, 100);
-        assert_eq!(c.run.load.payload, 1024);
+        assert_eq!(c.run.payload, 1024);
         assert_eq!(c.run.load.transport, TransportArg::Framed);
         let c = Cli::try_parse_from(["ringrpc-perf", "compare", "--connections", "1,16"]).unwrap();
         match c.cmd {
-            Some(Cmd::Compare(a)) => assert_eq!(a.connections, vec![1, 16]),
+            Some(Cmd::Compare(a)) => {
+                assert_eq!(a.connections, vec![1, 16]);
+                assert_eq!(a.payload, vec![1024]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let c =
+            Cli::try_parse_from(["ringrpc-perf", "compare", "--payload", "1024,65536"]).unwrap();
+        match c.cmd {
+            Some(Cmd::Compare(a)) => assert_eq!(a.payload, vec![1024, 65536]),
+            other => panic!("{other:?}"),
+        }
+        let c = Cli::try_parse_from(["ringrpc-perf", "mem"]).unwrap();
+        match c.cmd {
+            Some(Cmd::Mem(a)) => assert_eq!((a.connections, a.targets.len()), (5000, 2)),
             other => panic!("{other:?}"),
         }
     }

@@ -25,6 +25,7 @@ mod compare;
 mod cpu;
 mod load;
 mod measure;
+mod mem;
 mod peers;
 mod plot;
 mod report;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
     let out = match cli.cmd {
         None => run(cli.run),
         Some(cli::Cmd::Compare(a)) => compare::run(a),
+        Some(cli::Cmd::Mem(a)) => mem::run(a),
         Some(cli::Cmd::Serve(a)) => serve(a),
         Some(cli::Cmd::RawServer(a)) => raw_server(a),
     };
@@ -81,7 +83,8 @@ fn run(a: cli::RunArgs) -> std::io::Result<()> {
     };
     println!(
         "ringrpc-perf: {target} at {addr}: {}",
-        a.load.describe(&a.connections.to_string())
+        a.load
+            .describe(&a.payload.to_string(), &a.connections.to_string())
     );
     println!(
         "  {} s warm-up, {} s measured; {} CPUs, io_uring {}, load average {:.2}{}",
@@ -96,7 +99,7 @@ fn run(a: cli::RunArgs) -> std::io::Result<()> {
             ""
         }
     );
-    let spec = a.load.spec(addr, a.connections, expect);
+    let spec = a.load.spec(addr, a.payload, a.connections, expect);
     let opts = measure::Options {
         timing: cli::timing(a.warmup, a.duration),
         progress: !a.load.no_progress,
@@ -114,7 +117,11 @@ fn run(a: cli::RunArgs) -> std::io::Result<()> {
         print!("{}", report::alloc_sites(&m));
     }
     let dir = report::results_dir(&a.load.results, &a.label)?;
-    let title = format!("{target}: {}", a.load.describe(&a.connections.to_string()));
+    let title = format!(
+        "{target}: {}",
+        a.load
+            .describe(&a.payload.to_string(), &a.connections.to_string())
+    );
     std::fs::write(
         dir.join("latency.svg"),
         plot::percentile_svg(
@@ -171,6 +178,9 @@ fn run(a: cli::RunArgs) -> std::io::Result<()> {
 fn serve(a: cli::ServeArgs) -> std::io::Result<()> {
     let s = peers::ringrpc::start(a.addr, a.cores, a.first_core)?;
     println!("listening on {}", s.local_addr());
+    if a.stats {
+        peers::serve_stats();
+    }
     s.run_until_signal().map(drop)
 }
 

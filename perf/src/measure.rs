@@ -10,26 +10,43 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::alloc;
 use crate::cpu::CpuClock;
 use crate::load::{ErrorCounts, Generator, LOAD_THREADS, LoadSpec, Phase};
+use crate::peers::ChildServer;
 use crate::peers::ringrpc::SERVER_THREADS;
 
 /// How the server's cost can be observed.
 #[derive(Debug, Clone, Copy)]
-pub enum Probe {
+pub enum Probe<'a> {
     /// The embedded server: its core threads' CPU time and their
     /// allocations.
     Embedded,
     /// A child process: its CPU time.
     Process(CpuClock),
+    /// A child process: its CPU time, and its allocations if it reports
+    /// them (ringrpc's `serve --stats`).
+    Child(&'a ChildServer),
     /// Nothing (an external server).
     None,
 }
 
-impl Probe {
+impl Probe<'_> {
     fn cpu_ns(&self) -> Option<u64> {
         match self {
             Probe::Embedded => Some(SERVER_THREADS.total_ns()),
             Probe::Process(c) => Some(c.now_ns()),
+            Probe::Child(c) => c.clock.map(|c| c.now_ns()),
             Probe::None => None,
+        }
+    }
+
+    /// The server's allocations and bytes allocated so far.
+    fn allocs(&self) -> Option<(u64, u64)> {
+        match self {
+            Probe::Embedded => {
+                let s = alloc::snapshot();
+                Some((s.server_allocs, s.server_bytes))
+            }
+            Probe::Child(c) => c.allocs(),
+            Probe::Process(_) | Probe::None => None,
         }
     }
 }
@@ -103,9 +120,9 @@ pub struct Measurement {
     pub server_cpu_us_per_req: Option<f64>,
     /// Server CPU time over the window's wall time (1.0 = one core busy).
     pub server_cpu_busy: Option<f64>,
-    /// Server heap allocations per request (embedded server only).
+    /// Server heap allocations per request (ringrpc's server only).
     pub server_allocs_per_req: Option<f64>,
-    /// Server bytes allocated per request (embedded server only).
+    /// Server bytes allocated per request (ringrpc's server only).
     pub server_alloc_bytes_per_req: Option<f64>,
     /// Generator CPU time per request, in microseconds.
     pub load_cpu_us_per_req: f64,
@@ -136,7 +153,7 @@ pub struct Options {
 pub fn measure(
     target: &str,
     spec: &LoadSpec,
-    probe: Probe,
+    probe: Probe<'_>,
     opts: Options,
 ) -> std::io::Result<Measurement> {
     let Timing { warmup, duration } = opts.timing;
@@ -181,6 +198,7 @@ pub fn measure(
     }
     // Open the window.
     let a0 = alloc::snapshot();
+    let sa0 = probe.allocs();
     let s0 = probe.cpu_ns();
     let l0 = LOAD_THREADS.total_ns();
     if opts.alloc_trace {
@@ -197,6 +215,7 @@ pub fn measure(
     let window = t0.elapsed();
     alloc::set_tracing(false);
     let a1 = alloc::snapshot();
+    let sa1 = probe.allocs();
     let s1 = probe.cpu_ns();
     let l1 = LOAD_THREADS.total_ns();
     bar.finish_and_clear();
@@ -208,7 +227,10 @@ pub fn measure(
         (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64),
         _ => None,
     };
-    let embedded = matches!(probe, Probe::Embedded);
+    let server_allocs = match (sa0, sa1) {
+        (Some(a), Some(b)) => Some((b.0.saturating_sub(a.0), b.1.saturating_sub(a.1))),
+        _ => None,
+    };
     Ok(Measurement {
         target: target.to_string(),
         connections: spec.connections,
@@ -221,8 +243,8 @@ pub fn measure(
         latency_us: Latency::of(&result.hist),
         server_cpu_us_per_req: server_cpu.map(|c| c / ok / 1000.0),
         server_cpu_busy: server_cpu.map(|c| c / wall_ns),
-        server_allocs_per_req: embedded.then(|| allocs.server_allocs as f64 / ok),
-        server_alloc_bytes_per_req: embedded.then(|| allocs.server_bytes as f64 / ok),
+        server_allocs_per_req: server_allocs.map(|a| a.0 as f64 / ok),
+        server_alloc_bytes_per_req: server_allocs.map(|a| a.1 as f64 / ok),
         load_cpu_us_per_req: l1.saturating_sub(l0) as f64 / ok / 1000.0,
         load_cpu_busy: l1.saturating_sub(l0) as f64 / wall_ns,
         load_allocs_per_req: allocs.load_allocs as f64 / ok,

@@ -156,6 +156,18 @@ pub fn table(m: &Measurement) -> String {
 }
 
 /// Microseconds, with sensible precision.
+/// A byte count as `1 KiB`, `64 KiB`, `1 MiB` (exact powers), or bytes.
+pub fn size(n: usize) -> String {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
+        format!("{} MiB", n >> 20)
+    } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
+        format!("{} KiB", n >> 10)
+    } else {
+        format!("{n} B")
+    }
+}
+
+/// Microseconds, with a unit that fits.
 pub fn us(v: f64) -> String {
     if v >= 1000.0 {
         format!("{:.2} ms", v / 1000.0)

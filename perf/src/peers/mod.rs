@@ -2,9 +2,11 @@
 //! a child process), the raw echo ceiling, and Volo's echo server (a child
 //! process built from `perf/volo-echo`).
 
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::cpu::CpuClock;
@@ -26,21 +28,53 @@ pub struct ChildServer {
     child: std::process::Child,
     /// Its CPU clock (all threads).
     pub clock: Option<CpuClock>,
+    /// Its stats pipe (`serve --stats`): allocation counters on request.
+    stats: Option<Mutex<(ChildStdin, BufReader<ChildStdout>)>>,
 }
 
 impl ChildServer {
     /// Starts `cmd` (which must listen on `addr`) and waits until `addr`
     /// accepts connections (at most 20 s).
-    pub fn spawn(name: &str, mut cmd: Command, addr: SocketAddr) -> std::io::Result<ChildServer> {
-        cmd.stdin(Stdio::null()).stdout(Stdio::null());
-        let child = cmd.spawn().map_err(|e| {
+    pub fn spawn(name: &str, cmd: Command, addr: SocketAddr) -> std::io::Result<ChildServer> {
+        Self::start(name, cmd, addr, false)
+    }
+
+    /// As [`spawn`](Self::spawn), for ringrpc's `serve --stats`: the
+    /// server's allocation counters can then be read with
+    /// [`allocs`](Self::allocs).
+    pub fn spawn_with_stats(
+        name: &str,
+        mut cmd: Command,
+        addr: SocketAddr,
+    ) -> std::io::Result<ChildServer> {
+        cmd.arg("--stats");
+        Self::start(name, cmd, addr, true)
+    }
+
+    fn start(
+        name: &str,
+        mut cmd: Command,
+        addr: SocketAddr,
+        stats: bool,
+    ) -> std::io::Result<ChildServer> {
+        if stats {
+            cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+        } else {
+            cmd.stdin(Stdio::null()).stdout(Stdio::null());
+        }
+        let mut child = cmd.spawn().map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot start {name} ({cmd:?}): {e}"))
         })?;
+        let stats = match (child.stdin.take(), child.stdout.take()) {
+            (Some(i), Some(o)) => Some(Mutex::new((i, BufReader::new(o)))),
+            _ => None,
+        };
         let mut me = ChildServer {
             name: name.to_string(),
             addr,
             clock: CpuClock::process(child.id()).ok(),
             child,
+            stats,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -66,6 +100,76 @@ impl ChildServer {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// The server threads' allocations and bytes allocated so far
+    /// (`serve --stats` children only).
+    pub fn allocs(&self) -> Option<(u64, u64)> {
+        self.stats().map(|(a, b, _)| (a, b))
+    }
+
+    /// The server threads' live heap bytes (`serve --stats` children only).
+    pub fn live_bytes(&self) -> Option<i64> {
+        self.stats().map(|(_, _, l)| l)
+    }
+
+    fn stats(&self) -> Option<(u64, u64, i64)> {
+        let mut pipe = self.stats.as_ref()?.lock().ok()?;
+        let (input, output) = &mut *pipe;
+        input.write_all(b"stats\n").ok()?;
+        input.flush().ok()?;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if output.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            if let Some(rest) = line.trim().strip_prefix("stats ") {
+                let mut it = rest.split(' ');
+                return Some((
+                    it.next()?.parse().ok()?,
+                    it.next()?.parse().ok()?,
+                    it.next()?.parse().ok()?,
+                ));
+            }
+        }
+    }
+
+    /// The server process's resident memory, in bytes (`VmRSS`).
+    pub fn rss(&self) -> std::io::Result<u64> {
+        rss_of(self.pid())
+    }
+}
+
+/// A process's resident memory, in bytes, from `/proc/PID/status`.
+pub fn rss_of(pid: u32) -> std::io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .ok_or_else(|| std::io::Error::other(format!("no VmRSS for pid {pid}")))
+}
+
+/// For `serve --stats`: answers each `stats` line on stdin with
+/// `stats ALLOCS BYTES` (the server threads' counters) on stdout, from a
+/// thread of its own.
+pub fn serve_stats() {
+    std::thread::spawn(|| {
+        let stdin = std::io::stdin();
+        for line in stdin.lock().lines() {
+            let Ok(line) = line else { return };
+            if line.trim() == "stats" {
+                let s = crate::alloc::snapshot();
+                println!(
+                    "stats {} {} {}",
+                    s.server_allocs,
+                    s.server_bytes,
+                    crate::alloc::server_live_bytes()
+                );
+            }
+        }
+    });
 }
 
 impl Drop for ChildServer {
