@@ -152,10 +152,14 @@ fn every_transport_and_protocol_round_trips() {
                     let r = c.echo(req(&msg)).await;
                     assert_eq!(r.expect("echo").msg, msg.as_str());
                 }
-                // A large message exercises linked (zero-copy) writes.
-                let big = "x".repeat(64 * 1024);
-                let r = c.echo(req(&big)).await.expect("big echo");
-                assert_eq!(r.msg.len(), big.len());
+                // Large messages: read into one buffer sized to the frame,
+                // echoed by linking the request's bytes into the reply.
+                for size in [64 * 1024, 1024 * 1024] {
+                    let big = "x".repeat(size);
+                    let r = c.echo(req(&big)).await.expect("big echo");
+                    assert_eq!(r.msg.len(), big.len());
+                    assert!(r.msg.bytes().all(|b| b == b'x'));
+                }
             });
         }
     }
@@ -354,6 +358,78 @@ fn closed_by_server(s: &mut TcpStream) -> bool {
             Err(_) => return false,
         }
     }
+}
+
+#[test]
+fn a_huge_declared_frame_that_stalls_is_closed_and_others_carry_on() {
+    let fx = start(|c| c.read_timeout = Duration::from_millis(300));
+    let mut good = raw(fx.addr());
+    let mut stalled = Vec::new();
+    for _ in 0..8 {
+        // 16 MiB declared (the limit), 10 bytes sent, then nothing.
+        let mut s = raw(fx.addr());
+        s.write_all(&(16 * 1024 * 1024u32 - 4).to_be_bytes())
+            .expect("write");
+        s.write_all(&[0x80, 0x01, 0, 1, 0, 0, 0, 4, b'e', b'c'])
+            .expect("write");
+        stalled.push(s);
+    }
+    good.write_all(&framed_call(3, "meanwhile")).expect("write");
+    assert_eq!(
+        read_replies(&mut good, 1),
+        vec![(3, "meanwhile".to_string())]
+    );
+    for s in &mut stalled {
+        assert!(
+            closed_by_server(s),
+            "a stalled frame is closed after the read timeout"
+        );
+    }
+    good.write_all(&framed_call(4, "still here"))
+        .expect("write");
+    assert_eq!(
+        read_replies(&mut good, 1),
+        vec![(4, "still here".to_string())]
+    );
+}
+
+#[test]
+fn a_quiet_connection_parks_and_wakes_on_the_next_request() {
+    // A 200 ms read timeout makes the sweeper tick every 25 ms, so a
+    // connection quiet for 150 ms has parked (given its buffer back).
+    let fx = start(|c| c.read_timeout = Duration::from_millis(200));
+    let mut s = raw(fx.addr());
+    s.write_all(&framed_call(1, "first")).expect("write");
+    assert_eq!(read_replies(&mut s, 1), vec![(1, "first".to_string())]);
+    for i in 2..5 {
+        std::thread::sleep(Duration::from_millis(150));
+        s.write_all(&framed_call(i, "after a nap")).expect("write");
+        assert_eq!(
+            read_replies(&mut s, 1),
+            vec![(i, "after a nap".to_string())]
+        );
+    }
+    // Our client's pooled TTHeader connection, parked on both sides.
+    let b = echo_client(fx.addr(), Transport::TtHeader, Protocol::Binary);
+    run(async move {
+        let c = EchoServiceClient::new(b.build().expect("client"));
+        for _ in 0..3 {
+            assert_eq!(c.echo(req("x")).await.expect("echo").msg, "x");
+            monoio::time::sleep(Duration::from_millis(150)).await;
+        }
+    });
+}
+
+#[test]
+fn a_parked_connection_still_times_out_when_idle() {
+    let fx = start(|c| {
+        c.read_timeout = Duration::from_millis(100);
+        c.idle_timeout = Duration::from_millis(300);
+    });
+    let mut s = raw(fx.addr());
+    let started = std::time::Instant::now();
+    assert!(closed_by_server(&mut s), "closed for idleness");
+    assert!(started.elapsed() >= Duration::from_millis(250));
 }
 
 #[test]

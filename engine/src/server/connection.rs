@@ -18,6 +18,7 @@ use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::Instant;
 
 use monoio::io::CancelableAsyncReadRent;
@@ -113,10 +114,15 @@ impl ConnShared {
     /// Cancels the pending read, or wakes the parked wait (timeout,
     /// shutdown, parking).
     pub(crate) fn cancel_read(&self) {
+        self.cancel_op();
+        self.interrupt.notify();
+    }
+
+    /// Cancels the pending read only.
+    fn cancel_op(&self) {
         let mut c = self.canceller.borrow_mut();
         let old = std::mem::take(&mut *c);
         *c = old.cancel();
-        self.interrupt.notify();
     }
 }
 
@@ -168,13 +174,7 @@ pub(crate) async fn serve<R: Route>(
         out: Out::Undecided(wr, OutChain::with_capacity(OUT_SLICES)),
         codec: None,
     };
-    // monoio's canceller allocates its set of operations on the first read;
-    // an empty read now makes that allocation with the connection's other
-    // long-lived state rather than among the buffers it lets go later.
-    // (Boxed, like the close below: one-off steps whose state would
-    // otherwise size the connection's future for its whole life.)
-    let handle = shared.canceller.borrow().handle();
-    let (_, _) = Box::pin(conn.rd.cancelable_read(bytes::BytesMut::new(), handle)).await;
+    prime_canceller(&mut conn.rd, &shared).await;
     // A new connection starts parked: it takes no buffer until its first
     // bytes arrive (at once, for a client that calls right away).
     shared
@@ -213,6 +213,27 @@ pub(crate) async fn serve<R: Route>(
         Out::Undecided(..) | Out::Deciding => {}
     }
     core.unregister(key);
+}
+
+/// monoio's canceller allocates its set of operations on the first read a
+/// connection makes. A read registered and cancelled at once makes that
+/// allocation now, with the connection's other long-lived state, rather
+/// than among the buffers it lets go later (where it would pin a page).
+/// The read asks for no bytes, so none can be lost. Boxed: a one-off step
+/// whose state would otherwise size the connection's future for its life.
+async fn prime_canceller(rd: &mut TcpOwnedReadHalf, shared: &ConnShared) {
+    let handle = shared.canceller.borrow().handle();
+    let mut read = Box::pin(rd.cancelable_read(bytes::BytesMut::new(), handle));
+    let mut done = false;
+    poll_fn(|cx| {
+        done = read.as_mut().poll(cx).is_ready();
+        Poll::Ready(())
+    })
+    .await;
+    if !done {
+        shared.cancel_op();
+        let _ = read.await;
+    }
 }
 
 /// The active phase: reads and serves until the connection goes quiet or

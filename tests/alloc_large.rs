@@ -1,0 +1,140 @@
+//! A large echo allocates nothing on the server per request once warm:
+//! the frame is read into a pooled buffer sized to it, the string is a
+//! slice of it, and the reply links it. Counted with a global allocator
+//! that counts only the server core's thread.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ringrpc::codec::buffer::LinkWriter;
+use ringrpc::codec::thrift::{BinaryWriter, Message, MessageIdent, MessageType, ProtocolWriter};
+use ringrpc::codec::transport::{self, Codec, Transport};
+use ringrpc::engine::context::ServerContext;
+use ringrpc::engine::server::Server;
+use ringrpc_example_idl::echo::{
+    EchoRequest, EchoResponse, EchoService, EchoServiceEchoArgs, EchoServiceServer,
+};
+
+thread_local! {
+    static COUNTED: Cell<bool> = const { Cell::new(false) };
+}
+static SERVER_ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+struct Counting;
+
+// SAFETY: forwards every call to `System` unchanged; the counting touches
+// a const-initialised thread-local and an atomic, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTED.try_with(Cell::get).unwrap_or(false) {
+            SERVER_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded as is.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded as is.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, size: usize) -> *mut u8 {
+        if COUNTED.try_with(Cell::get).unwrap_or(false) {
+            SERVER_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded as is.
+        unsafe { System.realloc(ptr, layout, size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[derive(Clone)]
+struct Echo;
+
+impl EchoService for Echo {
+    async fn echo(
+        &self,
+        _cx: &mut ServerContext,
+        req: EchoRequest,
+    ) -> ringrpc::engine::Result<EchoResponse> {
+        Ok(EchoResponse { msg: req.msg })
+    }
+}
+
+fn call(seqid: i32, msg: &str) -> Vec<u8> {
+    let codec = Codec {
+        transport: Transport::Framed,
+        protocol: ringrpc::codec::thrift::Protocol::Binary,
+    };
+    let mut w = LinkWriter::new();
+    transport::encode_frame(&mut w, codec, None, |out| {
+        let mut p = BinaryWriter::new(out);
+        p.write_message_begin(&MessageIdent::new("echo".into(), MessageType::Call, seqid));
+        EchoServiceEchoArgs {
+            req: EchoRequest { msg: msg.into() },
+        }
+        .encode(&mut p);
+        p.write_message_end();
+    });
+    w.to_vec()
+}
+
+fn exchange(s: &mut TcpStream, frame: &[u8], reply: &mut Vec<u8>) {
+    s.write_all(frame).expect("write");
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).expect("reply length");
+    reply.resize(u32::from_be_bytes(len) as usize, 0);
+    s.read_exact(reply).expect("reply");
+}
+
+#[test]
+fn a_large_echo_allocates_nothing_per_request_after_warm_up() {
+    let server = Server::builder()
+        .addr("127.0.0.1:0".parse().expect("addr"))
+        .cores(1)
+        .configure(|c| c.pin = false)
+        .service_per_core(|| {
+            // Runs on the core's own thread: count its allocations.
+            COUNTED.with(|c| c.set(true));
+            EchoServiceServer::new(Echo)
+        })
+        .start()
+        .expect("server starts");
+    for size in [256 * 1024, 1024 * 1024] {
+        let mut conns: Vec<TcpStream> = (0..4)
+            .map(|_| {
+                let s = TcpStream::connect(server.local_addr()).expect("connect");
+                s.set_read_timeout(Some(Duration::from_secs(20)))
+                    .expect("timeout");
+                s
+            })
+            .collect();
+        let frame = call(7, &"z".repeat(size));
+        let mut reply = Vec::new();
+        for _ in 0..20 {
+            for s in &mut conns {
+                exchange(s, &frame, &mut reply);
+            }
+        }
+        let before = SERVER_ALLOCS.load(Ordering::Relaxed);
+        let n = 50;
+        for _ in 0..n {
+            for s in &mut conns {
+                exchange(s, &frame, &mut reply);
+            }
+        }
+        let allocs = SERVER_ALLOCS.load(Ordering::Relaxed) - before;
+        assert!(reply.len() > size, "the reply carries the message");
+        assert_eq!(
+            allocs,
+            0,
+            "{allocs} server allocations over {} echoes of {size} bytes",
+            n * conns.len()
+        );
+    }
+    server.shutdown();
+}
