@@ -608,3 +608,166 @@ fn the_same_bad_reply_is_the_same_error_on_the_long_and_the_mux_pool() {
         assert_eq!(kinds[0], kinds[1], "long and mux agree");
     }
 }
+
+/// Reads whole frames of `codec` off a blocking socket, at least `n`
+/// (`None` if the peer closes or sends garbage first).
+fn read_frames(
+    s: &mut TcpStream,
+    codec: Codec,
+    n: usize,
+) -> Option<Vec<ringrpc::codec::transport::Frame>> {
+    let mut buf = LinkBuffer::new();
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while out.len() < n {
+        match transport::decode_frame(&mut buf, codec, &Default::default()).ok()? {
+            Decoded::Ready(f) => out.push(f),
+            Decoded::NeedMore(_) => match s.read(&mut chunk) {
+                Ok(k) if k > 0 => buf.extend_from_slice(&chunk[..k]),
+                _ => return None,
+            },
+        }
+    }
+    Some(out)
+}
+
+/// The echo reply to a call frame, with `seqid` as its seq id.
+fn echo_reply(call: &ringrpc::codec::transport::Frame, seqid: i32) -> Vec<u8> {
+    let mut r = BinaryReader::new(call.payload.clone());
+    let m = r.read_message_begin().expect("header");
+    let args = EchoServiceEchoArgs::decode(&mut r).expect("args");
+    let header = call.header.as_ref().map(|h| {
+        let mut out = ringrpc::codec::transport::TtHeader::new(h.seq_id);
+        out.protocol = h.protocol;
+        out
+    });
+    let mut w = LinkWriter::new();
+    transport::encode_frame(&mut w, call.codec, header.as_ref(), |out| {
+        let mut p = BinaryWriter::new(out);
+        p.write_message_begin(&MessageIdent::new(m.name, MessageType::Reply, seqid));
+        EchoServiceEchoResult {
+            success: Some(EchoResponse { msg: args.req.msg }),
+        }
+        .encode(&mut p);
+        p.write_message_end();
+    });
+    w.to_vec()
+}
+
+/// The seq id of a call frame's message.
+fn seqid_of(call: &ringrpc::codec::transport::Frame) -> i32 {
+    let mut r = BinaryReader::new(call.payload.clone());
+    r.read_message_begin().expect("header").seqid
+}
+
+/// A scripted peer on its own thread: `serve` runs per accepted connection
+/// (at most `conns` of them); returns the address and the number accepted.
+fn scripted(conns: usize, serve: fn(TcpStream)) -> (SocketAddr, Arc<AtomicUsize>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let a = accepted.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(conns) {
+            let Ok(s) = s else { return };
+            a.fetch_add(1, Ordering::SeqCst);
+            let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+            std::thread::spawn(move || serve(s));
+        }
+    });
+    (addr, accepted)
+}
+
+const FRAMED: Codec = Codec {
+    transport: Transport::Framed,
+    protocol: Protocol::Binary,
+};
+
+#[test]
+fn a_reply_with_another_seq_id_is_refused_and_its_connection_dropped() {
+    // Answers its very first call with seq id + 1000, the rest properly.
+    static WRONG_ONCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+    let (addr, accepted) = scripted(4, |mut s| {
+        while let Some(mut frames) = read_frames(&mut s, FRAMED, 1) {
+            let f = frames.remove(0);
+            let wrong = WRONG_ONCE.swap(false, Ordering::SeqCst);
+            let seq = seqid_of(&f) + if wrong { 1000 } else { 0 };
+            if s.write_all(&echo_reply(&f, seq)).is_err() {
+                return;
+            }
+        }
+    });
+    let b = echo_client(addr, Transport::Framed, Protocol::Binary);
+    run(async move {
+        let c = EchoServiceClient::new(b.build().expect("client"));
+        match c.echo(req("first")).await {
+            Err(Error::Application(ex)) => assert_eq!(ex.kind, ExceptionKind::BadSequenceId),
+            other => panic!("expected BAD_SEQUENCE_ID, got {other:?}"),
+        }
+        // The out-of-step connection was dropped: the next call opens a
+        // new one, and the one after reuses it.
+        assert_eq!(c.echo(req("second")).await.expect("echo").msg, "second");
+        assert_eq!(c.echo(req("third")).await.expect("echo").msg, "third");
+    });
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_mux_client_matches_replies_a_server_sends_out_of_order() {
+    const TT: Codec = Codec {
+        transport: Transport::TtHeader,
+        protocol: Protocol::Binary,
+    };
+    // Reads eight calls, then answers them last first.
+    let (addr, _) = scripted(1, |mut s| {
+        let Some(calls) = read_frames(&mut s, TT, 8) else {
+            return;
+        };
+        for f in calls.iter().rev() {
+            let _ = s.write_all(&echo_reply(f, seqid_of(f)));
+        }
+        let mut b = [0u8; 1];
+        let _ = s.read(&mut b);
+    });
+    let b = echo_client(addr, Transport::TtHeader, Protocol::Binary).pool(PoolKind::mux());
+    run(async move {
+        let c = Rc::new(EchoServiceClient::new(b.build().expect("client")));
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let c = c.clone();
+                monoio::spawn(async move {
+                    let msg = format!("call {i}");
+                    assert_eq!(c.echo(req(&msg)).await.expect("echo").msg, msg.as_str());
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await;
+        }
+    });
+}
+
+#[test]
+fn a_server_that_closes_after_each_reply_costs_no_call() {
+    // One call per connection, then the server closes it.
+    let (addr, accepted) = scripted(20, |mut s| {
+        if let Some(frames) = read_frames(&mut s, FRAMED, 1) {
+            let _ = s.write_all(&echo_reply(&frames[0], seqid_of(&frames[0])));
+        }
+    });
+    let b = echo_client(addr, Transport::Framed, Protocol::Binary);
+    run(async move {
+        let c = EchoServiceClient::new(b.build().expect("client"));
+        for i in 0..5 {
+            let msg = format!("call {i}");
+            // Give the close a moment to arrive, as between real calls.
+            monoio::time::sleep(Duration::from_millis(20)).await;
+            assert_eq!(c.echo(req(&msg)).await.expect("echo").msg, msg.as_str());
+        }
+    });
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        5,
+        "a new connection per call"
+    );
+}

@@ -32,6 +32,10 @@ pub struct RpcInfo {
     /// When the caller stops waiting, if it said (TTHeader `RPCTimeout`, or
     /// the client's RPC timeout).
     pub deadline: Option<Instant>,
+    /// The call's RPC timeout as configured (the call's option, else the
+    /// client's): what a client sends as TTHeader `RPCTimeout`, as Kitex
+    /// does. `None` on the server.
+    pub timeout: Option<Duration>,
     /// The transport and protocol.
     pub codec: Codec,
 }

@@ -408,21 +408,29 @@ impl LinkBuffer {
     }
 
     /// Returns idle memory: when no bytes are buffered, the tail goes back
-    /// to the per-thread pool, the chain's own storage is freed, any
-    /// reservation is given back, and reads start again from one chunk.
-    /// Consumed bytes go back on their own: a buffer is reusable as soon as
-    /// the last value decoded from it is dropped.
+    /// to the per-thread pool, any reservation is given back, and reads
+    /// start again from one chunk. Consumed bytes go back on their own: a
+    /// buffer is reusable as soon as the last value decoded from it is
+    /// dropped. (The chain's few words of storage stay, so a buffer used
+    /// again allocates nothing.)
     pub fn release(&mut self) {
         if self.chain.is_empty() {
             if let Some(t) = self.tail.take() {
                 pool::give_sized(t, self.tail_size);
             }
             self.joined = false;
-            self.chain = VecDeque::new();
-            self.scratch = Vec::new();
             self.read_size = pool::CHUNK_SIZE;
             self.expect = 0;
             self.unreserve(self.reserved);
+        }
+    }
+
+    /// [`release`](Self::release) only if the tail is a large buffer (a
+    /// large message came through): a connection kept for reuse keeps its
+    /// chunk, which the next message needs anyway, but not megabytes.
+    pub fn release_large(&mut self) {
+        if self.tail_size > pool::CHUNK_SIZE || self.reserved > 0 {
+            self.release();
         }
     }
 

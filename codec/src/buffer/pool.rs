@@ -85,7 +85,7 @@ thread_local! {
 }
 
 /// How many pooled chunks one [`take`] looks at before allocating.
-const SCAN: usize = 8;
+const SCAN: usize = 32;
 
 /// How many large buffers of a class one [`take`] looks at: more than for
 /// chunks, since each may still be held by a large reply being written,
@@ -171,10 +171,12 @@ pub fn give(chunk: BytesMut) {
 }
 
 /// Returns a buffer that had `size` bytes of capacity when it was taken
-/// (its allocation's size, reclaimable once the views of it are gone).
+/// (its allocation's size, reclaimable once the views of it are gone, even
+/// if nothing of it is left to write into now).
 pub fn give_sized(mut chunk: BytesMut, size: usize) {
     chunk.clear();
-    if chunk.capacity() == 0 && !chunk.try_reclaim(1) {
+    if size == 0 && chunk.capacity() == 0 {
+        // No allocation behind it.
         return;
     }
     if size >= LARGE_MIN {

@@ -53,6 +53,9 @@ pub struct LinkWriter {
     segs: Vec<Segment>,
     /// Where copies go now.
     cur: BytesMut,
+    /// The capacity `cur`'s buffer had when taken from the pool (what it
+    /// goes back as, however little of it is left to write into).
+    cur_size: usize,
     /// Total bytes written (all segments plus `cur`).
     len: usize,
 }
@@ -94,17 +97,34 @@ impl LinkWriter {
         if self.cur.is_empty() {
             // Nothing written in it: reclaim in place or swap for a pooled chunk.
             if !self.cur.try_reclaim(n) {
-                let old = std::mem::replace(&mut self.cur, pool::take(n));
-                pool::give(old);
+                self.swap_chunk(n);
             }
             return;
         }
         let done = self.cur.split();
         self.segs.push(Segment::Owned(done));
         if !self.cur.try_reclaim(n) {
-            let old = std::mem::replace(&mut self.cur, pool::take(n));
-            pool::give(old);
+            self.swap_chunk(n);
         }
+    }
+
+    /// Gives the current chunk back to the pool (as the size it was taken
+    /// at: it is reclaimed whole once what was written from it is sent) and
+    /// takes one with room for `n`.
+    fn swap_chunk(&mut self, n: usize) {
+        let fresh = pool::take(n);
+        let size = std::mem::replace(&mut self.cur_size, fresh.capacity());
+        let old = std::mem::replace(&mut self.cur, fresh);
+        pool::give_sized(old, size);
+    }
+
+    /// Makes sure the next `n` bytes fit in the current chunk, moving to a
+    /// fresh one if they would not (so a message of about that size is
+    /// written in one piece). Writes nothing. Allocates only when the pool
+    /// has no free chunk.
+    #[inline]
+    pub fn make_room(&mut self, n: usize) {
+        self.room(n);
     }
 
     /// Copies `data` in. Allocates only when a new chunk is needed.
@@ -249,15 +269,16 @@ impl LinkWriter {
     pub fn release(&mut self) {
         if self.len == 0 {
             self.segs = Vec::new();
-            if self.cur.capacity() > 0 {
-                pool::give(std::mem::take(&mut self.cur));
+            if self.cur_size > 0 {
+                pool::give_sized(std::mem::take(&mut self.cur), self.cur_size);
+                self.cur_size = 0;
             }
         }
     }
 
     /// Whether the writer holds pooled memory (a chunk to copy into).
     pub fn holds_memory(&self) -> bool {
-        self.cur.capacity() > 0 || self.segs.capacity() > 0
+        self.cur_size > 0 || self.segs.capacity() > 0
     }
 
     /// Copies everything written into one `Vec` (tests and tools; allocates).
@@ -272,8 +293,8 @@ impl LinkWriter {
 
 impl Drop for LinkWriter {
     fn drop(&mut self) {
-        if self.cur.capacity() > 0 {
-            pool::give(std::mem::take(&mut self.cur));
+        if self.cur_size > 0 {
+            pool::give_sized(std::mem::take(&mut self.cur), self.cur_size);
         }
     }
 }

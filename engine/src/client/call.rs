@@ -56,6 +56,8 @@ pub struct Client<S = super::Resolve> {
     scratch: RefCell<LinkWriter>,
     /// Reused by `encode` to collect the encoded pieces.
     parts: RefCell<Vec<Bytes>>,
+    /// The length of the last message encoded (room made for the next).
+    last_len: Cell<usize>,
 }
 
 impl<S> Client<S> {
@@ -66,6 +68,7 @@ impl<S> Client<S> {
             seq: Cell::new(0),
             scratch: RefCell::new(LinkWriter::new()),
             parts: RefCell::new(Vec::new()),
+            last_len: Cell::new(0),
         }
     }
 }
@@ -158,6 +161,7 @@ where
                 method: name.clone(),
                 seqid,
                 deadline: rpc_timeout.map(|t| Instant::now() + t),
+                timeout: rpc_timeout,
                 codec,
             },
             request_keys: Vec::new(),
@@ -183,26 +187,35 @@ where
     }
 
     /// Encodes the message into one contiguous `Bytes`: zero copy unless a
-    /// large binary was linked in (then one copy joins the pieces).
+    /// large binary was linked in (then one copy joins the pieces, into a
+    /// pooled buffer). The scratch writer first makes room for as much as
+    /// the last message took, so a message rarely straddles two chunks.
     fn encode<A: Message>(&self, ident: &MessageIdent, protocol: Protocol, args: &A) -> Bytes {
         let mut w = self.scratch.borrow_mut();
+        w.make_room(self.last_len.get());
         match protocol {
             Protocol::Binary => write_message(&mut BinaryWriter::new(&mut w), ident, args),
             Protocol::Compact => write_message(&mut CompactWriter::new(&mut w), ident, args),
         }
+        self.last_len.set(w.len().min(MAX_ROOM));
         let mut parts = self.parts.borrow_mut();
         parts.clear();
         w.take_chain(&mut parts);
         if parts.len() == 1 {
             return parts.pop().unwrap_or_default();
         }
-        let mut joined = bytes::BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+        let total = parts.iter().map(Bytes::len).sum();
+        let mut joined = ringrpc_codec::buffer::pool::take(total);
         for p in parts.drain(..) {
             joined.extend_from_slice(&p);
         }
         joined.freeze()
     }
 }
+
+/// The most room `encode` makes ahead of a message: larger ones link
+/// their big fields anyway.
+const MAX_ROOM: usize = 4 * 1024;
 
 fn write_message<W: ProtocolWriter, A: Message>(w: &mut W, ident: &MessageIdent, args: &A) {
     w.write_message_begin(ident);

@@ -1,19 +1,52 @@
 //! The last two steps of the client chain: IO-error handling and invoke,
 //! over this core's pools.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use ringrpc_codec::buffer::LinkWriter;
-use ringrpc_codec::transport::{self, Transport, TtHeader};
+use ringrpc_codec::thrift::{
+    ApplicationException, BinaryReader, CompactReader, ExceptionKind, Message, MessageType,
+    Protocol, ProtocolReader,
+};
+use ringrpc_codec::transport::ttheader::int_key;
+use ringrpc_codec::transport::{self, Frame, Transport, TtHeader};
 
 use super::call::{ClientReply, ClientRequest};
 use super::options::{ClientConfig, PoolKind};
 use super::{mux, pool};
-use crate::Result;
 use crate::context::ClientContext;
+use crate::{Error, Result};
+
+/// The seq id of a reply frame, and whether its connection may carry the
+/// next call. A server may close the connection after telling a caller it
+/// could not read its request (Volo does after an unknown method or a
+/// request it cannot decode, over Framed too): after such an exception the
+/// connection is not reused. Other exceptions (a handler's error) keep it.
+fn reply_ident(frame: &Frame) -> Result<(i32, bool)> {
+    fn read<R: ProtocolReader>(mut r: R) -> Result<(i32, bool)> {
+        let ident = r.read_message_begin()?;
+        let keep = ident.msg_type != MessageType::Exception
+            || ApplicationException::decode(&mut r).is_ok_and(|ex| {
+                !matches!(
+                    ex.kind,
+                    ExceptionKind::UnknownMethod
+                        | ExceptionKind::InvalidMessageType
+                        | ExceptionKind::ProtocolError
+                        | ExceptionKind::WrongMethodName
+                )
+            });
+        Ok((ident.seqid, keep))
+    }
+    let payload = frame.payload.clone();
+    match frame.codec.protocol {
+        Protocol::Binary => read(BinaryReader::new(payload)),
+        Protocol::Compact => read(CompactReader::new(payload)),
+    }
+}
 
 /// The IO-error handling and invoke steps, over this core's pools.
 #[derive(Debug)]
@@ -25,6 +58,10 @@ pub struct Invoke {
     caller_name: Bytes,
     long: pool::LongPool,
     mux: mux::MuxPool,
+    /// The TTHeader of the call being encoded, reused call after call.
+    header: RefCell<TtHeader>,
+    /// The last RPC timeout sent, and its text.
+    timeout_text: RefCell<Option<(Duration, Bytes)>>,
 }
 
 impl Invoke {
@@ -41,6 +78,8 @@ impl Invoke {
             mux: mux::MuxPool::new(per_addr),
             service_name: Bytes::from(cfg.service.clone()),
             caller_name: Bytes::from(cfg.caller.clone()),
+            header: RefCell::new(TtHeader::default()),
+            timeout_text: RefCell::new(None),
             cfg,
         }
     }
@@ -62,14 +101,14 @@ impl Invoke {
         self.mux.live_count(addr)
     }
 
-    fn request_header(&self, cx: &ClientContext, req: &ClientRequest) -> Option<TtHeader> {
-        if !matches!(
-            req.codec.transport,
-            Transport::TtHeader | Transport::TtHeaderFramed
-        ) {
-            return None;
-        }
-        let mut h = TtHeader::new(cx.info.seqid);
+    /// Fills `h` with a call's TTHeader: seq id, protocol, method, callee
+    /// and caller service, the RPC timeout as configured (Kitex sends the
+    /// configured timeout, not what is left of it: kitex
+    /// `pkg/transmeta/ttheader.go`, `ClientTTHeaderHandler.WriteMeta`), and
+    /// the call's own keys. The header and the timeout's text are reused,
+    /// so this allocates nothing once warm.
+    fn fill_header(&self, h: &mut TtHeader, cx: &ClientContext, req: &ClientRequest) {
+        h.reset(cx.info.seqid);
         h.protocol = req.codec.protocol;
         let _ = h.set_to_method(req.method.clone().into_bytes());
         if !self.service_name.is_empty() {
@@ -78,13 +117,21 @@ impl Invoke {
         if !self.caller_name.is_empty() {
             let _ = h.set_from_service(self.caller_name.clone());
         }
-        if let Some(left) = cx.info.remaining() {
-            let _ = h.set_rpc_timeout(left);
+        if let Some(t) = cx.info.timeout {
+            let mut cached = self.timeout_text.borrow_mut();
+            let text = match &*cached {
+                Some((d, text)) if *d == t => text.clone(),
+                _ => {
+                    let text = Bytes::from(t.as_millis().to_string());
+                    *cached = Some((t, text.clone()));
+                    text
+                }
+            };
+            let _ = h.set_int(int_key::RPC_TIMEOUT, text);
         }
         for (k, v) in &cx.request_keys {
             let _ = h.set_str(k.clone().into_bytes(), v.clone().into_bytes());
         }
-        Some(h)
     }
 
     /// Sends `req` to `addr` and waits for the reply. Takes the context
@@ -95,9 +142,19 @@ impl Invoke {
         addr: SocketAddr,
         req: &ClientRequest,
     ) -> Result<ClientReply> {
-        let header = self.request_header(cx, req);
+        let ttheader = matches!(
+            req.codec.transport,
+            Transport::TtHeader | Transport::TtHeaderFramed
+        );
         let encode = |w: &mut LinkWriter| {
-            transport::encode_frame(w, req.codec, header.as_ref(), |out| {
+            let mut h = self.header.borrow_mut();
+            let header = if ttheader {
+                self.fill_header(&mut h, cx, req);
+                Some(&*h)
+            } else {
+                None
+            };
+            transport::encode_frame(w, req.codec, header, |out| {
                 out.write_bytes(req.payload.clone())
             })
         };
@@ -121,11 +178,24 @@ impl Invoke {
                     return Ok(ClientReply { frame: None });
                 }
                 let frame = conn.recv(req.codec, &self.cfg.frame_limits).await?;
+                // A reply belongs to its call: one with another seq id means
+                // the stream is out of step (Apache Thrift's clients raise
+                // BAD_SEQUENCE_ID); the connection is dropped, not pooled.
+                let (seqid, keep) = reply_ident(&frame)?;
+                if seqid != cx.info.seqid {
+                    return Err(Error::Application(ApplicationException::new(
+                        ExceptionKind::BadSequenceId,
+                        format!(
+                            "reply seq id {seqid} to the call with seq id {}",
+                            cx.info.seqid
+                        ),
+                    )));
+                }
                 let reset = frame
                     .header
                     .as_ref()
                     .is_some_and(TtHeader::connection_ready_to_reset);
-                if !reset {
+                if !reset && keep {
                     self.long.put(addr, conn);
                 }
                 Ok(ClientReply { frame: Some(frame) })

@@ -252,25 +252,6 @@ async fn read_loop(
         if shared.broken.get() {
             return;
         }
-        if buf.is_empty() && shared.slots.borrow().is_empty() {
-            // No call waits for a reply: hold no buffer until the peer
-            // sends something (a reply to a call made meanwhile, or a
-            // close).
-            buf.release();
-            // SAFETY: only this task reads through the read half; `readable`
-            // takes `&self` and polls the descriptor (monoio's own split
-            // halves reach the stream the same way).
-            let stream = unsafe { &*rd.0.get() };
-            monoio::select! {
-                r = stream.readable(true) => {
-                    if let Err(e) = r {
-                        shared.fail_all(Failure::Io(e));
-                        return;
-                    }
-                }
-                _ = shared.stop_reader.notified() => return,
-            }
-        }
         buf.reserve_contiguous(want);
         let (res, chunk) = monoio::select! {
             r = rd.read(buf.read_target()) => r,
@@ -401,7 +382,10 @@ impl MuxPool {
                 Next::Use(c) => return Ok(c),
                 Next::Connect => {
                     let _guard = Connecting { pool: self, addr };
-                    let conn = MuxConn::connect(addr, connect_timeout, codec, limits).await?;
+                    // Boxed: a rare step whose state (a timer, a connect)
+                    // would otherwise size every call's future.
+                    let conn =
+                        Box::pin(MuxConn::connect(addr, connect_timeout, codec, limits)).await?;
                     self.conns
                         .borrow_mut()
                         .entry(addr)
@@ -446,5 +430,17 @@ impl MuxPool {
             .borrow()
             .get(addr)
             .map_or(0, |e| e.list.iter().filter(|c| !c.is_broken()).count())
+    }
+}
+
+impl Drop for MuxPool {
+    /// A client that goes away closes its connections once the calls in
+    /// flight on them are done (their tasks would otherwise keep them open).
+    fn drop(&mut self) {
+        for (_, e) in self.conns.get_mut().drain() {
+            for conn in e.list {
+                conn.retire();
+            }
+        }
     }
 }

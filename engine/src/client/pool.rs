@@ -136,6 +136,15 @@ impl LongPool {
     }
 
     /// An idle connection to `addr` (the most recently used), or a new one.
+    ///
+    /// Each is checked with a non-blocking `MSG_PEEK` before reuse: a server
+    /// may close a connection right after its reply (Volo does after an
+    /// exception over Framed; any server on a restart), and a call sent on
+    /// it could not be told from one the server ran. Checking only
+    /// connections idle for a while would save the syscall but lose that
+    /// race on back-to-back calls. Connections the server marked for reset
+    /// (TTHeader `crrst`) or answered with an exception never come back to
+    /// the pool at all.
     pub(crate) async fn get(
         &self,
         addr: SocketAddr,
@@ -149,17 +158,21 @@ impl LongPool {
                 }
             }
         }
-        Ok(LongConn::new(connect(addr, connect_timeout).await?))
+        // Boxed: a new connection is rare, and the connect's state (a timer
+        // among it) would otherwise size every call's future.
+        Ok(LongConn::new(
+            Box::pin(connect(addr, connect_timeout)).await?,
+        ))
     }
 
-    /// Returns a healthy connection after a call. An idle connection keeps
-    /// no buffer: its read and write chunks go back to the core's pool.
+    /// Returns a healthy connection after a call. It keeps its chunks for
+    /// the next call (no allocation per call), but not a large buffer a big
+    /// reply needed.
     pub(crate) fn put(&self, addr: SocketAddr, mut conn: LongConn) {
         if !conn.is_clean() {
             return;
         }
-        conn.rbuf.release();
-        conn.wbuf.release();
+        conn.rbuf.release_large();
         let mut idle = self.idle.borrow_mut();
         let list = idle.entry(addr).or_default();
         if list.len() < self.max_idle {

@@ -126,10 +126,15 @@ impl Resolve {
         let guard = AttemptGuard::new(&self.instances, addr, cx.info.deadline, track);
         async move {
             let r = match timeout {
-                Some(t) => match monoio::time::timeout(t, self.invoke.call(cx, addr, req)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(Error::Timeout(t)),
-                },
+                // Boxed: per-attempt timeouts are a retry option, and the
+                // timer's state would otherwise size every call's future.
+                Some(t) => {
+                    match Box::pin(monoio::time::timeout(t, self.invoke.call(cx, addr, req))).await
+                    {
+                        Ok(r) => r,
+                        Err(_) => Err(Error::Timeout(t)),
+                    }
+                }
                 None => self.invoke.call(cx, addr, req).await,
             };
             guard.finish(&r);
@@ -208,7 +213,8 @@ impl Resolve {
                 RetryDecision::Retry { after } => {
                     tracing::debug!(method = %req.method, %addr, error = %e, attempt, "retrying");
                     if !after.is_zero() {
-                        monoio::time::sleep(after).await;
+                        // Boxed: a timer in the state would size every call.
+                        Box::pin(monoio::time::sleep(after)).await;
                     }
                     last = Some((e, addr));
                     attempt += 1;
@@ -361,7 +367,11 @@ impl Service<ClientContext, ClientRequest> for Resolve {
             }
             // A oneway call has no answer to wait for.
             RetryPolicy::Backup(_) if req.oneway => self.once(cx, &req, fixed, key, &rule).await,
-            RetryPolicy::Backup(p) => self.with_backup(cx, &req, fixed, key, &rule, p).await,
+            // Boxed: backup requests keep three attempts side by side, which
+            // would otherwise size every call's future.
+            RetryPolicy::Backup(p) => {
+                Box::pin(self.with_backup(cx, &req, fixed, key, &rule, p)).await
+            }
         };
         if addr.is_some() {
             cx.info.callee.addr = addr;

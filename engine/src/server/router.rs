@@ -437,6 +437,7 @@ fn server_context<T: ThriftService>(req: &Incoming, ident: &MessageIdent) -> Ser
             deadline: header
                 .and_then(|h| h.rpc_timeout())
                 .map(|t| std::time::Instant::now() + t),
+            timeout: None,
             codec: req.frame.codec,
         },
         request_header: None,

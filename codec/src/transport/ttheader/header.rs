@@ -178,6 +178,17 @@ impl TtHeader {
         }
     }
 
+    /// Empties the header for reuse with `seq_id`: no flags, binary, no
+    /// key/value pairs, no ACL token. Keeps the storage of the pairs, so a
+    /// header built again for every call allocates nothing once warm.
+    pub fn reset(&mut self, seq_id: i32) {
+        self.seq_id = seq_id;
+        self.flags = 0;
+        self.protocol = Protocol::Binary;
+        self.entries.clear();
+        self.acl_token = None;
+    }
+
     /// The value of an int key. No copy.
     pub fn int(&self, key: u16) -> Option<&Bytes> {
         self.entries.iter().rev().find_map(|e| match e {

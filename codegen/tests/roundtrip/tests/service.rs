@@ -117,6 +117,7 @@ fn server_context(method: &str) -> ServerContext {
             method: Utf8Bytes::from(method),
             seqid: 1,
             deadline: None,
+            timeout: None,
             codec: Codec {
                 transport: Transport::Framed,
                 protocol: Protocol::Binary,
