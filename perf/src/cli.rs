@@ -229,6 +229,11 @@ pub struct ServeArgs {
     /// counters on stdout (`serve` only; `compare` and `mem` use it).
     #[arg(long)]
     pub stats: bool,
+    /// Answer each `EchoService.echo` call with its reply (Framed or
+    /// TTHeader, strict binary), patched in place, instead of echoing the
+    /// bytes (`raw-server` only; `client-compare` uses it).
+    #[arg(long)]
+    pub reply: bool,
 }
 
 impl LoadArgs {

@@ -184,9 +184,15 @@ fn serve(a: cli::ServeArgs) -> std::io::Result<()> {
     s.run_until_signal().map(drop)
 }
 
-/// `raw-server`: the byte echo in its own process (for `compare`).
+/// `raw-server`: the byte echo in its own process (for `compare`), or with
+/// `--reply` the patched replies (for `client-compare`).
 fn raw_server(a: cli::ServeArgs) -> std::io::Result<()> {
     let l = peers::raw::bind(a.addr)?;
     println!("listening on {}", l.local_addr()?);
-    peers::raw::serve(l, a.cores, a.first_core, a.uring)
+    let echo = if a.reply {
+        peers::raw::Echo::Reply
+    } else {
+        peers::raw::Echo::Verbatim
+    };
+    peers::raw::serve(l, a.cores, a.first_core, a.uring, echo)
 }

@@ -1,6 +1,7 @@
 //! The servers the harness measures: ringrpc's echo server (embedded, or in
-//! a child process), the raw echo ceiling, and Volo's echo server (a child
-//! process built from `perf/volo-echo`).
+//! a child process), the raw echo ceiling (verbatim, or patching calls into
+//! replies for real clients), and Volo's echo server (a child process built
+//! from `perf/volo-echo`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use crate::cpu::CpuClock;
 
 pub mod raw;
+pub mod reply;
 pub mod ringrpc;
 
 /// The Volo echo server's package and binary name.
