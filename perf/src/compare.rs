@@ -41,7 +41,8 @@ struct Summary {
     errors: u64,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// The median (0 for none).
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
@@ -97,7 +98,7 @@ pub fn run(a: CompareArgs) -> std::io::Result<()> {
         expect: MessageType::Reply,
     });
     if !a.skip_volo {
-        let bin = peers::volo_binary(a.volo_bin.clone())?;
+        let bin = peers::volo_binary(a.volo_bin.clone(), peers::VoloBin::Server)?;
         let addr = peers::free_addr()?;
         let mut cmd = Command::new(&bin);
         cmd.args(["--addr", &addr.to_string(), "--first-core", &first])
