@@ -155,6 +155,22 @@ pub struct RunArgs {
     pub label: String,
 }
 
+/// How the comparisons (`compare`, `client-compare`) alternate their runs.
+#[derive(Debug, Clone, Args)]
+pub struct Rounds {
+    /// Each run's measurement window, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub duration: f64,
+    /// Each run's warm-up, in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// Rounds: in each, every peer runs once per setting, in an order that
+    /// rotates every round (so a drift of the machine spreads over all);
+    /// medians over rounds are reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+}
+
 /// `compare`'s options.
 #[derive(Debug, Clone, Args)]
 pub struct CompareArgs {
@@ -169,16 +185,9 @@ pub struct CompareArgs {
     /// Connection counts to compare at.
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 100])]
     pub connections: Vec<usize>,
-    /// Each run's measurement window, in seconds.
-    #[arg(long, default_value_t = 5.0)]
-    pub duration: f64,
-    /// Each run's warm-up, in seconds.
-    #[arg(long, default_value_t = 1.0)]
-    pub warmup: f64,
-    /// Runs per server and connection count (alternating servers); medians
-    /// are reported.
-    #[arg(long, default_value_t = 3)]
-    pub rounds: usize,
+    /// How long and how often each server runs.
+    #[command(flatten)]
+    pub runs: Rounds,
     /// The Volo echo server's binary (default: built next to this one).
     #[arg(long)]
     pub volo_bin: Option<PathBuf>,
@@ -281,16 +290,9 @@ pub struct ClientCompareArgs {
     /// ringrpc's pool (long: as many idle connections as calls in flight).
     #[arg(long, value_enum, default_value_t = ClientPool::Long)]
     pub pool: ClientPool,
-    /// Each run's measurement window, in seconds.
-    #[arg(long, default_value_t = 5.0)]
-    pub duration: f64,
-    /// Each run's warm-up, in seconds.
-    #[arg(long, default_value_t = 1.0)]
-    pub warmup: f64,
-    /// Runs per client, transport and concurrency (alternating clients);
-    /// medians are reported.
-    #[arg(long, default_value_t = 3)]
-    pub rounds: usize,
+    /// How long and how often each client runs.
+    #[command(flatten)]
+    pub runs: Rounds,
     /// Volo's load generator (`volo-load`; default: built next to this
     /// one).
     #[arg(long)]

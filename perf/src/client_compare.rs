@@ -170,9 +170,9 @@ pub fn run(a: ClientCompareArgs) -> std::io::Result<()> {
         setup.load_cpu,
         server.pid(),
         a.server_core,
-        a.rounds,
-        a.duration,
-        a.warmup,
+        a.runs.rounds,
+        a.runs.duration,
+        a.runs.warmup,
         host.cpus,
         host.loadavg_1m
     );
@@ -197,9 +197,9 @@ pub fn run(a: ClientCompareArgs) -> std::io::Result<()> {
             "server": "raw-server --reply (calls patched into replies, nothing decoded)",
             "server_core": a.server_core,
             "load_cpu": setup.load_cpu,
-            "rounds": a.rounds,
-            "duration_s": a.duration,
-            "warmup_s": a.warmup,
+            "rounds": a.runs.rounds,
+            "duration_s": a.runs.duration,
+            "warmup_s": a.runs.warmup,
             "codecs": {
                 "ringrpc": {"framed": "Framed", "ttheader": "TTHeader"},
                 "volo": {"framed": "Framed", "ttheader": "TTHeader over Framed (Volo's default codec)"},
@@ -221,13 +221,13 @@ pub fn run(a: ClientCompareArgs) -> std::io::Result<()> {
 /// client in turn (the order rotates each round). A run that fails is said
 /// on stderr and left out.
 fn run_rounds(a: &ClientCompareArgs, setup: &Setup) -> Vec<ClientRun> {
-    let limit = crate::cli::secs(a.warmup + a.duration) + Duration::from_secs(30);
+    let limit = crate::cli::secs(a.runs.warmup + a.runs.duration) + Duration::from_secs(30);
     let clients = &setup.clients;
     let mut runs = Vec::new();
     for &transport in &a.transport {
         let tname = transport_name(transport);
         for &conns in &a.conns {
-            for round in 0..a.rounds.max(1) {
+            for round in 0..a.runs.rounds.max(1) {
                 for k in 0..clients.len() {
                     let c = clients[(k + round) % clients.len()];
                     let label = format!("{} {tname} c{conns} r{}", c.name(), round + 1);
@@ -239,9 +239,9 @@ fn run_rounds(a: &ClientCompareArgs, setup: &Setup) -> Vec<ClientRun> {
                         "--size".into(),
                         a.payload.to_string(),
                         "--secs".into(),
-                        a.duration.to_string(),
+                        a.runs.duration.to_string(),
                         "--warmup".into(),
-                        a.warmup.to_string(),
+                        a.runs.warmup.to_string(),
                         "--transport".into(),
                         tname.into(),
                         "--hist".into(),
@@ -430,7 +430,7 @@ fn generator(
         uring: UringMode::Coop,
     };
     let opts = measure::Options {
-        timing: crate::cli::timing(a.warmup, a.duration),
+        timing: crate::cli::timing(a.runs.warmup, a.runs.duration),
         progress: !a.no_progress,
         alloc_trace: false,
     };

@@ -330,24 +330,18 @@ mod tests {
             assert_eq!(frame, before, "{e}: nothing patched");
             e
         };
-        // Compact, framed.
-        let compact = Codec {
-            transport: Transport::Framed,
-            protocol: Protocol::Compact,
-        };
-        assert_eq!(
-            refuse(encode_call(compact, 10, 1).0),
-            PatchError::NotStrictBinary
-        );
-        // Compact inside TTHeader.
-        let compact_tth = Codec {
-            transport: Transport::TtHeader,
-            protocol: Protocol::Compact,
-        };
-        assert_eq!(
-            refuse(encode_call(compact_tth, 10, 1).0),
-            PatchError::NotStrictBinary
-        );
+        // Compact, framed and inside TTHeader.
+        for transport in CUT {
+            let compact = Codec {
+                transport,
+                protocol: Protocol::Compact,
+            };
+            assert_eq!(
+                refuse(encode_call(compact, 10, 1).0),
+                PatchError::NotStrictBinary,
+                "{transport:?}"
+            );
+        }
         // Buffered: no length prefix, so the version word reads as a
         // length of 2 GiB.
         let buffered = codec(Transport::Buffered);
