@@ -37,9 +37,17 @@ pub enum Cmd {
     /// own process), and reports the server's RSS per idle connection, per
     /// connection after one call each, and after they all close.
     Mem(MemArgs),
+    /// ringrpc's client against Volo's client (and the harness's minimal
+    /// generator), each driving the same raw reply server from a child
+    /// process pinned to the load core, in alternating runs.
+    ClientCompare(ClientCompareArgs),
     /// Serves ringrpc's echo server in this process until SIGTERM.
     #[command(hide = true)]
     Serve(ServeArgs),
+    /// ringrpc's generated client as a closed-loop load on one core (what
+    /// `client-compare` runs; `examples/echo_load.rs` is the same loop).
+    #[command(hide = true)]
+    ClientLoad(ClientLoadArgs),
     /// Serves the raw echo (every byte written back) until killed.
     #[command(hide = true)]
     RawServer(ServeArgs),
@@ -147,6 +155,22 @@ pub struct RunArgs {
     pub label: String,
 }
 
+/// How the comparisons (`compare`, `client-compare`) alternate their runs.
+#[derive(Debug, Clone, Args)]
+pub struct Rounds {
+    /// Each run's measurement window, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub duration: f64,
+    /// Each run's warm-up, in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// Rounds: in each, every peer runs once per setting, in an order that
+    /// rotates every round (so a drift of the machine spreads over all);
+    /// medians over rounds are reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+}
+
 /// `compare`'s options.
 #[derive(Debug, Clone, Args)]
 pub struct CompareArgs {
@@ -161,16 +185,9 @@ pub struct CompareArgs {
     /// Connection counts to compare at.
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 100])]
     pub connections: Vec<usize>,
-    /// Each run's measurement window, in seconds.
-    #[arg(long, default_value_t = 5.0)]
-    pub duration: f64,
-    /// Each run's warm-up, in seconds.
-    #[arg(long, default_value_t = 1.0)]
-    pub warmup: f64,
-    /// Runs per server and connection count (alternating servers); medians
-    /// are reported.
-    #[arg(long, default_value_t = 3)]
-    pub rounds: usize,
+    /// How long and how often each server runs.
+    #[command(flatten)]
+    pub runs: Rounds,
     /// The Volo echo server's binary (default: built next to this one).
     #[arg(long)]
     pub volo_bin: Option<PathBuf>,
@@ -209,6 +226,97 @@ pub struct MemArgs {
     pub results: PathBuf,
 }
 
+/// The transport a client load speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClientTransport {
+    /// A 4-byte length, then the message.
+    Framed,
+    /// TTHeader: ringrpc's client sends TTHeader over the bare message, a
+    /// Volo client TTHeader over Framed (its default codec).
+    Ttheader,
+}
+
+/// ringrpc's connection pool for a client load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClientPool {
+    /// Long connections, one call in flight on each, with an idle
+    /// connection kept for every call in flight.
+    Long,
+    /// One multiplexed connection (TTHeader only).
+    Mux,
+}
+
+/// `client-load`'s options (those of `examples/echo_load.rs`).
+#[derive(Debug, Clone, Args)]
+pub struct ClientLoadArgs {
+    /// The echo server.
+    #[arg(long)]
+    pub addr: SocketAddr,
+    /// Calls in flight, one per task.
+    #[arg(long, default_value_t = 100)]
+    pub conns: usize,
+    /// The echoed message's size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub size: usize,
+    /// The measurement window, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub secs: f64,
+    /// Warm-up before the window, in seconds.
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup: f64,
+    /// The transport.
+    #[arg(long, value_enum, default_value_t = ClientTransport::Framed)]
+    pub transport: ClientTransport,
+    /// The connection pool.
+    #[arg(long, value_enum, default_value_t = ClientPool::Long)]
+    pub pool: ClientPool,
+    /// Add the latency histogram's buckets to the JSON line (for plots).
+    #[arg(long)]
+    pub hist: bool,
+}
+
+/// `client-compare`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct ClientCompareArgs {
+    /// Calls in flight to compare at.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 100])]
+    pub conns: Vec<usize>,
+    /// The echoed message's size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub payload: usize,
+    /// Transports to compare over.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [ClientTransport::Framed, ClientTransport::Ttheader])]
+    pub transport: Vec<ClientTransport>,
+    /// ringrpc's pool (long: as many idle connections as calls in flight).
+    #[arg(long, value_enum, default_value_t = ClientPool::Long)]
+    pub pool: ClientPool,
+    /// How long and how often each client runs.
+    #[command(flatten)]
+    pub runs: Rounds,
+    /// Volo's load generator (`volo-load`; default: built next to this
+    /// one).
+    #[arg(long)]
+    pub volo_bin: Option<PathBuf>,
+    /// Leave Volo out.
+    #[arg(long)]
+    pub skip_volo: bool,
+    /// The CPU of the raw reply server.
+    #[arg(long, default_value_t = 0)]
+    pub server_core: usize,
+    /// The CPU every client runs on.
+    #[arg(long, default_value_t = 1)]
+    pub load_core: usize,
+    /// No progress bar (the minimal generator's runs).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Where result folders go.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+    /// Appended to the results folder's name.
+    #[arg(long, default_value = "client-compare")]
+    pub label: String,
+}
+
 /// A server subcommand's options.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -229,6 +337,11 @@ pub struct ServeArgs {
     /// counters on stdout (`serve` only; `compare` and `mem` use it).
     #[arg(long)]
     pub stats: bool,
+    /// Answer each `EchoService.echo` call with its reply (Framed or
+    /// TTHeader, strict binary), patched in place, instead of echoing the
+    /// bytes (`raw-server` only; `client-compare` uses it).
+    #[arg(long)]
+    pub reply: bool,
 }
 
 impl LoadArgs {
@@ -338,6 +451,38 @@ mod tests {
             Cli::try_parse_from(["ringrpc-perf", "compare", "--payload", "1024,65536"]).unwrap();
         match c.cmd {
             Some(Cmd::Compare(a)) => assert_eq!(a.payload, vec![1024, 65536]),
+            other => panic!("{other:?}"),
+        }
+        let c = Cli::try_parse_from(["ringrpc-perf", "client-compare"]).unwrap();
+        match c.cmd {
+            Some(Cmd::ClientCompare(a)) => {
+                assert_eq!(a.conns, vec![1, 100]);
+                assert_eq!(
+                    a.transport,
+                    vec![ClientTransport::Framed, ClientTransport::Ttheader]
+                );
+                assert_eq!((a.server_core, a.load_core), (0, 1));
+            }
+            other => panic!("{other:?}"),
+        }
+        let c = Cli::try_parse_from([
+            "ringrpc-perf",
+            "client-load",
+            "--addr",
+            "127.0.0.1:9000",
+            "--transport",
+            "ttheader",
+            "--pool",
+            "mux",
+        ])
+        .unwrap();
+        match c.cmd {
+            Some(Cmd::ClientLoad(a)) => {
+                assert_eq!((a.conns, a.size), (100, 1024));
+                assert_eq!(a.transport, ClientTransport::Ttheader);
+                assert_eq!(a.pool, ClientPool::Mux);
+                assert!(!a.hist);
+            }
             other => panic!("{other:?}"),
         }
         let c = Cli::try_parse_from(["ringrpc-perf", "mem"]).unwrap();

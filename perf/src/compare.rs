@@ -41,7 +41,8 @@ struct Summary {
     errors: u64,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// The median (0 for none).
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
@@ -97,7 +98,7 @@ pub fn run(a: CompareArgs) -> std::io::Result<()> {
         expect: MessageType::Reply,
     });
     if !a.skip_volo {
-        let bin = peers::volo_binary(a.volo_bin.clone())?;
+        let bin = peers::volo_binary(a.volo_bin.clone(), peers::VoloBin::Server)?;
         let addr = peers::free_addr()?;
         let mut cmd = Command::new(&bin);
         cmd.args(["--addr", &addr.to_string(), "--first-core", &first])
@@ -130,21 +131,21 @@ pub fn run(a: CompareArgs) -> std::io::Result<()> {
             .map(|t| format!("{} (pid {})", t.server.name, t.server.pid()))
             .collect::<Vec<_>>()
             .join(", "),
-        a.rounds,
-        a.duration,
-        a.warmup,
+        a.runs.rounds,
+        a.runs.duration,
+        a.runs.warmup,
         host.cpus,
         host.loadavg_1m
     );
     let opts = measure::Options {
-        timing: crate::cli::timing(a.warmup, a.duration),
+        timing: crate::cli::timing(a.runs.warmup, a.runs.duration),
         progress: !a.load.no_progress,
         alloc_trace: false,
     };
     let mut runs: Vec<(usize, Measurement)> = Vec::new();
     for &payload in &a.payload {
         for &conns in &a.connections {
-            for round in 0..a.rounds.max(1) {
+            for round in 0..a.runs.rounds.max(1) {
                 for k in 0..targets.len() {
                     let t = &targets[(k + round) % targets.len()];
                     let spec = a.load.spec(t.server.addr, payload, conns, t.expect);
@@ -307,9 +308,9 @@ pub fn run(a: CompareArgs) -> std::io::Result<()> {
             "started_utc": started,
             "host": host,
             "load": a.load.describe(&payloads, &conns),
-            "rounds": a.rounds,
-            "duration_s": a.duration,
-            "warmup_s": a.warmup,
+            "rounds": a.runs.rounds,
+            "duration_s": a.runs.duration,
+            "warmup_s": a.runs.warmup,
             "summary": summaries,
             "runs": runs.iter().map(|(p, m)| serde_json::json!({"payload": p, "run": m})).collect::<Vec<_>>(),
         }),

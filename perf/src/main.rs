@@ -4,6 +4,7 @@
 //! cargo run --release -p ringrpc-perf                 # embedded echo server, 100 conns, ~12 s
 //! cargo run --release -p ringrpc-perf -- --help       # options (payload, transport, depth, rate, ...)
 //! cargo run --release -p ringrpc-perf -- compare      # ringrpc vs Volo vs raw echo, at 1/16/100 conns
+//! cargo run --release -p ringrpc-perf -- client-compare   # ringrpc's client vs Volo's, against a raw reply server
 //! cargo run --release -p ringrpc-perf -- --alloc-trace --duration 2   # where the server allocates
 //! ```
 //!
@@ -21,9 +22,12 @@ use ringrpc::codec::thrift::MessageType;
 
 mod alloc;
 mod cli;
+mod client_compare;
+mod client_load;
 mod compare;
 mod cpu;
 mod load;
+mod load_child;
 mod measure;
 mod mem;
 mod peers;
@@ -36,15 +40,18 @@ static GLOBAL: alloc::CountingAlloc = alloc::CountingAlloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    let done = |r: std::io::Result<()>| r.map(|()| ExitCode::SUCCESS);
     let out = match cli.cmd {
-        None => run(cli.run),
-        Some(cli::Cmd::Compare(a)) => compare::run(a),
-        Some(cli::Cmd::Mem(a)) => mem::run(a),
-        Some(cli::Cmd::Serve(a)) => serve(a),
-        Some(cli::Cmd::RawServer(a)) => raw_server(a),
+        None => done(run(cli.run)),
+        Some(cli::Cmd::Compare(a)) => done(compare::run(a)),
+        Some(cli::Cmd::ClientCompare(a)) => done(client_compare::run(a)),
+        Some(cli::Cmd::Mem(a)) => done(mem::run(a)),
+        Some(cli::Cmd::Serve(a)) => done(serve(a)),
+        Some(cli::Cmd::RawServer(a)) => done(raw_server(a)),
+        Some(cli::Cmd::ClientLoad(a)) => client_load::run(a),
     };
     match out {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("ringrpc-perf: {e}");
             ExitCode::FAILURE
@@ -184,9 +191,15 @@ fn serve(a: cli::ServeArgs) -> std::io::Result<()> {
     s.run_until_signal().map(drop)
 }
 
-/// `raw-server`: the byte echo in its own process (for `compare`).
+/// `raw-server`: the byte echo in its own process (for `compare`), or with
+/// `--reply` the patched replies (for `client-compare`).
 fn raw_server(a: cli::ServeArgs) -> std::io::Result<()> {
     let l = peers::raw::bind(a.addr)?;
     println!("listening on {}", l.local_addr()?);
-    peers::raw::serve(l, a.cores, a.first_core, a.uring)
+    let echo = if a.reply {
+        peers::raw::Echo::Reply
+    } else {
+        peers::raw::Echo::Verbatim
+    };
+    peers::raw::serve(l, a.cores, a.first_core, a.uring, echo)
 }

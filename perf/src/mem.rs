@@ -119,7 +119,10 @@ fn spawn(target: &str, a: &MemArgs) -> std::io::Result<ChildServer> {
             ChildServer::spawn_with_stats("ringrpc", cmd, addr)
         }
         "volo" => {
-            let mut cmd = Command::new(peers::volo_binary(a.volo_bin.clone())?);
+            let mut cmd = Command::new(peers::volo_binary(
+                a.volo_bin.clone(),
+                peers::VoloBin::Server,
+            )?);
             cmd.args(["--addr", &addr.to_string(), "--first-core", &first])
                 .args(["--cores", "1"]);
             ChildServer::spawn("volo", cmd, addr)

@@ -1,6 +1,7 @@
 //! The servers the harness measures: ringrpc's echo server (embedded, or in
-//! a child process), the raw echo ceiling, and Volo's echo server (a child
-//! process built from `perf/volo-echo`).
+//! a child process), the raw echo ceiling (verbatim, or patching calls into
+//! replies for real clients), and Volo's echo server (a child process built
+//! from `perf/volo-echo`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -12,10 +13,30 @@ use std::time::{Duration, Instant};
 use crate::cpu::CpuClock;
 
 pub mod raw;
+pub mod reply;
 pub mod ringrpc;
 
-/// The Volo echo server's package and binary name.
+/// The package of Volo's peers (`perf/volo-echo`).
 pub const VOLO_PACKAGE: &str = "ringrpc-volo-echo";
+
+/// A binary of [`VOLO_PACKAGE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoloBin {
+    /// Volo's echo server (`compare`, `mem`).
+    Server,
+    /// Volo's client as a load generator (`client-compare`).
+    Load,
+}
+
+impl VoloBin {
+    /// The file name cargo gives it.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            VoloBin::Server => VOLO_PACKAGE,
+            VoloBin::Load => "volo-load",
+        }
+    }
+}
 
 /// A server running in a child process, stopped (SIGTERM, then SIGKILL) on
 /// drop.
@@ -197,10 +218,11 @@ pub fn free_addr() -> std::io::Result<SocketAddr> {
     l.local_addr()
 }
 
-/// Finds the Volo echo server's binary: `explicit` when given; else next to
+/// Finds a binary of Volo's peers: `explicit` when given; else next to
 /// this executable (same target directory and profile), built there with
-/// `cargo build --release -p ringrpc-volo-echo` when missing.
-pub fn volo_binary(explicit: Option<PathBuf>) -> std::io::Result<PathBuf> {
+/// `cargo build --release -p ringrpc-volo-echo` (both binaries) when
+/// missing.
+pub fn volo_binary(explicit: Option<PathBuf>, which: VoloBin) -> std::io::Result<PathBuf> {
     if let Some(p) = explicit {
         return Ok(p);
     }
@@ -208,7 +230,7 @@ pub fn volo_binary(explicit: Option<PathBuf>) -> std::io::Result<PathBuf> {
     let dir = exe
         .parent()
         .ok_or_else(|| std::io::Error::other("this executable has no directory"))?;
-    let bin = dir.join(VOLO_PACKAGE);
+    let bin = dir.join(which.file_name());
     if bin.exists() {
         return Ok(bin);
     }
@@ -217,7 +239,7 @@ pub fn volo_binary(explicit: Option<PathBuf>) -> std::io::Result<PathBuf> {
         .parent()
         .ok_or_else(|| std::io::Error::other("no target directory above this executable"))?;
     eprintln!(
-        "building the Volo echo server (cargo build --release -p {VOLO_PACKAGE}); this takes a few minutes the first time"
+        "building Volo's peers (cargo build --release -p {VOLO_PACKAGE}); this takes a few minutes the first time"
     );
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--release", "-p", VOLO_PACKAGE])

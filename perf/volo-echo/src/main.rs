@@ -14,21 +14,15 @@
 
 use std::net::SocketAddr;
 
-#[allow(missing_docs, missing_debug_implementations, clippy::all, unused)]
-mod generated {
-    include!(concat!(env!("OUT_DIR"), "/volo_echo.rs"));
-}
-
-use generated::volo_echo::echo::{EchoResponse, EchoService, EchoServiceServer};
+use ringrpc_volo_echo::generated::volo_echo::echo::{
+    EchoRequest, EchoResponse, EchoService, EchoServiceServer,
+};
 
 /// The handler: replies with the request's message.
 struct Echo;
 
 impl EchoService for Echo {
-    async fn echo(
-        &self,
-        req: generated::volo_echo::echo::EchoRequest,
-    ) -> Result<EchoResponse, volo_thrift::ServerError> {
+    async fn echo(&self, req: EchoRequest) -> Result<EchoResponse, volo_thrift::ServerError> {
         Ok(EchoResponse { msg: req.msg })
     }
 }
