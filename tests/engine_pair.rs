@@ -344,7 +344,7 @@ fn a_heartbeat_is_answered_and_the_connection_carries_on() {
         let frames = reply_frames(&out, tt).expect("replies");
         let h = frames[0].header.as_ref().expect("a TTHeader reply");
         assert_eq!(h.seq_id, 77);
-        assert_eq!(h.int(int_key::MSG_TYPE).map(|v| &v[..]), Some(&b"6"[..]));
+        assert_eq!(h.int(int_key::MSG_TYPE).as_deref(), Some(&b"6"[..]));
         assert!(frames[0].payload.is_empty());
         assert_eq!(echoed(&frames[1]).expect("echo"), "x");
     });

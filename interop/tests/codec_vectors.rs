@@ -312,7 +312,7 @@ fn volo_server_replies_decode_with_ringrpc() {
             let h = f.header.as_ref().unwrap();
             assert_eq!(h.seq_id, SEQ);
             // Volo's server writes MsgType as one raw byte.
-            assert_eq!(h.int(int_key::MSG_TYPE).map(|v| &v[..]), Some(&[2u8][..]));
+            assert_eq!(h.int(int_key::MSG_TYPE).as_deref(), Some(&[2u8][..]));
             assert_eq!(h.msg_type(), Some(MessageType::Reply));
             assert_eq!(h.biz_status(), Some(1001));
             assert_eq!(h.biz_message(), Some("out of stock"));

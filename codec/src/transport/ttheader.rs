@@ -60,13 +60,13 @@
 //! # Allocation
 //!
 //! Decoding takes the whole frame as one [`Bytes`] (zero copy when it lies in
-//! one chunk of the [`LinkBuffer`]); the payload and every key, value and
-//! token are slices of it. The key/value pairs go in **one** `Vec` sized
-//! exactly: a first pass over the header validates it and counts the entries,
-//! a second fills the `Vec`. So decoding a typical Kitex or Volo header
-//! allocates once (and not at all when the header has no key/value pairs).
-//! Lookups scan the `Vec`; headers hold a dozen entries, where a scan beats a
-//! map.
+//! one chunk of the [`LinkBuffer`]); the payload and the header's info block
+//! are slices of it. A decoded [`TtHeader`] reads its key/value pairs in place
+//! from that block, which [`decode`] validated, so decoding allocates nothing
+//! and cloning a decoded header allocates nothing. Lookups scan the block
+//! (headers hold a dozen pairs, where a scan beats a map). Only a header that
+//! is changed (a setter or a remove) copies its pairs into a `Vec`, of slices
+//! of the same block.
 //!
 //! # Hostile input
 //!
@@ -86,7 +86,7 @@ use crate::{Error, Result};
 
 mod header;
 
-use header::{Entry, too_big};
+use header::too_big;
 pub use header::{TtHeader, int_key, str_key};
 
 /// The magic in bytes 4..6 of every TTHeader frame (gopkg's `TTHeaderMagic`
@@ -197,34 +197,77 @@ impl Cursor<'_> {
     }
 }
 
-/// Walks the info blocks (after protocol id and transforms), calling `each`
-/// per item. Every iteration consumes at least one byte.
-fn walk_info(mut c: Cursor<'_>, mut each: impl FnMut(Item)) -> Result<()> {
-    while c.pos < c.info.len() {
-        match c.u8()? {
-            info_id::PADDING => {}
-            info_id::KEY_VALUE => {
-                for _ in 0..c.u16()? {
-                    let k = c.string()?;
-                    let v = c.string()?;
-                    each(Item::Str(k, v));
-                }
-            }
-            info_id::INT_KEY_VALUE => {
-                for _ in 0..c.u16()? {
-                    let k = c.u16()?;
-                    let v = c.string()?;
-                    each(Item::Int(k, v));
-                }
-            }
-            info_id::ACL_TOKEN => {
-                let t = c.string()?;
-                each(Item::Acl(t));
-            }
-            _ => return Err(Error::BadTransportHeader("unknown ttheader info id")),
+/// The items of the info blocks (after protocol id and transforms), in wire
+/// order. Yields an error (and then nothing) at the first malformed byte;
+/// every step consumes input, so a hostile header cannot make it spin.
+struct Items<'a> {
+    c: Cursor<'a>,
+    /// The kind of the block being read, and how many items it has left.
+    kind: u8,
+    left: u16,
+    failed: bool,
+}
+
+impl<'a> Items<'a> {
+    fn new(c: Cursor<'a>) -> Self {
+        Self {
+            c,
+            kind: info_id::PADDING,
+            left: 0,
+            failed: false,
         }
     }
-    Ok(())
+
+    fn step(&mut self) -> Result<Option<Item>> {
+        loop {
+            if self.left > 0 {
+                self.left -= 1;
+                return Ok(Some(if self.kind == info_id::KEY_VALUE {
+                    let k = self.c.string()?;
+                    Item::Str(k, self.c.string()?)
+                } else {
+                    let k = self.c.u16()?;
+                    Item::Int(k, self.c.string()?)
+                }));
+            }
+            if self.c.pos >= self.c.info.len() {
+                return Ok(None);
+            }
+            match self.c.u8()? {
+                info_id::PADDING => {}
+                id @ (info_id::KEY_VALUE | info_id::INT_KEY_VALUE) => {
+                    self.kind = id;
+                    self.left = self.c.u16()?;
+                }
+                info_id::ACL_TOKEN => return Ok(Some(Item::Acl(self.c.string()?))),
+                _ => return Err(Error::BadTransportHeader("unknown ttheader info id")),
+            }
+        }
+    }
+}
+
+impl Iterator for Items<'_> {
+    type Item = Result<Item>;
+
+    fn next(&mut self) -> Option<Result<Item>> {
+        if self.failed {
+            return None;
+        }
+        let r = self.step();
+        self.failed = r.is_err();
+        r.transpose()
+    }
+}
+
+/// The items of info bytes that [`parse`] has already validated (a decoded
+/// header's `wire`): spans are offsets into `info`.
+fn valid_items(info: &[u8]) -> impl Iterator<Item = Item> + '_ {
+    Items::new(Cursor {
+        info,
+        pos: 0,
+        base: 0,
+    })
+    .map_while(Result::ok)
 }
 
 /// The payload protocol for a TTHeader protocol id.
@@ -365,7 +408,7 @@ struct Parsed {
     payload_protocol: Protocol,
     framed: bool,
     info: Span,
-    entries: usize,
+    acl: Option<Span>,
     payload: Span,
 }
 
@@ -389,20 +432,17 @@ fn parse(f: &[u8], total: usize, limits: &FrameLimits) -> Result<Parsed> {
     if flags & flags::STREAMING != 0 {
         return Err(Error::Unsupported("ttheader streaming"));
     }
-    let mut entries = 0usize;
     let start = META_LEN + 2;
-    walk_info(
-        Cursor {
-            info: &f[start..info_end],
-            pos: 0,
-            base: start,
-        },
-        |item| {
-            if !matches!(item, Item::Acl(_)) {
-                entries += 1
-            }
-        },
-    )?;
+    let mut acl = None;
+    for item in Items::new(Cursor {
+        info: &f[start..info_end],
+        pos: 0,
+        base: start,
+    }) {
+        if let Item::Acl(t) = item? {
+            acl = Some(t);
+        }
+    }
     let rest = &f[info_end..];
     let (payload_protocol, framed) = sniff_payload(rest, protocol);
     let mut payload = info_end..total;
@@ -422,29 +462,16 @@ fn parse(f: &[u8], total: usize, limits: &FrameLimits) -> Result<Parsed> {
         payload_protocol,
         framed,
         info: start..info_end,
-        entries,
+        acl,
         payload,
     })
 }
 
 impl Parsed {
-    /// Builds the frame over its bytes (the second pass; cannot fail, as the
-    /// first pass validated the same bytes).
+    /// Builds the frame over its bytes. The header keeps its info block as
+    /// one slice of the frame and reads pairs from it in place, so this
+    /// allocates nothing.
     fn build(self, frame: Bytes) -> Frame {
-        let mut entries = Vec::with_capacity(self.entries);
-        let mut acl_token = None;
-        let _ = walk_info(
-            Cursor {
-                info: &frame[self.info.clone()],
-                pos: 0,
-                base: self.info.start,
-            },
-            |item| match item {
-                Item::Int(k, v) => entries.push(Entry::Int(k, frame.slice(v))),
-                Item::Str(k, v) => entries.push(Entry::Str(frame.slice(k), frame.slice(v))),
-                Item::Acl(t) => acl_token = Some(frame.slice(t)),
-            },
-        );
         Frame {
             codec: Codec {
                 transport: if self.framed {
@@ -458,8 +485,9 @@ impl Parsed {
                 seq_id: self.seq_id,
                 flags: self.flags,
                 protocol: self.protocol,
-                entries,
-                acl_token,
+                wire: Some(frame.slice(self.info)),
+                entries: Vec::new(),
+                acl_token: self.acl.map(|t| frame.slice(t)),
             }),
             payload: frame.slice(self.payload),
         }
@@ -629,6 +657,44 @@ mod tests {
         let p = h.int(int_key::TO_METHOD).unwrap().as_ptr() as usize;
         assert!((base..end).contains(&p), "zero copy");
         assert!((base..end).contains(&(f.payload.as_ptr() as usize)));
+    }
+
+    #[test]
+    fn a_changed_decoded_header_keeps_its_pairs() {
+        let h = ready(&volo_request()).header.unwrap();
+        let mut g = h.clone();
+        g.set_to_method("other").unwrap();
+        assert_eq!(g.to_method(), Some("other"));
+        assert_eq!(g.to_service(), Some("echo"));
+        assert_eq!(g.idl_service_name(), Some("EchoService"));
+        assert_eq!(g.int_kvs().count(), 5, "replaced, not added");
+        assert_eq!(
+            g.remove_str(str_key::IDL_SERVICE_NAME).as_deref(),
+            Some(&b"EchoService"[..])
+        );
+        assert_eq!(g.str_kvs().count(), 0);
+        let mut back = g.clone();
+        back.set_to_method("echo").unwrap();
+        back.set_idl_service_name("EchoService").unwrap();
+        assert_eq!(
+            back.int_kvs().collect::<Vec<_>>(),
+            h.int_kvs().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            back.str_kvs().collect::<Vec<_>>(),
+            h.str_kvs().collect::<Vec<_>>()
+        );
+        // What a changed header encodes decodes to the same pairs.
+        let mut out = LinkWriter::new();
+        encode(&mut out, binary_ttheader(), Some(&g), |o| o.put_slice(CALL));
+        let again = ready(&out.to_vec()).header.unwrap();
+        assert_eq!(again, g);
+        assert!(!again.is_empty());
+        let mut none = again.clone();
+        for (k, _) in again.int_kvs() {
+            none.remove_int(k);
+        }
+        assert!(none.is_empty());
     }
 
     #[test]

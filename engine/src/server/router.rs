@@ -424,7 +424,7 @@ fn server_context<T: ThriftService>(req: &Incoming, ident: &MessageIdent) -> Ser
             caller: Endpoint {
                 service: header.and_then(|h| {
                     let b = h.int(ringrpc_codec::transport::ttheader::int_key::FROM_SERVICE)?;
-                    Utf8Bytes::try_from_bytes(b.clone()).ok()
+                    Utf8Bytes::try_from_bytes(b).ok()
                 }),
                 addr: Some(req.peer),
             },

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::MAX_INFO_LEN;
+use super::{Item, MAX_INFO_LEN, valid_items};
 use crate::thrift::{MessageType, Protocol};
 use crate::{Error, Result};
 
@@ -104,9 +104,10 @@ pub(super) enum Entry {
 
 /// A TTHeader: the metadata in front of one message.
 ///
-/// Decoded values are zero-copy slices of the frame. Keys are unique: the
-/// setters replace, and when a decoded header repeats a key the last one wins
-/// (as with the maps Kitex decodes into).
+/// Decoded values are zero-copy slices of the frame, read in place: a
+/// decoded header holds its info block and allocates nothing until it is
+/// changed. Keys are unique: the setters replace, and when a decoded header
+/// repeats a key the last one wins (as with the maps Kitex decodes into).
 #[derive(Debug, Clone)]
 pub struct TtHeader {
     /// The sequence id (Kitex and Volo put the Thrift message's seqid here).
@@ -123,6 +124,11 @@ pub struct TtHeader {
     /// [`encode`]: super::encode
     /// [`Codec`]: crate::transport::Codec
     pub protocol: Protocol,
+    /// A decoded header's info block (after the protocol id and transforms),
+    /// validated by `decode`; its pairs are read from here while `entries`
+    /// is empty. The first change moves them into `entries` and drops this.
+    pub(super) wire: Option<Bytes>,
+    /// The pairs of a built or changed header.
     pub(super) entries: Vec<Entry>,
     pub(super) acl_token: Option<Bytes>,
 }
@@ -151,6 +157,7 @@ impl Default for TtHeader {
             seq_id: 0,
             flags: 0,
             protocol: Protocol::Binary,
+            wire: None,
             entries: Vec::new(),
             acl_token: None,
         }
@@ -165,7 +172,7 @@ pub(super) fn too_big(what: &'static str, len: usize, max: usize) -> Error {
     }
 }
 
-fn str_of(b: &Bytes) -> Option<&str> {
+fn str_of(b: &[u8]) -> Option<&str> {
     std::str::from_utf8(b).ok()
 }
 
@@ -185,40 +192,96 @@ impl TtHeader {
         self.seq_id = seq_id;
         self.flags = 0;
         self.protocol = Protocol::Binary;
+        self.wire = None;
         self.entries.clear();
         self.acl_token = None;
     }
 
-    /// The value of an int key. No copy.
-    pub fn int(&self, key: u16) -> Option<&Bytes> {
-        self.entries.iter().rev().find_map(|e| match e {
-            Entry::Int(k, v) if *k == key => Some(v),
+    /// Moves a decoded header's pairs into `entries`, before a change.
+    fn materialize(&mut self) {
+        if let Some(w) = self.wire.take() {
+            self.entries
+                .extend(valid_items(&w).filter_map(|item| match item {
+                    Item::Int(k, v) => Some(Entry::Int(k, w.slice(v))),
+                    Item::Str(k, v) => Some(Entry::Str(w.slice(k), w.slice(v))),
+                    Item::Acl(_) => None,
+                }));
+        }
+    }
+
+    /// The int pairs as slices, in wire order, wherever they are kept.
+    fn ints(&self) -> impl Iterator<Item = (u16, &[u8])> {
+        let wire = self.wire.as_deref().unwrap_or_default();
+        let wire = valid_items(wire).filter_map(move |item| match item {
+            Item::Int(k, v) => Some((k, &wire[v])),
             _ => None,
-        })
+        });
+        let built = self.entries.iter().filter_map(|e| match e {
+            Entry::Int(k, v) => Some((*k, &v[..])),
+            Entry::Str(..) => None,
+        });
+        wire.chain(built)
+    }
+
+    /// The string pairs as slices, in wire order, wherever they are kept.
+    fn strs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let wire = self.wire.as_deref().unwrap_or_default();
+        let wire = valid_items(wire).filter_map(move |item| match item {
+            Item::Str(k, v) => Some((&wire[k], &wire[v])),
+            _ => None,
+        });
+        let built = self.entries.iter().filter_map(|e| match e {
+            Entry::Str(k, v) => Some((&k[..], &v[..])),
+            Entry::Int(..) => None,
+        });
+        wire.chain(built)
+    }
+
+    fn int_slice(&self, key: u16) -> Option<&[u8]> {
+        self.ints()
+            .filter(|(k, _)| *k == key)
+            .last()
+            .map(|(_, v)| v)
+    }
+
+    fn str_slice(&self, key: &str) -> Option<&[u8]> {
+        self.strs()
+            .filter(|(k, _)| *k == key.as_bytes())
+            .last()
+            .map(|(_, v)| v)
+    }
+
+    /// The value of an int key: a slice of the frame (or what it was set
+    /// to). No copy.
+    pub fn int(&self, key: u16) -> Option<Bytes> {
+        match &self.wire {
+            Some(w) => self.int_slice(key).map(|v| w.slice_ref(v)),
+            None => self.entries.iter().rev().find_map(|e| match e {
+                Entry::Int(k, v) if *k == key => Some(v.clone()),
+                _ => None,
+            }),
+        }
     }
 
     /// The value of a string key. No copy.
-    pub fn str(&self, key: &str) -> Option<&Bytes> {
-        self.entries.iter().rev().find_map(|e| match e {
-            Entry::Str(k, v) if k[..] == *key.as_bytes() => Some(v),
-            _ => None,
-        })
+    pub fn str(&self, key: &str) -> Option<Bytes> {
+        match &self.wire {
+            Some(w) => self.str_slice(key).map(|v| w.slice_ref(v)),
+            None => self.entries.iter().rev().find_map(|e| match e {
+                Entry::Str(k, v) if k[..] == *key.as_bytes() => Some(v.clone()),
+                _ => None,
+            }),
+        }
     }
 
     /// All int key/value pairs, in wire order (repeats included).
-    pub fn int_kvs(&self) -> impl Iterator<Item = (u16, &Bytes)> {
-        self.entries.iter().filter_map(|e| match e {
-            Entry::Int(k, v) => Some((*k, v)),
-            Entry::Str(..) => None,
-        })
+    pub fn int_kvs(&self) -> impl Iterator<Item = (u16, &[u8])> {
+        self.ints()
     }
 
     /// All string key/value pairs, in wire order (repeats included).
-    pub fn str_kvs(&self) -> impl Iterator<Item = (&Bytes, &Bytes)> {
-        self.entries.iter().filter_map(|e| match e {
-            Entry::Str(k, v) => Some((k, v)),
-            Entry::Int(..) => None,
-        })
+    pub fn str_kvs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.strs()
     }
 
     /// The ACL token (info block 0x11), if any. No copy.
@@ -228,17 +291,17 @@ impl TtHeader {
 
     /// Whether the header carries no key/value pairs and no token.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty() && self.acl_token.is_none()
+        self.ints().next().is_none() && self.strs().next().is_none() && self.acl_token.is_none()
     }
 
     /// The int value as UTF-8 text.
     pub fn int_str(&self, key: u16) -> Option<&str> {
-        self.int(key).and_then(str_of)
+        self.int_slice(key).and_then(str_of)
     }
 
     /// The string value as UTF-8 text.
     pub fn str_str(&self, key: &str) -> Option<&str> {
-        self.str(key).and_then(str_of)
+        self.str_slice(key).and_then(str_of)
     }
 
     fn int_millis(&self, key: u16) -> Option<Duration> {
@@ -284,7 +347,7 @@ impl TtHeader {
     /// (`[2]`, volo-thrift `ttheader.rs`). Both are accepted: the raw values
     /// 1–4 and the digits `'1'`–`'4'` do not overlap.
     pub fn msg_type(&self) -> Option<MessageType> {
-        match &self.int(int_key::MSG_TYPE)?[..] {
+        match self.int_slice(int_key::MSG_TYPE)? {
             [b @ 1..=4] => MessageType::from_u8(*b).ok(),
             [b @ b'1'..=b'4'] => MessageType::from_u8(b - b'0').ok(),
             _ => None,
@@ -315,7 +378,7 @@ impl TtHeader {
     /// `crrst`: whether the server announced it will close the connection
     /// (present and non-empty, as volo-thrift reads it).
     pub fn connection_ready_to_reset(&self) -> bool {
-        self.str(str_key::CONNECTION_READY_TO_RESET)
+        self.str_slice(str_key::CONNECTION_READY_TO_RESET)
             .is_some_and(|v| !v.is_empty())
     }
 
@@ -327,17 +390,13 @@ impl TtHeader {
             n += 3 + t.len();
         }
         let (mut ints, mut strs) = (0, 0);
-        for e in &self.entries {
-            match e {
-                Entry::Int(_, v) => {
-                    ints += 1;
-                    n += 4 + v.len();
-                }
-                Entry::Str(k, v) => {
-                    strs += 1;
-                    n += 4 + k.len() + v.len();
-                }
-            }
+        for (_, v) in self.ints() {
+            ints += 1;
+            n += 4 + v.len();
+        }
+        for (k, v) in self.strs() {
+            strs += 1;
+            n += 4 + k.len() + v.len();
         }
         if ints > 0 {
             n += 3;
@@ -354,10 +413,7 @@ impl TtHeader {
         if value_len > u16::MAX as usize {
             return Err(too_big("ttheader value", value_len, u16::MAX as usize));
         }
-        let (ints, strs) = self.entries.iter().fold((0, 0), |(i, s), e| match e {
-            Entry::Int(..) => (i + 1, s),
-            Entry::Str(..) => (i, s + 1),
-        });
+        let (ints, strs) = (self.ints().count(), self.strs().count());
         if ints.max(strs) >= u16::MAX as usize && removed == 0 {
             return Err(too_big(
                 "ttheader entries",
@@ -380,6 +436,7 @@ impl TtHeader {
     /// so [`encode`](super::encode) never has to.
     pub fn set_int(&mut self, key: u16, value: impl Into<Bytes>) -> Result<()> {
         let value = value.into();
+        self.materialize();
         let at = self
             .entries
             .iter()
@@ -403,6 +460,7 @@ impl TtHeader {
     /// [`set_int`](Self::set_int) does (a key is length-prefixed too).
     pub fn set_str(&mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Result<()> {
         let (key, value) = (key.into(), value.into());
+        self.materialize();
         let at = self
             .entries
             .iter()
@@ -438,6 +496,7 @@ impl TtHeader {
 
     /// Removes an int key; returns its value.
     pub fn remove_int(&mut self, key: u16) -> Option<Bytes> {
+        self.materialize();
         let mut out = None;
         self.entries.retain(|e| match e {
             Entry::Int(k, v) if *k == key => {
@@ -451,6 +510,7 @@ impl TtHeader {
 
     /// Removes a string key; returns its value.
     pub fn remove_str(&mut self, key: &str) -> Option<Bytes> {
+        self.materialize();
         let mut out = None;
         self.entries.retain(|e| match e {
             Entry::Str(k, v) if k[..] == *key.as_bytes() => {
