@@ -3,8 +3,9 @@
 //! and dispatch each request to the routes, whose replies go into a
 //! [`ReplySink`].
 //!
-//! Every request runs in a reusable slot of the connection's [`Inflight`]
-//! set, so the connection's own future never carries a handler's state.
+//! Every request runs in a reusable worker of the connection's [`Inflight`]
+//! set, so the connection's own future never carries a handler's state,
+//! and a request's dispatch future is never moved.
 //! Framed and Buffered requests run one at a time, so pipelined requests
 //! are answered in order. TTHeader requests (which carry their own seq id,
 //! and may come from a multiplexing client) run concurrently and are
@@ -20,12 +21,12 @@ use std::task::{Context, Poll};
 use ringrpc_codec::buffer::LinkBuffer;
 use ringrpc_codec::transport::{self, Codec, Decoded, FrameLimits, Transport};
 
-use super::inflight::Inflight;
+use super::inflight::{Inflight, Mailbox};
 use super::reply::{ReplySink, is_heartbeat, reply_heartbeat};
 use super::router::{Incoming, Route};
 
-/// Makes the future that serves one request.
-pub(crate) type Dispatch<R, K, F> = fn(Rc<R>, Rc<K>, Incoming) -> F;
+/// Makes the worker that serves the requests of one in-flight slot.
+pub(crate) type Worker<R, K, F> = fn(Rc<R>, Rc<K>, Rc<Mailbox<Incoming>>) -> F;
 
 /// One connection's requests: the detected codec, and what is in flight.
 pub(crate) struct Requests<R, K, F> {
@@ -35,16 +36,21 @@ pub(crate) struct Requests<R, K, F> {
     codec: Option<Codec>,
     limits: FrameLimits,
     max_inflight: usize,
-    dispatch: Dispatch<R, K, F>,
-    inflight: Inflight<F>,
+    worker: Worker<R, K, F>,
+    inflight: Inflight<Incoming, F>,
     /// The buffered length below which the frame at the front cannot be
     /// whole (what the decoder last said it needed); 0 when nothing waits.
     waiting: usize,
 }
 
-/// Serves one request; owns what it needs, so it can sit in [`Inflight`].
-async fn dispatch_owned<R: Route, K: ReplySink>(routes: Rc<R>, sink: Rc<K>, req: Incoming) {
-    routes.dispatch(req, &*sink).await
+/// Serves the requests handed to one in-flight slot, one after another;
+/// owns what it needs, so it can sit in [`Inflight`].
+async fn worker<R: Route, K: ReplySink>(routes: Rc<R>, sink: Rc<K>, slot: Rc<Mailbox<Incoming>>) {
+    loop {
+        let req = slot.recv().await;
+        routes.dispatch(req, &*sink).await;
+        slot.done();
+    }
 }
 
 /// Whether `c` is a TTHeader transport (requests served concurrently).
@@ -68,7 +74,7 @@ pub(crate) fn requests<R: Route, K: ReplySink + 'static>(
         codec: None,
         limits,
         max_inflight: max_inflight.max(1),
-        dispatch: dispatch_owned::<R, K>,
+        worker: worker::<R, K>,
         inflight: Inflight::new(),
         waiting: 0,
     }
@@ -163,11 +169,13 @@ impl<R: Route, K: ReplySink, F: Future<Output = ()>> Requests<R, K, F> {
                 frame,
                 peer: self.peer,
             };
-            // Every request runs in a reusable slot of the in-flight set,
-            // so the connection's own future does not carry a handler's
-            // state (an idle connection stays small).
-            let fut = (self.dispatch)(self.routes.clone(), self.sink.clone(), incoming);
-            let slot = self.inflight.insert(fut);
+            // Every request runs in a reusable worker of the in-flight
+            // set, so the connection's own future does not carry a
+            // handler's state (an idle connection stays small).
+            let (routes, sink, make) = (&self.routes, &self.sink, self.worker);
+            let slot = self
+                .inflight
+                .insert(incoming, |m| make(routes.clone(), sink.clone(), m));
             poll_fn(|cx| {
                 self.inflight.poll_slot(slot, cx);
                 Poll::Ready(())
