@@ -17,7 +17,7 @@
 //! its own traffic, so a core's breaker needs its own 200 samples. Time goes
 //! in as `Instant`; the engine passes its loop's coarse clock.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::hash::Hash;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -293,7 +293,7 @@ impl<K: Hash + Eq> BreakerSet<K> {
         options.validate()?;
         Ok(BreakerSet {
             options,
-            breakers: HashMap::new(),
+            breakers: HashMap::default(),
         })
     }
 

@@ -6,7 +6,7 @@
 //! options, a timeout): an exact method entry first, then the wildcard, then
 //! the table's default. A call option may override the result.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// The method key that matches any method (Kitex's `retry.Wildcard`).
 pub const WILDCARD: &str = "*";
@@ -23,7 +23,7 @@ impl<P> PolicyTable<P> {
     pub fn new(default: P) -> Self {
         PolicyTable {
             default,
-            methods: HashMap::new(),
+            methods: HashMap::default(),
         }
     }
 

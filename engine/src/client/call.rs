@@ -105,7 +105,16 @@ where
         args: &A,
         opts: &CallOptions,
     ) -> Result<R> {
-        let reply = self.call_raw(method, false, args, opts).await?;
+        // The chain is awaited here rather than in a shared async helper:
+        // every level of nesting copies the whole call's future once more.
+        let (mut cx, req, rpc_timeout) = self.prepare(method, false, args, opts);
+        let reply = match rpc_timeout {
+            Some(t) => match monoio::time::timeout(t, self.chain.call(&mut cx, req)).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::Timeout(t)),
+            },
+            None => self.chain.call(&mut cx, req).await,
+        }?;
         // Only a middleware that answers a call itself can leave the frame
         // out; the caller waited for a reply and got none.
         let frame = reply.frame.ok_or_else(|| {
@@ -124,16 +133,25 @@ where
         args: &A,
         opts: &CallOptions,
     ) -> Result<()> {
-        self.call_raw(method, true, args, opts).await.map(drop)
+        let (mut cx, req, rpc_timeout) = self.prepare(method, true, args, opts);
+        match rpc_timeout {
+            Some(t) => match monoio::time::timeout(t, self.chain.call(&mut cx, req)).await {
+                Ok(r) => r.map(drop),
+                Err(_) => Err(Error::Timeout(t)),
+            },
+            None => self.chain.call(&mut cx, req).await.map(drop),
+        }
     }
 
-    async fn call_raw<A: Message>(
+    /// Encodes the call and builds its context and request; returns them
+    /// with the call's RPC timeout.
+    fn prepare<A: Message>(
         &self,
         method: &'static str,
         oneway: bool,
         args: &A,
         opts: &CallOptions,
-    ) -> Result<ClientReply> {
+    ) -> (ClientContext, ClientRequest, Option<Duration>) {
         let codec = Codec {
             transport: opts.transport.unwrap_or(self.cfg.transport),
             protocol: opts.protocol.unwrap_or(self.cfg.protocol),
@@ -151,7 +169,7 @@ where
             args,
         );
         let rpc_timeout = opts.rpc_timeout.or(self.cfg.rpc_timeout);
-        let mut cx = ClientContext {
+        let cx = ClientContext {
             info: RpcInfo {
                 caller: Endpoint::default(),
                 callee: Endpoint {
@@ -177,13 +195,7 @@ where
             hash_key: opts.hash_key,
             retry: opts.retry,
         };
-        match rpc_timeout {
-            Some(t) => match monoio::time::timeout(t, self.chain.call(&mut cx, req)).await {
-                Ok(r) => r,
-                Err(_) => Err(Error::Timeout(t)),
-            },
-            None => self.chain.call(&mut cx, req).await,
-        }
+        (cx, req, rpc_timeout)
     }
 
     /// Encodes the message into one contiguous `Bytes`: zero copy unless a

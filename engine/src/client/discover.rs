@@ -23,8 +23,8 @@
 //! borrows this state only between awaits, so nothing here is locked or
 //! shared with another core.
 
+use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -141,7 +141,7 @@ impl Instances {
             Some((cache, endpoint)) => (
                 Source::View(LocalView::new(cache.subscribe(endpoint))),
                 endpoint.service().to_owned(),
-                HashMap::new(),
+                HashMap::default(),
             ),
             None => {
                 let list: Vec<Arc<Instance>> = targets

@@ -7,8 +7,8 @@
 //! it takes no new calls, the calls in flight on it finish, and the last one
 //! to finish closes it (both tasks end, the socket closes).
 
+use rustc_hash::FxHashMap as HashMap;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -127,7 +127,7 @@ impl MuxConn {
             writer: RefCell::new(LinkWriter::new()),
             wake_writer: LocalNotify::new(),
             slots: RefCell::new(Slab::new()),
-            by_seq: RefCell::new(HashMap::new()),
+            by_seq: RefCell::new(HashMap::default()),
             broken: Cell::new(false),
             retired: Cell::new(false),
             stop_reader: LocalNotify::new(),
@@ -347,7 +347,7 @@ enum Next {
 impl MuxPool {
     pub(crate) fn new(per_addr: usize) -> Self {
         Self {
-            conns: RefCell::new(HashMap::new()),
+            conns: RefCell::new(HashMap::default()),
             per_addr: per_addr.max(1),
         }
     }

@@ -2,8 +2,8 @@
 //! between calls (Kitex's long-connection pool). Per core, so the pool is a
 //! plain `RefCell` map: no lock, no atomics.
 
+use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -129,7 +129,7 @@ pub(crate) struct LongPool {
 impl LongPool {
     pub(crate) fn new(max_idle: usize, idle_timeout: Duration) -> Self {
         Self {
-            idle: RefCell::new(HashMap::new()),
+            idle: RefCell::new(HashMap::default()),
             max_idle,
             idle_timeout,
         }

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use ringrpc_discovery::Instance;
 use ringrpc_discovery::PolicyTable;
 use ringrpc_discovery::retry::{
-    BackupPolicy, BackupStep, FailurePolicy, RetryDecision, RetryPolicy,
+    BackupPolicy, BackupStep, FailureRetry, RetryDecision, RetryPolicy,
 };
 
 use super::discover::{AttemptGuard, Instances, Refresh};
@@ -139,65 +139,65 @@ impl Resolve {
             };
             guard.finish(&r);
             if track {
-                // The instance left while this attempt was out: its
-                // connection went back to the pool after the change closed
-                // the others.
-                let gone = {
-                    let s = self.instances.borrow();
-                    s.epoch() != epoch && !s.contains(&addr)
-                };
-                if gone {
-                    self.invoke.forget(&addr);
-                }
+                self.forget_if_gone(epoch, &addr);
             }
             r
         }
     }
 
-    async fn once(
+    /// Attempts in turn: one, or (with a failure-retry state) again on
+    /// another instance after each retryable failure, while the policy, the
+    /// deadline and the per-core budget allow. One loop with one await of
+    /// the invoke step, so the plain call's future nests no further than
+    /// that step (each nested future is copied when it is made).
+    async fn attempts(
         &self,
         cx: &ClientContext,
         req: &ClientRequest,
         fixed: Option<SocketAddr>,
         key: u64,
         rule: &MethodRetry,
+        mut retry: Option<FailureRetry>,
     ) -> Outcome {
-        let Some(addr) = self.pick(fixed, key, |_| true) else {
-            return (Err(self.no_instance()), None, 0);
-        };
-        let r = self
-            .attempt(cx, addr, req, rule.attempt_timeout, fixed.is_none())
-            .await;
-        (r, Some(addr), 0)
-    }
-
-    async fn with_failure_retry(
-        &self,
-        cx: &ClientContext,
-        req: &ClientRequest,
-        fixed: Option<SocketAddr>,
-        key: u64,
-        rule: &MethodRetry,
-        policy: FailurePolicy,
-    ) -> Outcome {
-        let mut retry = policy.start(cx.info.deadline);
         let mut last: Option<(Error, SocketAddr)> = None;
         let mut attempt: u32 = 0;
+        let track = fixed.is_none();
         loop {
-            let Some(addr) = self.pick(fixed, key, |i| retry.admits(i)) else {
+            let picked = self.pick(fixed, key, |i| retry.as_ref().is_none_or(|r| r.admits(i)));
+            let Some(addr) = picked else {
                 return match last {
                     // Nowhere left to retry: the last failure stands.
                     Some((e, a)) => (Err(e), Some(a), attempt.saturating_sub(1)),
                     None => (Err(self.no_instance()), None, 0),
                 };
             };
-            retry.on_attempt(&Instance::new(addr));
-            let r = self
-                .attempt(cx, addr, req, rule.attempt_timeout, fixed.is_none())
-                .await;
+            if let Some(retry) = &mut retry {
+                retry.on_attempt(&Instance::new(addr));
+            }
+            let epoch = self.instances.borrow().epoch();
+            let guard = AttemptGuard::new(&self.instances, addr, cx.info.deadline, track);
+            let r = match rule.attempt_timeout {
+                // Boxed: per-attempt timeouts are a retry option, and the
+                // timer's state would otherwise size every call's future.
+                Some(t) => {
+                    match Box::pin(monoio::time::timeout(t, self.invoke.call(cx, addr, req))).await
+                    {
+                        Ok(r) => r,
+                        Err(_) => Err(Error::Timeout(t)),
+                    }
+                }
+                None => self.invoke.call(cx, addr, req).await,
+            };
+            guard.finish(&r);
+            if track {
+                self.forget_if_gone(epoch, &addr);
+            }
             let e = match r {
                 Ok(reply) => return (Ok(reply), Some(addr), attempt),
                 Err(e) => e,
+            };
+            let Some(retry) = &mut retry else {
+                return (Err(e), Some(addr), attempt);
             };
             let decision = {
                 let mut st = self.retry.borrow_mut();
@@ -224,6 +224,19 @@ impl Resolve {
                     return (Err(e), Some(addr), attempt);
                 }
             }
+        }
+    }
+
+    /// After an attempt to `addr`: if the instance left while it was out,
+    /// its connection went back to the pool after the change closed the
+    /// others; close it too.
+    fn forget_if_gone(&self, epoch: u64, addr: &SocketAddr) {
+        let gone = {
+            let s = self.instances.borrow();
+            s.epoch() != epoch && !s.contains(addr)
+        };
+        if gone {
+            self.invoke.forget(addr);
         }
     }
 
@@ -360,17 +373,19 @@ impl Service<ClientContext, ClientRequest> for Resolve {
         // Without a key, consistent hashing spreads calls by seq id.
         let key = req.hash_key.unwrap_or(cx.info.seqid as u32 as u64);
         let (r, addr, attempt) = match rule.policy {
-            RetryPolicy::None => self.once(cx, &req, fixed, key, &rule).await,
-            RetryPolicy::Failure(p) => {
-                self.with_failure_retry(cx, &req, fixed, key, &rule, p)
-                    .await
-            }
-            // A oneway call has no answer to wait for.
-            RetryPolicy::Backup(_) if req.oneway => self.once(cx, &req, fixed, key, &rule).await,
             // Boxed: backup requests keep three attempts side by side, which
             // would otherwise size every call's future.
-            RetryPolicy::Backup(p) => {
+            RetryPolicy::Backup(p) if !req.oneway => {
                 Box::pin(self.with_backup(cx, &req, fixed, key, &rule, p)).await
+            }
+            // A oneway call has no answer to wait for: one attempt.
+            RetryPolicy::Backup(_) | RetryPolicy::None => {
+                self.attempts(cx, &req, fixed, key, &rule, None).await
+            }
+            RetryPolicy::Failure(p) => {
+                let retry = p.start(cx.info.deadline);
+                self.attempts(cx, &req, fixed, key, &rule, Some(retry))
+                    .await
             }
         };
         if addr.is_some() {
