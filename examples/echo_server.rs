@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 use ringrpc::engine::context::ServerContext;
-use ringrpc::engine::server::Server;
+use ringrpc::engine::server::{Limits, Server};
 use ringrpc_example_idl::echo::{EchoRequest, EchoResponse, EchoService, EchoServiceServer};
 
 #[derive(Clone)]
@@ -39,6 +39,20 @@ struct Args {
     /// The CPU of the first core.
     #[arg(long, default_value_t = 0)]
     first_core: usize,
+    /// Calls per second the server admits, over all cores (calls over it
+    /// get an over-limit application exception at once).
+    #[arg(long)]
+    max_qps: Option<u64>,
+    /// Calls the server runs at once, over all cores.
+    #[arg(long)]
+    max_concurrency: Option<u64>,
+    /// Connections the server holds, over all cores.
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Stop a handler still running at the caller's deadline (TTHeader
+    /// `RPCTimeout`) and answer with a timeout exception.
+    #[arg(long)]
+    enforce_deadline: bool,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -46,7 +60,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let mut builder = Server::builder()
         .addr(args.addr)
-        .first_core(args.first_core);
+        .first_core(args.first_core)
+        .limits(Limits {
+            max_qps: args.max_qps,
+            max_concurrency: args.max_concurrency,
+            max_connections: args.max_connections,
+        })
+        .configure(|c| c.enforce_deadline = args.enforce_deadline);
     if let Some(n) = args.cores {
         builder = builder.cores(n);
     }

@@ -16,7 +16,12 @@
 //!   protocol from its first bytes, so it takes every transport and protocol
 //!   on the same port (TTHeader too) whatever they say, and without them;
 //! - `--cores N` (default 1) worker cores, pinned from CPU 0 unless
-//!   `--no-pin`.
+//!   `--no-pin`;
+//! - `--max-qps N`: a server-wide QPS limit (calls over it get an
+//!   over-limit application exception).
+//!
+//! Serves `SecondService` too, for Apache clients that multiplex
+//! (`TMultiplexedProtocol`).
 //!
 //! Prints `listening on ADDR` once ready; stops cleanly on SIGINT/SIGTERM.
 
@@ -28,6 +33,7 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 use ringrpc::codec::thrift::Protocol;
+use ringrpc::engine::server::Limits;
 
 /// Apache Thrift's ThriftTest server.
 #[derive(Parser)]
@@ -50,6 +56,9 @@ struct Args {
     /// Do not pin the cores to CPUs.
     #[arg(long)]
     no_pin: bool,
+    /// Calls per second the server admits, over all cores.
+    #[arg(long)]
+    max_qps: Option<u64>,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -58,7 +67,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = args
         .addr
         .unwrap_or(SocketAddr::from(([127, 0, 0, 1], args.port)));
-    let server = handler::start(addr, args.cores, !args.no_pin)?;
+    let limits = Limits {
+        max_qps: args.max_qps,
+        ..Limits::default()
+    };
+    let server = handler::start_with(addr, args.cores, !args.no_pin, limits)?;
     tracing::info!(
         transport = ?args.transport,
         protocol = ?args.protocol,

@@ -21,12 +21,16 @@ use std::time::{Duration, Instant};
 
 /// The transports and protocols the Python client runs, each as its own
 /// process, all at once.
-const COMBINATIONS: &[(&str, &str)] = &[
-    ("framed", "binary"),
-    ("buffered", "binary"),
-    ("framed", "compact"),
-    ("buffered", "compact"),
-    ("framed", "accel"),
+const COMBINATIONS: &[(&str, &str, bool)] = &[
+    ("framed", "binary", false),
+    ("buffered", "binary", false),
+    ("framed", "compact", false),
+    ("buffered", "compact", false),
+    ("framed", "accel", false),
+    // Apache's TMultiplexedProtocol: `ThriftTest:method` and
+    // `SecondService:secondtestString` on the same server.
+    ("framed", "binary", true),
+    ("buffered", "compact", true),
 ];
 
 /// How long one client run may take (it makes ~100 calls and sleeps 1 s for
@@ -143,20 +147,29 @@ fn apache_thrift_python_client_calls_every_method_on_every_transport_and_protoco
         Ok(d) => d,
         Err(why) => return skip(&why),
     };
-    let server = handler::start("127.0.0.1:0".parse().expect("addr"), 1, false)
-        .expect("the ThriftTest server starts");
+    let server = handler::start_with(
+        "127.0.0.1:0".parse().expect("addr"),
+        1,
+        false,
+        Default::default(),
+    )
+    .expect("the ThriftTest server starts");
     let port = server.local_addr().port().to_string();
     let script = manifest_dir().join("tests/python/thrift_test_client.py");
     let runs = COMBINATIONS
         .iter()
-        .map(|(transport, protocol)| ClientRun {
-            label: format!("{transport}+{protocol}"),
+        .map(|(transport, protocol, multiplexed)| ClientRun {
+            label: format!(
+                "{transport}+{protocol}{}",
+                if *multiplexed { "+multiplexed" } else { "" }
+            ),
             child: Command::new("python3")
                 .arg(&script)
                 .arg("--gen-py")
                 .arg(&gen_py.0)
                 .args(["--port", &port, "--transport", transport])
                 .args(["--protocol", protocol])
+                .args(multiplexed.then_some("--multiplexed"))
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())

@@ -31,9 +31,14 @@
 //!   takes its next request after the sleep, as on the reference servers,
 //!   whose connection thread sleeps.
 //!
-//! Left out: `testUuid` (not in this copy of the IDL) and `SecondService`
-//! (Apache clients reach it through `TMultiplexedProtocol`, whose
-//! `Service:method` names ringrpc does not route).
+//! `SecondService` is served beside `ThriftTest`, as Apache's multiplexed
+//! test servers do: `secondtestString(thing)` returns
+//! `testString("<thing>")` (apache/thrift `test/rb/integration/TestServer.rb`,
+//! `SecondHandler`). Apache clients reach it through `TMultiplexedProtocol`
+//! (`SecondService:secondtestString`); a plain call finds it by its method
+//! name, as a Kitex multi-service server does.
+//!
+//! Left out: `testUuid` (not in this copy of the IDL).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -42,7 +47,7 @@ use std::time::Duration;
 use ringrpc::codec::thrift::{ApplicationException, ExceptionKind, Utf8Bytes};
 use ringrpc::engine::Result;
 use ringrpc::engine::context::ServerContext;
-use ringrpc::engine::server::{Server, ServerHandle};
+use ringrpc::engine::server::{Limits, Server, ServerHandle};
 
 /// The generated code of `idl/ThriftTest.thrift`.
 pub use ringrpc_example_idl::thrift_test::*;
@@ -51,15 +56,37 @@ pub use ringrpc_example_idl::thrift_test::*;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TestHandler;
 
-/// Starts a server of [`TestHandler`] on `addr` with `cores` cores. It takes
-/// every transport and protocol the engine detects (Framed, Buffered,
-/// TTHeader; binary, compact) on the same port.
-pub fn start(addr: SocketAddr, cores: usize, pin: bool) -> Result<ServerHandle> {
+/// The `SecondService` handler.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SecondHandler;
+
+impl SecondService for SecondHandler {
+    async fn secondtest_string(
+        &self,
+        _cx: &mut ServerContext,
+        thing: Utf8Bytes,
+    ) -> Result<Utf8Bytes> {
+        Ok(format!("testString(\"{thing}\")").into())
+    }
+}
+
+/// Starts a server of [`TestHandler`] and [`SecondHandler`] on `addr` with
+/// `cores` cores and the given limits. It takes every transport and
+/// protocol the engine detects (Framed, Buffered, TTHeader; binary,
+/// compact) on the same port, and Apache's multiplexed names.
+pub fn start_with(
+    addr: SocketAddr,
+    cores: usize,
+    pin: bool,
+    limits: Limits,
+) -> Result<ServerHandle> {
     Server::builder()
         .addr(addr)
         .cores(cores)
         .configure(|c| c.pin = pin)
+        .limits(limits)
         .service(ThriftTestServer::new(TestHandler))
+        .service(SecondServiceServer::new(SecondHandler))
         .start()
 }
 

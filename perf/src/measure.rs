@@ -116,6 +116,9 @@ pub struct Measurement {
     pub errors: ErrorCounts,
     /// Latency of the good replies.
     pub latency_us: Latency,
+    /// Latency of the application-exception replies (a server's refusals
+    /// under its limits); zeros when there were none.
+    pub exception_latency_us: Latency,
     /// Server CPU time per request, in microseconds.
     pub server_cpu_us_per_req: Option<f64>,
     /// Server CPU time over the window's wall time (1.0 = one core busy).
@@ -241,6 +244,7 @@ pub fn measure(
         ok: result.ok,
         errors: result.errors,
         latency_us: Latency::of(&result.hist),
+        exception_latency_us: Latency::of(&result.exception_hist),
         server_cpu_us_per_req: server_cpu.map(|c| c / ok / 1000.0),
         server_cpu_busy: server_cpu.map(|c| c / wall_ns),
         server_allocs_per_req: server_allocs.map(|a| a.0 as f64 / ok),

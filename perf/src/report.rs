@@ -121,6 +121,14 @@ pub fn table(m: &Measurement) -> String {
             )
         },
     );
+    if e.exception > 0 {
+        let x = &m.exception_latency_us;
+        row(
+            &mut s,
+            "exception latency",
+            format!("p50 {}, p99 {}, max {}", us(x.p50), us(x.p99), us(x.max)),
+        );
+    }
     row(
         &mut s,
         "server CPU / request",

@@ -37,18 +37,23 @@ parser.add_argument("--port", type=int, default=9090)
 parser.add_argument("--transport", choices=["framed", "buffered"], default="framed")
 parser.add_argument("--protocol", choices=["binary", "compact", "accel"], default="binary")
 parser.add_argument("--timeout-ms", type=int, default=10000, help="socket timeout")
+parser.add_argument(
+    "--multiplexed",
+    action="store_true",
+    help="call through TMultiplexedProtocol (ThriftTest and SecondService by name)",
+)
 options = parser.parse_args()
 
 sys.path.insert(0, options.gen_py)
 
 from thrift.Thrift import TApplicationException, TException, TMessageType  # noqa: E402
-from thrift.protocol import TBinaryProtocol, TCompactProtocol  # noqa: E402
+from thrift.protocol import TBinaryProtocol, TCompactProtocol, TMultiplexedProtocol  # noqa: E402
 from thrift.transport import TSocket, TTransport  # noqa: E402
 
 from ThriftTest import SecondService, ThriftTest  # noqa: E402
 from ThriftTest.ttypes import Insanity, Numberz, Xception, Xception2, Xtruct, Xtruct2  # noqa: E402
 
-LABEL = "%s+%s" % (options.transport, options.protocol)
+LABEL = "%s+%s%s" % (options.transport, options.protocol, "+multiplexed" if options.multiplexed else "")
 
 if options.protocol == "accel":
     try:
@@ -81,6 +86,9 @@ class Checked(BASE_PROTOCOL):
             raise AssertionError("a reply to a %s message" % sent_type)
         if seqid != sent_seqid:
             raise AssertionError("sent seqid %d, reply has %d" % (sent_seqid, seqid))
+        # A multiplexed call (`Service:method`) is answered with the method's
+        # name alone, as Apache's TMultiplexedProcessor answers.
+        sent_name = sent_name.split(":", 1)[-1]
         # An application exception about the message itself may name no method.
         if name != sent_name and not (mtype == TMessageType.EXCEPTION and name == ""):
             raise AssertionError("called %r, reply names %r" % (sent_name, name))
@@ -95,7 +103,11 @@ def connect(service=ThriftTest):
     else:
         transport = TTransport.TBufferedTransport(socket)
     transport.open()
-    return transport, service.Client(Checked(transport))
+    protocol = Checked(transport)
+    if options.multiplexed:
+        name = "SecondService" if service is SecondService else "ThriftTest"
+        protocol = TMultiplexedProtocol.TMultiplexedProtocol(protocol, name)
+    return transport, service.Client(protocol)
 
 
 def eq(got, want):
@@ -297,17 +309,35 @@ def testOneway(c):
 
 
 @check
-def unknownMethod(_c):
-    # SecondService's method on the ThriftTest server, without the
-    # multiplexed protocol: an UNKNOWN_METHOD application exception, and the
-    # connection still works.
+def secondService(_c):
+    # The server serves SecondService beside ThriftTest: multiplexed, by
+    # its service name; plain, by its method name.
     transport, second = connect(SecondService)
     try:
-        x = raises(TApplicationException, second.secondtestString, "foobar")
-        eq(x.type, TApplicationException.UNKNOWN_METHOD)
-        eq(ThriftTest.Client(second._iprot).testI32(7), 7)
+        eq(second.secondtestString("foobar"), 'testString("foobar")')
     finally:
         transport.close()
+
+
+@check
+def unknownMethod(c):
+    # A method neither service has: an UNKNOWN_METHOD application exception,
+    # and the connection still works. (Multiplexed, the protocol names the
+    # service: `ThriftTest:noSuchMethod`.)
+    oprot, iprot = c._oprot, c._iprot
+    oprot.writeMessageBegin("noSuchMethod", TMessageType.CALL, 0)
+    oprot.writeStructBegin("noSuchMethod_args")
+    oprot.writeFieldStop()
+    oprot.writeStructEnd()
+    oprot.writeMessageEnd()
+    oprot.trans.flush()
+    _, mtype, _ = iprot.readMessageBegin()
+    eq(mtype, TMessageType.EXCEPTION)
+    x = TApplicationException()
+    x.read(iprot)
+    iprot.readMessageEnd()
+    eq(x.type, TApplicationException.UNKNOWN_METHOD)
+    eq(c.testI32(7), 7)
 
 
 def main():

@@ -9,10 +9,12 @@ use ringrpc_discovery::{RegistrationTask, Registry};
 
 use super::config::ServerConfig;
 use super::handle::ServerHandle;
+use super::limit::{CoreLimits, LimitHandle, Limiter, Limits, Shared};
 use super::listener;
 use super::registration::{Registration, RegistryHook};
 use super::router::{
-    ChainFactory, Cloned, Described, Handler, MakeService, RouteFactory, ServiceFactory,
+    ChainFactory, Cloned, CoreRouting, Described, Handler, MakeService, RouteFactory,
+    ServiceFactory,
 };
 use crate::middleware::{Identity, Layer, Stack};
 use crate::notify::Signal;
@@ -30,6 +32,7 @@ impl Server {
             routes: NoRoutes,
             layer: Identity,
             registry: None,
+            limiter: None,
         }
     }
 }
@@ -47,6 +50,17 @@ pub struct ServerBuilder<F, L = Identity> {
     routes: F,
     layer: L,
     registry: Option<RegistryHook>,
+    limiter: Option<MakeLimiter>,
+}
+
+/// Makes a core's user limiter.
+#[derive(Clone)]
+struct MakeLimiter(Arc<dyn Fn() -> Rc<dyn Limiter> + Send + Sync>);
+
+impl std::fmt::Debug for MakeLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MakeLimiter")
+    }
 }
 
 impl<F, L> ServerBuilder<F, L> {
@@ -81,6 +95,28 @@ impl<F, L> ServerBuilder<F, L> {
         self
     }
 
+    /// The server-wide limits: QPS, calls in flight, connections (see
+    /// [`limit`](super::limit)). Default: none.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.cfg.limits = limits;
+        self
+    }
+
+    /// A limiter of your own, consulted on each core for every call the
+    /// built-in limits admit (per method, per caller, ...): `make` runs
+    /// once on each core. A call it refuses is answered with an over-limit
+    /// exception and never reaches the handler. Default: none.
+    pub fn limiter<M, T>(mut self, make: M) -> Self
+    where
+        M: Fn() -> T + Send + Sync + 'static,
+        T: Limiter,
+    {
+        self.limiter = Some(MakeLimiter(Arc::new(move || {
+            Rc::new(make()) as Rc<dyn Limiter>
+        })));
+        self
+    }
+
     /// Announces the server in `registry` once it listens (after
     /// `registration.delay`, retrying a failed registration), and withdraws
     /// it first at shutdown. Default: no registry.
@@ -101,6 +137,7 @@ impl<F, L> ServerBuilder<F, L> {
             routes: self.routes,
             layer: Stack::new(self.layer, outer),
             registry: self.registry,
+            limiter: self.limiter,
         }
     }
 
@@ -110,6 +147,7 @@ impl<F, L> ServerBuilder<F, L> {
             routes,
             layer: self.layer,
             registry: self.registry,
+            limiter: self.limiter,
         }
     }
 }
@@ -168,6 +206,7 @@ impl<F: RouteFactory, L: Clone + Send + Sync + 'static> ServerBuilder<F, L> {
             routes: ChainFactory { head, tail },
             layer: self.layer,
             registry: self.registry,
+            limiter: self.limiter,
         }
     }
 
@@ -194,6 +233,7 @@ impl<F: RouteFactory, L: Clone + Send + Sync + 'static> ServerBuilder<F, L> {
             routes: ChainFactory { head, tail },
             layer: self.layer,
             registry: self.registry,
+            limiter: self.limiter,
         }
     }
 
@@ -204,7 +244,14 @@ impl<F: RouteFactory, L: Clone + Send + Sync + 'static> ServerBuilder<F, L> {
     pub fn in_memory(
         self,
     ) -> crate::testing::Pair<F::Route, impl std::future::Future<Output = ()>> {
-        let routes = self.routes.build(self.cfg.decode_limits);
+        let shared = Shared::new(self.cfg.limits, 1);
+        let limiter = self.limiter.as_ref().map(|m| (m.0)());
+        let core = CoreRouting {
+            decode: self.cfg.decode_limits,
+            limits: Rc::new(CoreLimits::new(shared, 0, limiter)),
+            enforce_deadline: self.cfg.enforce_deadline,
+        };
+        let routes = self.routes.build(&core);
         crate::testing::pair(
             routes,
             self.cfg.frame_limits,
@@ -237,8 +284,10 @@ impl<F: RouteFactory, L: Clone + Send + Sync + 'static> ServerBuilder<F, L> {
         let shutdown = Signal::new();
         let (drained_tx, drained_rx) = crossbeam_channel::bounded(cores);
         let routes = Arc::new(self.routes);
+        let limits = Shared::new(cfg.limits, cores);
+        let make_limiter = self.limiter;
         let cfg = Arc::new(cfg);
-        let (cfg2, shutdown2) = (cfg.clone(), shutdown.clone());
+        let (cfg2, shutdown2, limits2) = (cfg.clone(), shutdown.clone(), limits.clone());
         let runtime = Runtime::builder()
             .cores(cores)
             .first_core(cfg.first_core)
@@ -246,13 +295,20 @@ impl<F: RouteFactory, L: Clone + Send + Sync + 'static> ServerBuilder<F, L> {
             .name("ringrpc-server")
             .start(move |i| {
                 let std_listener = slots.lock().unwrap_or_else(|p| p.into_inner())[i].take();
-                let routes = Rc::new(routes.build(cfg2.decode_limits));
+                let limiter = make_limiter.as_ref().map(|m| (m.0)());
+                let core_limits = Rc::new(CoreLimits::new(limits2.clone(), i, limiter));
+                let core = CoreRouting {
+                    decode: cfg2.decode_limits,
+                    limits: core_limits.clone(),
+                    enforce_deadline: cfg2.enforce_deadline,
+                };
+                let routes = Rc::new(routes.build(&core));
                 let cfg = Rc::new((*cfg2).clone());
                 let shutdown = shutdown2.clone();
                 let drained = drained_tx.clone();
                 async move {
                     if let Some(l) = std_listener {
-                        listener::run_core(l, routes, cfg, shutdown).await;
+                        listener::run_core(l, routes, cfg, core_limits, shutdown).await;
                     }
                     let _ = drained.send(());
                 }
@@ -265,6 +321,7 @@ impl<F: RouteFactory, L: Clone + Send + Sync + 'static> ServerBuilder<F, L> {
             cores,
             shutdown_timeout: cfg.shutdown_timeout,
             registration: None,
+            limits: LimitHandle(limits),
         };
         if let Some((registry, info, delay)) = registry {
             // On failure the handle is dropped, which stops the cores.

@@ -7,6 +7,8 @@ use std::time::Duration;
 use ringrpc_codec::thrift::DecodeLimits;
 use ringrpc_codec::transport::FrameLimits;
 
+use super::limit::Limits;
+
 /// The server's settings, with documented defaults.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -43,6 +45,18 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// The listen backlog. Default 1024.
     pub backlog: i32,
+    /// Server-wide QPS, in-flight and connection limits (see
+    /// [`limit`](super::limit)). Default: none (as Kitex without
+    /// `server.WithLimit`). Changeable while running through
+    /// [`ServerHandle::limits`](super::ServerHandle::limits).
+    pub limits: Limits,
+    /// Whether a handler still running at the caller's deadline (TTHeader
+    /// `RPCTimeout`, counted from when the request was read) is stopped
+    /// and the call answered with a timeout exception. Default false: the
+    /// handler runs to its end (Kitex's server-side context timeout is
+    /// opt-in too). A call whose deadline passed before its handler started
+    /// is never run, whatever this says.
+    pub enforce_deadline: bool,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +75,8 @@ impl Default for ServerConfig {
             max_unflushed_bytes: 8 * 1024 * 1024,
             shutdown_timeout: Duration::from_secs(5),
             backlog: 1024,
+            limits: Limits::default(),
+            enforce_deadline: false,
         }
     }
 }

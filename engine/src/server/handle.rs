@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use ringrpc_discovery::{RegistrationStatus, RegistrationTask};
 
+use super::limit::LimitHandle;
 use crate::notify::Signal;
 use crate::runtime::Runtime;
 
@@ -18,6 +19,7 @@ pub struct ServerHandle {
     pub(super) cores: usize,
     pub(super) shutdown_timeout: Duration,
     pub(super) registration: Option<RegistrationTask>,
+    pub(super) limits: LimitHandle,
 }
 
 impl ServerHandle {
@@ -25,6 +27,12 @@ impl ServerHandle {
     /// asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The server's limits: read or change them while it runs, and see what
+    /// they refused.
+    pub fn limits(&self) -> &LimitHandle {
+        &self.limits
     }
 
     /// Where the registration stands (`None`: no registry, or already

@@ -11,6 +11,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use super::config::ServerConfig;
 use super::connection;
 use super::core::CoreState;
+use super::limit::{CoreLimits, REBALANCE};
 use super::router::Route;
 use crate::notify::Signal;
 
@@ -44,6 +45,7 @@ pub(crate) async fn run_core<R: Route>(
     std_listener: std::net::TcpListener,
     routes: Rc<R>,
     cfg: Rc<ServerConfig>,
+    limits: Rc<CoreLimits>,
     shutdown: Signal,
 ) {
     let listener = match monoio::net::TcpListener::from_std(std_listener) {
@@ -55,6 +57,7 @@ pub(crate) async fn run_core<R: Route>(
     };
     let core = Rc::new(CoreState::default());
     let sweeper = monoio::spawn(sweep_loop(core.clone(), cfg.clone(), shutdown.clone()));
+    let rebalancer = monoio::spawn(rebalance_loop(limits.clone()));
     loop {
         monoio::select! {
             accepted = listener.accept() => match accepted {
@@ -64,8 +67,17 @@ pub(crate) async fn run_core<R: Route>(
                         drop(stream);
                         continue;
                     }
+                    let Some(slot) = limits.connection() else {
+                        tracing::warn!(%peer, "closing: the server is at its connection limit");
+                        drop(stream);
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
-                    monoio::spawn(connection::serve(stream.into_split(), peer, routes.clone(), cfg.clone(), core.clone()));
+                    let serve = connection::serve(stream.into_split(), peer, routes.clone(), cfg.clone(), core.clone());
+                    monoio::spawn(async move {
+                        serve.await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     tracing::warn!("accept: {e}");
@@ -92,6 +104,16 @@ pub(crate) async fn run_core<R: Route>(
         );
     }
     drop(sweeper);
+    drop(rebalancer);
+}
+
+/// Every [`REBALANCE`], publishes this core's demand and takes its share of
+/// the server's limits (see [`super::limit`]).
+async fn rebalance_loop(limits: Rc<CoreLimits>) {
+    loop {
+        monoio::time::sleep(REBALANCE).await;
+        limits.rebalance();
+    }
 }
 
 /// Every tick, times out reads past their deadline, parks quiet

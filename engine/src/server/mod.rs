@@ -26,7 +26,10 @@
 //! - `requests.rs`: a connection's requests without the socket: detection,
 //!   frames, heartbeats, in-order or concurrent dispatch;
 //! - `inflight.rs`: the concurrent requests of one connection;
-//! - `router.rs`: services, [`ThriftService`] descriptors, routing, handlers;
+//! - `limit.rs`: the QPS, in-flight and connection limits, per core;
+//! - `router.rs`: services, [`ThriftService`] descriptors, routing (by
+//!   TTHeader `isn`, by Apache's multiplexed `Service:method` names, or by
+//!   method), deadlines and limits, handlers;
 //! - `reply.rs`: [`ReplySink`] and the encoding of replies;
 //! - `handle.rs`, `registration.rs`, `signals.rs`: a running server, its
 //!   registry entry, and the OS signals it stops on.
@@ -37,6 +40,7 @@ pub(crate) mod connection;
 mod core;
 mod handle;
 mod inflight;
+pub mod limit;
 mod listener;
 mod registration;
 pub(crate) mod reply;
@@ -47,5 +51,6 @@ pub mod signals;
 pub use builder::{NoRoutes, Server, ServerBuilder};
 pub use config::ServerConfig;
 pub use handle::ServerHandle;
+pub use limit::{CallInfo, LimitHandle, LimitStats, Limiter, Limits};
 pub use registration::Registration;
 pub use router::{Described, Handler, MakeService};

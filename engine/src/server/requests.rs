@@ -141,6 +141,9 @@ impl<R: Route, K: ReplySink, F: Future<Output = ()>> Requests<R, K, F> {
             return Ok(());
         }
         self.waiting = 0;
+        // One clock read per batch of frames read together: a caller's
+        // deadline counts from here.
+        let received = std::time::Instant::now();
         loop {
             let c = match self.codec {
                 Some(c) => c,
@@ -168,6 +171,7 @@ impl<R: Route, K: ReplySink, F: Future<Output = ()>> Requests<R, K, F> {
             let incoming = Incoming {
                 frame,
                 peer: self.peer,
+                received,
             };
             // Every request runs in a reusable worker of the in-flight
             // set, so the connection's own future does not carry a

@@ -16,7 +16,9 @@ use std::any::Any;
 use std::future::{Future, poll_fn};
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
+use std::rc::Rc;
 use std::task::Poll;
+use std::time::Instant;
 
 use ringrpc_codec::thrift::{
     ApplicationException, BinaryReader, CompactReader, DecodeLimits, ExceptionKind, MessageIdent,
@@ -24,6 +26,7 @@ use ringrpc_codec::thrift::{
 };
 use ringrpc_codec::transport::Frame;
 
+use super::limit::{CallInfo, CoreLimits, EXPIRED, TIMED_OUT};
 use super::reply::{ReplyPayload, ReplySink, reply, reply_exception};
 use crate::Error;
 use crate::context::{Endpoint, RpcInfo, ServerContext};
@@ -88,6 +91,16 @@ pub struct Incoming {
     pub frame: Frame,
     /// The peer's address.
     pub peer: std::net::SocketAddr,
+    /// When the frame was read: the caller's deadline (TTHeader
+    /// `RPCTimeout`) counts from here.
+    pub received: Instant,
+}
+
+/// Splits an Apache Thrift multiplexed message name (`TMultiplexedProtocol`
+/// writes `Service:method`, `lib/*/TMultiplexedProtocol` with `:` as
+/// `SEPARATOR`) into the service and the method.
+pub(crate) fn split_multiplexed(name: &str) -> Option<(&str, &str)> {
+    name.split_once(':')
 }
 
 impl Incoming {
@@ -145,12 +158,21 @@ pub trait Route: 'static {
     async fn dispatch<K: ReplySink>(&self, req: Incoming, sink: &K);
 }
 
+/// What every route of one core shares: decoding bounds, the core's share
+/// of the server's limits, and the deadline policy.
+#[derive(Debug, Clone)]
+pub struct CoreRouting {
+    pub(crate) decode: DecodeLimits,
+    pub(crate) limits: Rc<CoreLimits>,
+    pub(crate) enforce_deadline: bool,
+}
+
 /// Makes a core's [`Route`]; shared by every core at start.
 pub trait RouteFactory: Send + Sync + 'static {
     /// The per-core routes.
     type Route: Route;
     /// Builds this core's routes (handler instances are per core).
-    fn build(&self, limits: DecodeLimits) -> Self::Route;
+    fn build(&self, core: &CoreRouting) -> Self::Route;
 }
 
 /// Makes one service instance per core.
@@ -182,7 +204,7 @@ impl<S: Clone + Send + Sync + 'static> MakeService for Cloned<S> {
 /// One service on one core: its descriptor `T` and its handler `S`.
 pub struct Served<T, S> {
     handler: S,
-    limits: DecodeLimits,
+    core: CoreRouting,
     _t: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -226,10 +248,10 @@ where
     L::Service: Handler<T>,
 {
     type Route = Served<T, L::Service>;
-    fn build(&self, limits: DecodeLimits) -> Self::Route {
+    fn build(&self, core: &CoreRouting) -> Self::Route {
         Served {
             handler: self.layer.clone().layer(self.make.make()),
-            limits,
+            core: core.clone(),
             _t: std::marker::PhantomData,
         }
     }
@@ -244,10 +266,10 @@ pub struct ChainFactory<H, T> {
 
 impl<H: RouteFactory, T: RouteFactory> RouteFactory for ChainFactory<H, T> {
     type Route = Chain<H::Route, T::Route>;
-    fn build(&self, limits: DecodeLimits) -> Self::Route {
+    fn build(&self, core: &CoreRouting) -> Self::Route {
         Chain {
-            head: self.head.build(limits),
-            tail: self.tail.build(limits),
+            head: self.head.build(core),
+            tail: self.tail.build(core),
         }
     }
 }
@@ -273,7 +295,11 @@ impl<H: Route, T: Route> Route for Chain<H, T> {
             Some(n) => !self.head.serves(n),
             None => req
                 .method_name()
-                .is_some_and(|m| !self.head.has_method(&m) && self.tail.has_method(&m)),
+                .is_some_and(|m| match split_multiplexed(&m) {
+                    // Apache's multiplexed name: the service it names.
+                    Some((svc, _)) => !self.head.serves(svc) && self.tail.serves(svc),
+                    None => !self.head.has_method(&m) && self.tail.has_method(&m),
+                }),
         };
         if to_tail {
             self.tail.dispatch(req, sink).await
@@ -310,11 +336,11 @@ where
         let payload = req.frame.payload.clone();
         match req.frame.codec.protocol {
             Protocol::Binary => {
-                let r = BinaryReader::with_limits(payload, self.limits);
+                let r = BinaryReader::with_limits(payload, self.core.decode);
                 self.run(r, req, sink).await
             }
             Protocol::Compact => {
-                let r = CompactReader::with_limits(payload, self.limits);
+                let r = CompactReader::with_limits(payload, self.core.decode);
                 self.run(r, req, sink).await
             }
         }
@@ -327,7 +353,7 @@ where
     S: Handler<T>,
 {
     async fn run<R: ProtocolReader, K: ReplySink>(&self, mut r: R, req: Incoming, sink: &K) {
-        let ident = match r.read_message_begin() {
+        let mut ident = match r.read_message_begin() {
             Ok(m) => m,
             Err(e) => {
                 let ex = ApplicationException::new(ExceptionKind::ProtocolError, e.to_string());
@@ -335,6 +361,22 @@ where
                 return;
             }
         };
+        // Apache's multiplexed protocol names the service in the message:
+        // `Service:method`. The reply names the method alone, as Apache's
+        // `TMultiplexedProcessor` answers.
+        if let Some((svc, _)) = split_multiplexed(&ident.name) {
+            if svc != T::NAME {
+                let msg = format!("unknown service {svc}");
+                req.reply_exception(
+                    sink,
+                    &ApplicationException::new(ExceptionKind::UnknownService, msg),
+                );
+                return;
+            }
+            let at = svc.len() + 1;
+            let bare = ident.name.as_bytes().slice(at..);
+            ident.name = Utf8Bytes::try_from_bytes(bare).unwrap_or_default();
+        }
         let (codec, header) = (req.frame.codec, req.frame.header.as_ref());
         let refuse = |kind: ExceptionKind, msg: String| {
             let ex = ApplicationException::new(kind, msg);
@@ -355,6 +397,20 @@ where
                 );
             }
         };
+        let call = CallInfo {
+            service: T::NAME,
+            method: &ident.name,
+            peer: req.peer,
+            header,
+        };
+        // Over a limit: answered now, before the arguments are decoded.
+        let _admitted = match self.core.limits.admit(&call) {
+            Ok(a) => a,
+            Err(_) if kind == MethodKind::Oneway => return,
+            Err(refusal) => {
+                return refuse(ExceptionKind::InternalError, refusal.message().to_owned());
+            }
+        };
         let args = match T::decode_request(&ident.name, &mut r).and_then(|a| {
             r.read_message_end()?;
             Ok(a)
@@ -363,10 +419,41 @@ where
             Err(e) => return refuse(ExceptionKind::ProtocolError, e.to_string()),
         };
         let mut cx = server_context::<T>(&req, &ident);
-        let Incoming { frame, peer } = req;
+        let deadline = cx.info.deadline;
+        if let Some(d) = deadline
+            && Instant::now() >= d
+        {
+            // The caller has given up: do not run the handler.
+            self.core.limits.expired();
+            if kind == MethodKind::Call {
+                refuse(ExceptionKind::InternalError, EXPIRED.to_owned());
+            }
+            return;
+        }
+        let Incoming { frame, peer, .. } = req;
         let Frame { codec, header, .. } = frame;
         cx.request_header = header;
-        let out = catch_unwind(self.handler.call(&mut cx, args)).await;
+        let out = match deadline.filter(|_| self.core.enforce_deadline) {
+            None => catch_unwind(self.handler.call(&mut cx, args)).await,
+            Some(d) => {
+                let run = catch_unwind(self.handler.call(&mut cx, args));
+                match monoio::time::timeout_at(d.into(), run).await {
+                    Ok(out) => out,
+                    Err(_) => {
+                        self.core.limits.timed_out();
+                        if kind == MethodKind::Call {
+                            let ex = ApplicationException::new(
+                                ExceptionKind::InternalError,
+                                TIMED_OUT.to_owned(),
+                            );
+                            let header = cx.request_header.as_ref();
+                            reply_exception(sink, codec, header, &ident.name, ident.seqid, &ex);
+                        }
+                        return;
+                    }
+                }
+            }
+        };
         if kind == MethodKind::Oneway {
             if let Err(p) = out {
                 tracing::error!(method = %ident.name, "oneway handler panicked: {}", panic_message(&*p));
@@ -436,7 +523,8 @@ fn server_context<T: ThriftService>(req: &Incoming, ident: &MessageIdent) -> Ser
             seqid: ident.seqid,
             deadline: header
                 .and_then(|h| h.rpc_timeout())
-                .map(|t| std::time::Instant::now() + t),
+                .filter(|t| !t.is_zero())
+                .map(|t| req.received + t),
             timeout: None,
             codec: req.frame.codec,
         },

@@ -66,14 +66,14 @@ pub(crate) async fn run(mut stream: TcpStream, core: Rc<Core>) {
                         return;
                     }
                 };
-                let (seq, good) = match check_reply(&frame, spec.expect) {
-                    ReplyCheck::Ok(seq) => (seq, true),
+                let (seq, good, exception) = match check_reply(&frame, spec.expect) {
+                    ReplyCheck::Ok(seq) => (seq, true, false),
                     ReplyCheck::Bad(seq, kind) => {
                         core.error(|e| match kind {
                             ReplyError::Exception => e.exception += 1,
                             ReplyError::WrongType => e.wrong_type += 1,
                         });
-                        (seq, false)
+                        (seq, false, kind == ReplyError::Exception)
                     }
                     ReplyCheck::Undecodable => {
                         core.error(|e| e.decode += 1);
@@ -82,6 +82,7 @@ pub(crate) async fn run(mut stream: TcpStream, core: Rc<Core>) {
                 };
                 match slots.complete(seq) {
                     Some(since) if good => core.record(since, now, phase),
+                    Some(since) if exception => core.record_exception(since, now, phase),
                     Some(_) => {}
                     None => {
                         // Out of step with the server: close.

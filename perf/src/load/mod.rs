@@ -143,6 +143,9 @@ pub(crate) struct Core {
     control: Arc<Control>,
     index: usize,
     hist: std::cell::RefCell<Histogram<u64>>,
+    /// Latencies of the application-exception replies (a server's refusals
+    /// under its limits), in the window.
+    exception_hist: std::cell::RefCell<Histogram<u64>>,
     ok: std::cell::Cell<u64>,
     errors: std::cell::RefCell<ErrorCounts>,
     pub(crate) live: std::cell::Cell<usize>,
@@ -170,6 +173,18 @@ impl Core {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Records the latency of an application-exception reply (counted as an
+    /// error through [`error`](Self::error) too).
+    #[inline]
+    pub(crate) fn record_exception(&self, since: Instant, now: Instant, phase: Phase) {
+        if phase == Phase::Measure {
+            let ns = now.saturating_duration_since(since).as_nanos() as u64;
+            self.exception_hist
+                .borrow_mut()
+                .saturating_record(ns.max(1));
+        }
+    }
+
     /// Counts an error.
     pub(crate) fn error(&self, f: impl FnOnce(&mut ErrorCounts)) {
         f(&mut self.errors.borrow_mut());
@@ -188,6 +203,8 @@ pub struct LoadResult {
     pub ok: u64,
     /// Errors over the whole run.
     pub errors: ErrorCounts,
+    /// Latencies of the application-exception replies in the window, in ns.
+    pub exception_hist: Histogram<u64>,
 }
 
 /// A running generator.
@@ -195,7 +212,7 @@ pub struct LoadResult {
 pub struct Generator {
     control: Arc<Control>,
     threads: Vec<std::thread::JoinHandle<()>>,
-    results: crossbeam_channel::Receiver<(Histogram<u64>, u64, ErrorCounts)>,
+    results: crossbeam_channel::Receiver<CoreResult>,
 }
 
 /// A new histogram for latencies in nanoseconds (1 ns to 100 s, 3 digits).
@@ -299,12 +316,14 @@ impl Generator {
     pub fn finish(self) -> LoadResult {
         self.stop_threads();
         let mut hist = new_histogram();
+        let mut exception_hist = new_histogram();
         let mut ok = 0;
         let mut errors = ErrorCounts::default();
         for _ in 0..self.threads.len() {
             match self.results.recv_timeout(Duration::from_secs(10)) {
-                Ok((h, n, e)) => {
+                Ok((h, n, e, x)) => {
                     let _ = hist.add(&h);
+                    let _ = exception_hist.add(&x);
                     ok += n;
                     errors.add(&e);
                 }
@@ -314,16 +333,16 @@ impl Generator {
         for t in self.threads {
             let _ = t.join();
         }
-        LoadResult { hist, ok, errors }
+        LoadResult {
+            hist,
+            ok,
+            errors,
+            exception_hist,
+        }
     }
 }
 
-fn run_core(
-    index: usize,
-    conns: usize,
-    spec: Arc<LoadSpec>,
-    control: Arc<Control>,
-) -> (Histogram<u64>, u64, ErrorCounts) {
+fn run_core(index: usize, conns: usize, spec: Arc<LoadSpec>, control: Arc<Control>) -> CoreResult {
     let mut rt = match crate::uring::build(4096, spec.uring) {
         Ok(rt) => rt,
         Err(_) => {
@@ -332,7 +351,7 @@ fn run_core(
                 connect: conns as u64,
                 ..Default::default()
             };
-            return (new_histogram(), 0, errors);
+            return (new_histogram(), 0, errors, new_histogram());
         }
     };
     let core = Rc::new(Core {
@@ -340,6 +359,7 @@ fn run_core(
         control: control.clone(),
         index,
         hist: std::cell::RefCell::new(new_histogram()),
+        exception_hist: std::cell::RefCell::new(new_histogram()),
         ok: std::cell::Cell::new(0),
         errors: std::cell::RefCell::new(ErrorCounts::default()),
         live: std::cell::Cell::new(0),
@@ -381,10 +401,15 @@ fn run_core(
         }
     });
     let hist = core.hist.borrow().clone();
+    let exceptions = core.exception_hist.borrow().clone();
     let ok = core.ok.get();
     let errors = *core.errors.borrow();
-    (hist, ok, errors)
+    (hist, ok, errors, exceptions)
 }
+
+/// What one load core measured: good latencies, good replies, errors, and
+/// exception latencies.
+type CoreResult = (Histogram<u64>, u64, ErrorCounts, Histogram<u64>);
 
 /// Decrements the core's live-connection count when a connection task ends.
 pub(crate) struct LiveGuard(pub(crate) Rc<Core>);

@@ -177,14 +177,14 @@ async fn reader(mut rd: TcpOwnedReadHalf, conn: Rc<Conn>, core: Rc<Core>) {
                     return end(&conn);
                 }
             };
-            let (seq, good) = match check_reply(&frame, spec.expect) {
-                ReplyCheck::Ok(seq) => (seq, true),
+            let (seq, good, exception) = match check_reply(&frame, spec.expect) {
+                ReplyCheck::Ok(seq) => (seq, true, false),
                 ReplyCheck::Bad(seq, kind) => {
                     core.error(|e| match kind {
                         ReplyError::Exception => e.exception += 1,
                         ReplyError::WrongType => e.wrong_type += 1,
                     });
-                    (seq, false)
+                    (seq, false, kind == ReplyError::Exception)
                 }
                 ReplyCheck::Undecodable => {
                     core.error(|e| e.decode += 1);
@@ -193,6 +193,7 @@ async fn reader(mut rd: TcpOwnedReadHalf, conn: Rc<Conn>, core: Rc<Core>) {
             };
             match conn.slots.borrow_mut().complete(seq) {
                 Some(since) if good => core.record(since, now, phase),
+                Some(since) if exception => core.record_exception(since, now, phase),
                 Some(_) => {}
                 None => {
                     core.error(|e| e.bad_seqid += 1);
