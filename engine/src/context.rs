@@ -8,6 +8,7 @@ use ringrpc_codec::thrift::Utf8Bytes;
 use ringrpc_codec::transport::{Codec, TtHeader};
 
 use crate::BizStatus;
+use crate::metainfo::{self, Kind, MetainfoError};
 
 /// One side of a call.
 #[derive(Debug, Clone, Default)]
@@ -58,6 +59,55 @@ pub struct ServerContext {
     pub request_header: Option<TtHeader>,
     /// A business status to return in the reply's TTHeader.
     pub biz_status: Option<BizStatus>,
+    /// Backward metainfo for the reply's TTHeader.
+    pub(crate) backward: Vec<(Utf8Bytes, Utf8Bytes)>,
+}
+
+impl ServerContext {
+    /// A context for a call described by `info`, with no header, business
+    /// status or backward values (for tests and custom dispatch).
+    pub fn new(info: RpcInfo) -> Self {
+        Self {
+            info,
+            request_header: None,
+            biz_status: None,
+            backward: Vec::new(),
+        }
+    }
+
+    /// A persistent metainfo value the caller sent (`RPC_PERSIST_<key>`),
+    /// read in place from the request's header. See [`metainfo`].
+    pub fn persistent(&self, key: &str) -> Option<&str> {
+        metainfo::value(self.request_header.as_ref()?, Kind::Persistent, key)
+    }
+
+    /// A transient metainfo value the caller sent (`RPC_TRANSIT_<key>`): it
+    /// stops at this hop.
+    pub fn transient(&self, key: &str) -> Option<&str> {
+        metainfo::value(self.request_header.as_ref()?, Kind::Transient, key)
+    }
+
+    /// Every metainfo value of `kind` the caller sent, in wire order.
+    pub fn metainfo(&self, kind: Kind) -> impl Iterator<Item = (&str, &str)> {
+        self.request_header
+            .iter()
+            .flat_map(move |h| metainfo::values(h, kind))
+    }
+
+    /// Sends `key = value` back to the caller in the reply's TTHeader
+    /// (`RPC_BACKWARD_<key>`; a Framed or Buffered reply has no header to
+    /// carry it). Fails past the bounds of [`metainfo`].
+    pub fn set_backward(&mut self, key: &str, value: &str) -> Result<(), MetainfoError> {
+        metainfo::validate(key, value)?;
+        self.backward.retain(|(k, _)| k.as_str() != key);
+        self.backward.push((key.into(), value.into()));
+        Ok(())
+    }
+
+    /// The backward values set so far.
+    pub fn backward(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.backward.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
 }
 
 /// A client call's context.
@@ -71,4 +121,32 @@ pub struct ClientContext {
     pub reply_header: Option<TtHeader>,
     /// The attempt number (0 for the first, 1 for the first retry).
     pub attempt: u32,
+}
+
+impl ClientContext {
+    fn add_metainfo(&mut self, kind: Kind, key: &str, value: &str) -> Result<(), MetainfoError> {
+        metainfo::validate(key, value)?;
+        let wire = Utf8Bytes::from(format!("{}{key}", kind.prefix()));
+        self.request_keys.retain(|(k, _)| *k != wire);
+        self.request_keys.push((wire, value.into()));
+        Ok(())
+    }
+
+    /// Sends a persistent metainfo value with this call (it travels on
+    /// downstream). Fails past the bounds of [`metainfo`]; the header's
+    /// total size is checked when the call is sent.
+    pub fn set_persistent(&mut self, key: &str, value: &str) -> Result<(), MetainfoError> {
+        self.add_metainfo(Kind::Persistent, key, value)
+    }
+
+    /// Sends a transient metainfo value with this call (one hop).
+    pub fn set_transient(&mut self, key: &str, value: &str) -> Result<(), MetainfoError> {
+        self.add_metainfo(Kind::Transient, key, value)
+    }
+
+    /// A backward metainfo value the callee sent in its reply
+    /// (`RPC_BACKWARD_<key>`), once the reply arrived.
+    pub fn backward(&self, key: &str) -> Option<&str> {
+        metainfo::value(self.reply_header.as_ref()?, Kind::Backward, key)
+    }
 }

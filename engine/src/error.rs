@@ -97,6 +97,10 @@ pub enum Error {
     /// The server or client is shutting down.
     #[error("shutting down")]
     Shutdown,
+    /// Metainfo that cannot be sent (see [`metainfo`](crate::metainfo)):
+    /// nothing was sent.
+    #[error("metainfo: {0}")]
+    Metainfo(#[from] crate::metainfo::MetainfoError),
     /// A server-side handler failure (the peer sees an `InternalError`
     /// application exception carrying its message).
     #[error("handler error: {0}")]

@@ -15,6 +15,10 @@
 //!   timeouts, and Kitex's client chain.
 //! - [`middleware`]: the `Service` / `Layer` pair both sides are built from.
 //! - [`context`]: the RPC information middleware sees.
+//! - [`metainfo`]: the key/value context Kitex and Volo pass along a call
+//!   chain (persistent, transient, backward), and the W3C trace context.
+//! - [`stats`]: per-call events, sizes and outcome, and the [`stats::Tracer`]
+//!   hook that metrics and users build on.
 //! - [`testing`]: a server's connection in memory, for tests without sockets.
 //! - [`notify`]: wake-ups between threads and within a core.
 //!
@@ -30,10 +34,12 @@ pub mod context;
 mod error;
 mod io;
 mod memory;
+pub mod metainfo;
 pub mod middleware;
 pub mod notify;
 pub mod runtime;
 pub mod server;
+pub mod stats;
 pub mod testing;
 
 pub use error::{BizStatus, ConfigError, Error, HandlerError, NoInstanceReason, Result};

@@ -93,6 +93,7 @@ pub fn decode(
                 },
                 header: None,
                 payload: view.slice(..n),
+                size: n,
             }))
         }
         Ok(Decoded::NeedMore(m)) => {

@@ -54,6 +54,7 @@ pub fn decode(
         },
         header: None,
         payload,
+        size: PREFIX_LEN + n,
     }))
 }
 

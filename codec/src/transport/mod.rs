@@ -120,6 +120,9 @@ pub struct Frame {
     pub header: Option<TtHeader>,
     /// The Thrift message (header, struct), contiguous.
     pub payload: Bytes,
+    /// The bytes the whole frame took on the wire (length prefixes and
+    /// transport header included).
+    pub size: usize,
 }
 
 /// Cuts the next whole message in `codec` off `buf`.

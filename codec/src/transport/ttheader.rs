@@ -489,6 +489,7 @@ impl Parsed {
                 entries: Vec::new(),
                 acl_token: self.acl.map(|t| frame.slice(t)),
             }),
+            size: frame.len(),
             payload: frame.slice(self.payload),
         }
     }

@@ -19,6 +19,7 @@ use super::call::{ClientReply, ClientRequest};
 use super::options::{ClientConfig, PoolKind};
 use super::{mux, pool};
 use crate::context::ClientContext;
+use crate::metainfo::{Kind, MetainfoError, TRACEPARENT};
 use crate::{Error, Result};
 
 /// The seq id of a reply frame, and whether its connection may carry the
@@ -46,6 +47,27 @@ fn reply_ident(frame: &Frame) -> Result<(i32, bool)> {
         Protocol::Binary => read(BinaryReader::new(payload)),
         Protocol::Compact => read(CompactReader::new(payload)),
     }
+}
+
+/// Room in a request's TTHeader kept for what ringrpc itself sends (method,
+/// service names, timeout, forwarded metainfo, trace context).
+const HEADER_RESERVE: usize = 4096;
+
+/// Refuses a call whose own keys would not leave the TTHeader room for
+/// ringrpc's, before anything is sent.
+fn check_room(cx: &ClientContext) -> Result<()> {
+    let need: usize = cx
+        .request_keys
+        .iter()
+        .map(|(k, v)| 4 + k.len() + v.len())
+        .sum();
+    let max = ringrpc_codec::transport::ttheader::MAX_INFO_LEN - HEADER_RESERVE;
+    if need > max {
+        return Err(Error::Metainfo(MetainfoError::HeaderFull(format!(
+            "the call's keys take {need} bytes; at most {max}"
+        ))));
+    }
+    Ok(())
 }
 
 /// The IO-error handling and invoke steps, over this core's pools.
@@ -129,6 +151,12 @@ impl Invoke {
             };
             let _ = h.set_int(int_key::RPC_TIMEOUT, text);
         }
+        // Inside a server handler: the persistent metainfo that arrived,
+        // what the handler added, and the trace (see `metainfo`).
+        if let Some(trace) = crate::metainfo::forward(h) {
+            let tp = bytes::Bytes::from(trace.to_traceparent());
+            let _ = crate::metainfo::put(h, Kind::Transient, TRACEPARENT, tp);
+        }
         for (k, v) in &cx.request_keys {
             let _ = h.set_str(k.clone().into_bytes(), v.clone().into_bytes());
         }
@@ -146,6 +174,9 @@ impl Invoke {
             req.codec.transport,
             Transport::TtHeader | Transport::TtHeaderFramed
         );
+        if ttheader && !cx.request_keys.is_empty() {
+            check_room(cx)?;
+        }
         let encode = |w: &mut LinkWriter| {
             let mut h = self.header.borrow_mut();
             let header = if ttheader {

@@ -394,6 +394,9 @@ impl Service<ClientContext, ClientRequest> for Resolve {
         cx.attempt = attempt;
         if let Ok(reply) = &r {
             cx.reply_header = reply.frame.as_ref().and_then(|f| f.header.clone());
+            if let Some(h) = &cx.reply_header {
+                crate::metainfo::receive_backward(h);
+            }
         }
         r
     }

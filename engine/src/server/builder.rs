@@ -19,6 +19,7 @@ use super::router::{
 use crate::middleware::{Identity, Layer, Stack};
 use crate::notify::Signal;
 use crate::runtime::Runtime;
+use crate::stats::{Observers, StatsLevel, Tracer};
 
 /// The server entry point.
 #[derive(Debug)]
@@ -33,6 +34,8 @@ impl Server {
             layer: Identity,
             registry: None,
             limiter: None,
+            tracers: Vec::new(),
+            stats_level: None,
         }
     }
 }
@@ -51,6 +54,23 @@ pub struct ServerBuilder<F, L = Identity> {
     layer: L,
     registry: Option<RegistryHook>,
     limiter: Option<MakeLimiter>,
+    tracers: Vec<MakeTracer>,
+    stats_level: Option<StatsLevel>,
+}
+
+/// Makes a core's tracer.
+#[derive(Clone)]
+struct MakeTracer(Arc<dyn Fn() -> Rc<dyn Tracer> + Send + Sync>);
+
+impl std::fmt::Debug for MakeTracer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MakeTracer")
+    }
+}
+
+/// A core's observers: one instance of each tracer.
+fn observers(make: &[MakeTracer], level: Option<StatsLevel>) -> Observers {
+    Observers::new(make.iter().map(|m| (m.0)()).collect(), level)
 }
 
 /// Makes a core's user limiter.
@@ -117,6 +137,28 @@ impl<F, L> ServerBuilder<F, L> {
         self
     }
 
+    /// Adds a tracer that sees every call start and finish (see
+    /// [`stats`](crate::stats)): `make` runs once on each core. With a
+    /// tracer, calls record at [`StatsLevel::Base`] unless
+    /// [`stats_level`](Self::stats_level) says otherwise. Default: none.
+    pub fn tracer<M, T>(mut self, make: M) -> Self
+    where
+        M: Fn() -> T + Send + Sync + 'static,
+        T: Tracer,
+    {
+        self.tracers.push(MakeTracer(Arc::new(move || {
+            Rc::new(make()) as Rc<dyn Tracer>
+        })));
+        self
+    }
+
+    /// How much each call records for the tracers. Default:
+    /// [`StatsLevel::Base`] with a tracer, [`StatsLevel::Disabled`] without.
+    pub fn stats_level(mut self, level: StatsLevel) -> Self {
+        self.stats_level = Some(level);
+        self
+    }
+
     /// Announces the server in `registry` once it listens (after
     /// `registration.delay`, retrying a failed registration), and withdraws
     /// it first at shutdown. Default: no registry.
@@ -138,6 +180,8 @@ impl<F, L> ServerBuilder<F, L> {
             layer: Stack::new(self.layer, outer),
             registry: self.registry,
             limiter: self.limiter,
+            tracers: self.tracers,
+            stats_level: self.stats_level,
         }
     }
 
@@ -148,6 +192,8 @@ impl<F, L> ServerBuilder<F, L> {
             layer: self.layer,
             registry: self.registry,
             limiter: self.limiter,
+            tracers: self.tracers,
+            stats_level: self.stats_level,
         }
     }
 }
@@ -207,6 +253,8 @@ impl<F: RouteFactory, L: Clone + Send + Sync + 'static> ServerBuilder<F, L> {
             layer: self.layer,
             registry: self.registry,
             limiter: self.limiter,
+            tracers: self.tracers,
+            stats_level: self.stats_level,
         }
     }
 
@@ -234,6 +282,8 @@ impl<F: RouteFactory, L: Clone + Send + Sync + 'static> ServerBuilder<F, L> {
             layer: self.layer,
             registry: self.registry,
             limiter: self.limiter,
+            tracers: self.tracers,
+            stats_level: self.stats_level,
         }
     }
 
@@ -250,6 +300,7 @@ impl<F: RouteFactory, L: Clone + Send + Sync + 'static> ServerBuilder<F, L> {
             decode: self.cfg.decode_limits,
             limits: Rc::new(CoreLimits::new(shared, 0, limiter)),
             enforce_deadline: self.cfg.enforce_deadline,
+            observers: observers(&self.tracers, self.stats_level),
         };
         let routes = self.routes.build(&core);
         crate::testing::pair(
@@ -286,6 +337,7 @@ impl<F: RouteFactory, L: Clone + Send + Sync + 'static> ServerBuilder<F, L> {
         let routes = Arc::new(self.routes);
         let limits = Shared::new(cfg.limits, cores);
         let make_limiter = self.limiter;
+        let (make_tracers, stats_level) = (self.tracers, self.stats_level);
         let cfg = Arc::new(cfg);
         let (cfg2, shutdown2, limits2) = (cfg.clone(), shutdown.clone(), limits.clone());
         let runtime = Runtime::builder()
@@ -301,6 +353,7 @@ impl<F: RouteFactory, L: Clone + Send + Sync + 'static> ServerBuilder<F, L> {
                     decode: cfg2.decode_limits,
                     limits: core_limits.clone(),
                     enforce_deadline: cfg2.enforce_deadline,
+                    observers: observers(&make_tracers, stats_level),
                 };
                 let routes = Rc::new(routes.build(&core));
                 let cfg = Rc::new((*cfg2).clone());

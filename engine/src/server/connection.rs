@@ -29,6 +29,8 @@ use ringrpc_codec::transport::Codec;
 
 use super::ServerConfig;
 use super::core::CoreState;
+use super::counters::{CoreCounters, bump};
+use super::limit::CoreLimits;
 use super::reply::ReplySink;
 use super::requests::{Requests, is_ttheader, requests};
 use super::router::Route;
@@ -64,6 +66,8 @@ pub(crate) struct ConnShared {
     pub(crate) park: Cell<bool>,
     /// Wakes a parked connection for a timeout or draining.
     interrupt: LocalNotify,
+    /// The core's limits, and through them its counters.
+    limits: Rc<CoreLimits>,
 }
 
 impl std::fmt::Debug for ConnShared {
@@ -86,7 +90,7 @@ impl ReplySink for ConnShared {
 }
 
 impl ConnShared {
-    fn new() -> Self {
+    fn new(limits: Rc<CoreLimits>) -> Self {
         Self {
             writer: RefCell::new(LinkWriter::new()),
             wake_writer: LocalNotify::new(),
@@ -103,7 +107,12 @@ impl ConnShared {
             parkable: Cell::new(false),
             park: Cell::new(false),
             interrupt: LocalNotify::new(),
+            limits,
         }
+    }
+
+    fn counters(&self) -> &CoreCounters {
+        self.limits.slot()
     }
 
     /// Reply bytes not yet written to the socket.
@@ -164,7 +173,7 @@ pub(crate) async fn serve<R: Route>(
     cfg: Rc<ServerConfig>,
     core: Rc<CoreState>,
 ) {
-    let shared = Rc::new(ConnShared::new());
+    let shared = Rc::new(ConnShared::new(core.limits.clone()));
     let key = core.register(shared.clone());
     // Replies of in-order transports are written inline, after each batch of
     // requests; TTHeader replies finish in any order, so a writer task
@@ -343,7 +352,8 @@ where
         match res {
             Ok(0) => return Phase::Closed,
             // Bytes arrived: a time-out raced with them does not count.
-            Ok(_) => {
+            Ok(n) => {
+                bump(&shared.counters().bytes_read, n as u64);
                 shared.reads.set(shared.reads.get() + 1);
                 shared.timed_out.set(false);
                 shared.park.set(false);
@@ -447,7 +457,9 @@ async fn flush_inline(
     if shared.writer.borrow().is_empty() {
         return Ok(());
     }
+    let n = shared.writer.borrow().len() as u64;
     chain.fill(&mut shared.writer.borrow_mut());
+    bump(&shared.counters().bytes_written, n);
     let (res, c) = write_all(wr, std::mem::take(chain)).await;
     *chain = c;
     if let Err(e) = &res {
@@ -470,6 +482,7 @@ async fn write_loop(mut wr: TcpOwnedWriteHalf, mut chain: OutChain, shared: Rc<C
         {
             let mut w = shared.writer.borrow_mut();
             shared.unflushed.set(w.len());
+            bump(&shared.counters().bytes_written, w.len() as u64);
             chain.fill(&mut w);
         }
         let (res, c) = write_all(&mut wr, chain).await;

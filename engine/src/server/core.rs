@@ -8,13 +8,17 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use super::connection::ConnShared;
+use super::counters::CoreCounters;
+use super::limit::CoreLimits;
 use crate::notify::LocalNotify;
 
 /// One core's server state: its connections, for the sweeper (timeouts) and
 /// for draining.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct CoreState {
     conns: RefCell<Slab<Rc<ConnShared>>>,
+    /// The core's limits, and through them its counters.
+    pub(crate) limits: Rc<CoreLimits>,
     drain_deadline: Cell<Option<Instant>>,
     /// Connections that went quiet (and let their buffers and request
     /// state go) since the sweeper last counted.
@@ -23,16 +27,41 @@ pub(crate) struct CoreState {
 }
 
 impl CoreState {
+    pub(crate) fn new(limits: Rc<CoreLimits>) -> Self {
+        Self {
+            conns: RefCell::default(),
+            limits,
+            drain_deadline: Cell::default(),
+            parks: Cell::default(),
+            all_closed: LocalNotify::default(),
+        }
+    }
+
+    /// This core's counters.
+    pub(crate) fn counters(&self) -> &CoreCounters {
+        self.limits.slot()
+    }
+
     pub(crate) fn register(&self, c: Rc<ConnShared>) -> usize {
         if self.drain_deadline.get().is_some() {
             c.draining.set(true);
         }
-        self.conns.borrow_mut().insert(c)
+        let mut conns = self.conns.borrow_mut();
+        let key = conns.insert(c);
+        let n = conns.len() as u64;
+        self.counters()
+            .connections
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+        key
     }
 
     pub(crate) fn unregister(&self, key: usize) {
         let mut conns = self.conns.borrow_mut();
         conns.try_remove(key);
+        let n = conns.len() as u64;
+        self.counters()
+            .connections
+            .store(n, std::sync::atomic::Ordering::Relaxed);
         if conns.is_empty() {
             self.all_closed.notify();
         }

@@ -35,6 +35,12 @@ impl ServerHandle {
         &self.limits
     }
 
+    /// Each core's traffic counters (connections and calls now, calls and
+    /// bytes so far), indexed by core.
+    pub fn stats(&self) -> Vec<super::CoreStats> {
+        self.limits.0.slots.iter().map(|c| c.snapshot()).collect()
+    }
+
     /// Where the registration stands (`None`: no registry, or already
     /// deregistered).
     pub fn registration_status(&self) -> Option<RegistrationStatus> {

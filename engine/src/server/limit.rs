@@ -52,6 +52,8 @@ use std::time::{Duration, Instant};
 
 use ringrpc_codec::transport::ttheader::TtHeader;
 
+use super::counters::{CoreCounters, bump};
+
 /// How often each core rebalances its shares of the limits.
 pub const REBALANCE: Duration = Duration::from_millis(100);
 
@@ -133,19 +135,6 @@ pub struct LimitStats {
     pub rejected_connections: u64,
 }
 
-/// One core's published demand and counters, on its own cache lines.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Slot {
-    qps_demand: AtomicU64,
-    concurrency_demand: AtomicU64,
-    rejected_qps: AtomicU64,
-    rejected_concurrency: AtomicU64,
-    rejected_limiter: AtomicU64,
-    expired: AtomicU64,
-    timed_out: AtomicU64,
-}
-
 /// What the cores share: the limits (changeable at run time), the
 /// connection count, and each core's slot.
 #[derive(Debug)]
@@ -156,7 +145,7 @@ pub(crate) struct Shared {
     max_connections: AtomicU64,
     connections: AtomicUsize,
     rejected_connections: AtomicU64,
-    slots: Box<[Slot]>,
+    pub(crate) slots: Box<[CoreCounters]>,
 }
 
 fn opt(v: u64) -> Option<u64> {
@@ -171,7 +160,7 @@ impl Shared {
             max_connections: AtomicU64::new(0),
             connections: AtomicUsize::new(0),
             rejected_connections: AtomicU64::new(0),
-            slots: (0..cores.max(1)).map(|_| Slot::default()).collect(),
+            slots: (0..cores.max(1)).map(|_| CoreCounters::default()).collect(),
         });
         s.set(limits);
         s
@@ -386,7 +375,7 @@ impl CoreLimits {
         c
     }
 
-    fn slot(&self) -> &Slot {
+    pub(crate) fn slot(&self) -> &CoreCounters {
         &self.shared.slots[self.index % self.shared.slots.len()]
     }
 
@@ -403,7 +392,7 @@ impl CoreLimits {
         if self.limited() {
             self.offered.set(self.offered.get() + 1);
             if self.bucket.rate.get() > 0.0 && !self.bucket.take(Instant::now()) {
-                self.slot().rejected_qps.fetch_add(1, Ordering::Relaxed);
+                bump(&self.slot().rejected_qps, 1);
                 return Err(Refusal::Qps);
             }
             let share = self.concurrency_share.get();
@@ -412,9 +401,7 @@ impl CoreLimits {
                 if n >= share {
                     self.refused_concurrency
                         .set(self.refused_concurrency.get() + 1);
-                    self.slot()
-                        .rejected_concurrency
-                        .fetch_add(1, Ordering::Relaxed);
+                    bump(&self.slot().rejected_concurrency, 1);
                     return Err(Refusal::Concurrency);
                 }
                 self.inflight.set(n + 1);
@@ -434,7 +421,7 @@ impl CoreLimits {
                 ..admitted
             }),
             Some(_) => {
-                self.slot().rejected_limiter.fetch_add(1, Ordering::Relaxed);
+                bump(&self.slot().rejected_limiter, 1);
                 Err(Refusal::Limiter)
             }
         }
@@ -451,12 +438,12 @@ impl CoreLimits {
     /// Counts a call answered without running its handler (its deadline had
     /// passed).
     pub(crate) fn expired(&self) {
-        self.slot().expired.fetch_add(1, Ordering::Relaxed);
+        bump(&self.slot().expired, 1);
     }
 
     /// Counts a handler stopped at the caller's deadline.
     pub(crate) fn timed_out(&self) {
-        self.slot().timed_out.fetch_add(1, Ordering::Relaxed);
+        bump(&self.slot().timed_out, 1);
     }
 
     /// Publishes this core's demand of the last period and takes its share

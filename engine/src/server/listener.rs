@@ -55,7 +55,7 @@ pub(crate) async fn run_core<R: Route>(
             return;
         }
     };
-    let core = Rc::new(CoreState::default());
+    let core = Rc::new(CoreState::new(limits.clone()));
     let sweeper = monoio::spawn(sweep_loop(core.clone(), cfg.clone(), shutdown.clone()));
     let rebalancer = monoio::spawn(rebalance_loop(limits.clone()));
     loop {

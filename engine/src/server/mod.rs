@@ -38,6 +38,7 @@ mod builder;
 mod config;
 pub(crate) mod connection;
 mod core;
+mod counters;
 mod handle;
 mod inflight;
 pub mod limit;
@@ -50,6 +51,7 @@ pub mod signals;
 
 pub use builder::{NoRoutes, Server, ServerBuilder};
 pub use config::ServerConfig;
+pub use counters::CoreStats;
 pub use handle::ServerHandle;
 pub use limit::{CallInfo, LimitHandle, LimitStats, Limiter, Limits};
 pub use registration::Registration;

@@ -15,6 +15,7 @@ use ringrpc_codec::thrift::{
 use ringrpc_codec::transport::{self, Codec, Frame, TtHeader};
 
 use crate::BizStatus;
+use crate::metainfo::Kind;
 
 /// Where a connection's replies go.
 pub trait ReplySink {
@@ -33,22 +34,28 @@ pub trait ReplyPayload {
 }
 
 /// Encodes a reply frame in `codec` (payload written by `payload`) into
-/// `sink`. The TTHeader reply echoes the request's seq id and protocol, and
-/// carries a business status and `crrst` when due.
+/// `sink`; returns its size in bytes. The TTHeader reply echoes the
+/// request's seq id and protocol, and carries a business status, backward
+/// metainfo and `crrst` when due.
 pub fn reply<K: ReplySink, P: ReplyPayload>(
     sink: &K,
     codec: Codec,
     req_header: Option<&TtHeader>,
     biz: Option<&BizStatus>,
+    backward: &[(Utf8Bytes, Utf8Bytes)],
     payload: P,
-) {
-    let header = req_header.map(|h| reply_header(h, biz, sink.draining()));
+) -> usize {
+    let header = req_header.map(|h| reply_header(h, biz, backward, sink.draining()));
+    let mut size = 0;
     sink.write_reply(|w| {
+        let before = w.len();
         transport::encode_frame(w, codec, header.as_ref(), |out| match codec.protocol {
             Protocol::Binary => payload.write(&mut BinaryWriter::new(out)),
             Protocol::Compact => payload.write(&mut CompactWriter::new(out)),
-        })
+        });
+        size = w.len() - before;
     });
+    size
 }
 
 /// Replies with an application exception for `method`, in the request's
@@ -60,12 +67,13 @@ pub(crate) fn reply_exception<K: ReplySink>(
     method: &Utf8Bytes,
     seqid: i32,
     ex: &ApplicationException,
-) {
+) -> usize {
     reply(
         sink,
         codec,
         req_header,
         None,
+        &[],
         ExceptionReply { method, seqid, ex },
     )
 }
@@ -120,8 +128,14 @@ impl ReplyPayload for ExceptionReply<'_> {
 }
 
 /// The TTHeader of a reply: the request's seq id and protocol, plus a
-/// business status and the `crrst` (connection reset) mark while draining.
-fn reply_header(req: &TtHeader, biz: Option<&BizStatus>, draining: bool) -> TtHeader {
+/// business status, backward metainfo, and the `crrst` (connection reset)
+/// mark while draining.
+fn reply_header(
+    req: &TtHeader,
+    biz: Option<&BizStatus>,
+    backward: &[(Utf8Bytes, Utf8Bytes)],
+    draining: bool,
+) -> TtHeader {
     let mut h = TtHeader::new(req.seq_id);
     h.flags = req.flags;
     h.protocol = req.protocol;
@@ -133,6 +147,12 @@ fn reply_header(req: &TtHeader, biz: Option<&BizStatus>, draining: bool) -> TtHe
             .is_err()
         {
             tracing::warn!("business status too long for a TTHeader; sent without it");
+        }
+    }
+    for (k, v) in backward {
+        // Validated when set; what no longer fits the header is dropped.
+        if crate::metainfo::put(&mut h, Kind::Backward, k, v.clone().into_bytes()).is_err() {
+            tracing::warn!(key = %k, "backward metainfo does not fit the TTHeader; sent without it");
         }
     }
     if draining {

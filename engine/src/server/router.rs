@@ -26,11 +26,16 @@ use ringrpc_codec::thrift::{
 };
 use ringrpc_codec::transport::Frame;
 
+use super::counters::{bump, drop_by};
 use super::limit::{CallInfo, CoreLimits, EXPIRED, TIMED_OUT};
 use super::reply::{ReplyPayload, ReplySink, reply, reply_exception};
 use crate::Error;
 use crate::context::{Endpoint, RpcInfo, ServerContext};
+use crate::metainfo::{self, Kind, Scope, Scoped, TRACEPARENT, TraceContext};
 use crate::middleware::{Layer, Service};
+use crate::stats::{Event, Observers, Outcome, RpcStats, Side, StatsLevel};
+use std::sync::atomic::AtomicU64;
+use tracing::Instrument;
 
 /// Whether a method expects a reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +145,7 @@ impl Incoming {
             &Utf8Bytes::default(),
             self.fallback_seqid(),
             ex,
-        )
+        );
     }
 }
 
@@ -165,6 +170,7 @@ pub struct CoreRouting {
     pub(crate) decode: DecodeLimits,
     pub(crate) limits: Rc<CoreLimits>,
     pub(crate) enforce_deadline: bool,
+    pub(crate) observers: Observers,
 }
 
 /// Makes a core's [`Route`]; shared by every core at start.
@@ -397,6 +403,14 @@ where
                 );
             }
         };
+        let counters = self.core.limits.slot();
+        bump(&counters.requests, 1);
+        if let Some(h) = header {
+            let bad = metainfo::malformed(h);
+            if bad > 0 {
+                bump(&counters.malformed_metainfo, bad as u64);
+            }
+        }
         let call = CallInfo {
             service: T::NAME,
             method: &ident.name,
@@ -411,10 +425,19 @@ where
                 return refuse(ExceptionKind::InternalError, refusal.message().to_owned());
             }
         };
-        let args = match T::decode_request(&ident.name, &mut r).and_then(|a| {
+        let _inflight = InFlight::new(&counters.inflight);
+        let obs = &self.core.observers;
+        let mut stats = RpcStats::new(obs.level());
+        stats.record_at(Event::RpcStart, req.received);
+        stats.record_at(Event::ReadFinish, req.received);
+        stats.request_bytes = req.frame.size;
+        stats.record(Event::DecodeStart);
+        let decoded = T::decode_request(&ident.name, &mut r).and_then(|a| {
             r.read_message_end()?;
             Ok(a)
-        }) {
+        });
+        stats.record(Event::DecodeFinish);
+        let args = match decoded {
             Ok(a) => a,
             Err(e) => return refuse(ExceptionKind::ProtocolError, e.to_string()),
         };
@@ -430,107 +453,238 @@ where
             }
             return;
         }
+        // A trace that arrived continues under a span of its own; the
+        // calls the handler makes are children of that span.
+        let trace = header
+            .and_then(|h| metainfo::value(h, Kind::Transient, TRACEPARENT))
+            .and_then(TraceContext::parse)
+            .map(|t| t.child());
+        let span = tracing::info_span!(
+            target: "ringrpc::server",
+            "rpc",
+            side = "server",
+            service = T::NAME,
+            method = %ident.name,
+            seqid = ident.seqid,
+            peer = %req.peer,
+            caller = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+            parent_span_id = tracing::field::Empty,
+            status = tracing::field::Empty,
+            request_bytes = req.frame.size,
+            reply_bytes = tracing::field::Empty,
+            latency_us = tracing::field::Empty,
+        );
+        let trace = if span.is_disabled() {
+            trace
+        } else {
+            // Traced here: a call that brought no trace starts one.
+            let t = trace.unwrap_or_else(TraceContext::new_root);
+            span.record(
+                "trace_id",
+                tracing::field::display(format_args!("{:032x}", t.trace_id)),
+            );
+            span.record(
+                "span_id",
+                tracing::field::display(format_args!("{:016x}", t.span_id)),
+            );
+            if let Some(c) = &cx.info.caller.service {
+                span.record("caller", c.as_str());
+            }
+            if let Some(p) = header
+                .and_then(|h| metainfo::value(h, Kind::Transient, TRACEPARENT))
+                .and_then(TraceContext::parse)
+            {
+                span.record(
+                    "parent_span_id",
+                    tracing::field::display(format_args!("{:016x}", p.span_id)),
+                );
+            }
+            Some(t)
+        };
+        obs.start(Side::Server, &cx.info);
         let Incoming { frame, peer, .. } = req;
         let Frame { codec, header, .. } = frame;
-        cx.request_header = header;
-        let out = match deadline.filter(|_| self.core.enforce_deadline) {
-            None => catch_unwind(self.handler.call(&mut cx, args)).await,
-            Some(d) => {
-                let run = catch_unwind(self.handler.call(&mut cx, args));
-                match monoio::time::timeout_at(d.into(), run).await {
-                    Ok(out) => out,
-                    Err(_) => {
-                        self.core.limits.timed_out();
-                        if kind == MethodKind::Call {
-                            let ex = ApplicationException::new(
-                                ExceptionKind::InternalError,
-                                TIMED_OUT.to_owned(),
-                            );
-                            let header = cx.request_header.as_ref();
-                            reply_exception(sink, codec, header, &ident.name, ident.seqid, &ex);
-                        }
-                        return;
-                    }
-                }
-            }
+        let scope = Scope {
+            incoming: header.clone(),
+            added: Default::default(),
+            trace,
+            backward: Default::default(),
         };
+        cx.request_header = header;
+        stats.record(Event::ServerHandleStart);
+        let handled = Scoped {
+            scope: &scope,
+            fut: self.handler.call(&mut cx, args),
+        }
+        .instrument(span.clone());
+        let out = match deadline.filter(|_| self.core.enforce_deadline) {
+            None => catch_unwind(handled).await,
+            Some(d) => match monoio::time::timeout_at(d.into(), catch_unwind(handled)).await {
+                Ok(out) => out,
+                Err(_) => {
+                    self.core.limits.timed_out();
+                    stats.outcome = Outcome::Exception(ExceptionKind::InternalError);
+                    if kind == MethodKind::Call {
+                        let ex = ApplicationException::new(
+                            ExceptionKind::InternalError,
+                            TIMED_OUT.to_owned(),
+                        );
+                        let header = cx.request_header.as_ref();
+                        stats.reply_bytes =
+                            reply_exception(sink, codec, header, &ident.name, ident.seqid, &ex);
+                    }
+                    finish(obs, &span, &cx.info, &mut stats);
+                    return;
+                }
+            },
+        };
+        stats.record(Event::ServerHandleFinish);
         if kind == MethodKind::Oneway {
+            stats.outcome = match &out {
+                Ok(Ok(_)) => Outcome::Success,
+                Ok(Err(_)) | Err(_) => Outcome::Exception(ExceptionKind::InternalError),
+            };
             if let Err(p) = out {
                 tracing::error!(method = %ident.name, "oneway handler panicked: {}", panic_message(&*p));
             }
+            finish(obs, &span, &cx.info, &mut stats);
             return;
         }
         let seqid = ident.seqid;
         let header = cx.request_header.as_ref();
-        match out {
-            Ok(Ok(resp)) => reply(
-                sink,
-                codec,
-                header,
-                cx.biz_status.as_ref(),
-                ResultReply::<T> {
-                    method: &ident.name,
-                    seqid,
-                    resp: &resp,
-                },
-            ),
+        stats.record(Event::WriteStart);
+        let (size, outcome) = match out {
+            Ok(Ok(resp)) => {
+                let outcome = match &cx.biz_status {
+                    Some(b) if b.code != 0 => Outcome::Biz(b.code),
+                    _ => Outcome::Success,
+                };
+                let size = reply(
+                    sink,
+                    codec,
+                    header,
+                    cx.biz_status.as_ref(),
+                    &cx.backward,
+                    ResultReply::<T> {
+                        method: &ident.name,
+                        seqid,
+                        resp: &resp,
+                    },
+                );
+                (size, outcome)
+            }
             // Kitex carries a business status in the TTHeader of a reply
             // whose result struct is empty.
-            Ok(Err(Error::Biz(status))) => reply(
-                sink,
-                codec,
-                header,
-                Some(&status),
-                EmptyReply {
-                    method: &ident.name,
-                    seqid,
-                },
-            ),
-            Ok(Err(Error::Application(ex))) => {
-                reply_exception(sink, codec, header, &ident.name, seqid, &ex)
+            Ok(Err(Error::Biz(status))) => {
+                let size = reply(
+                    sink,
+                    codec,
+                    header,
+                    Some(&status),
+                    &cx.backward,
+                    EmptyReply {
+                        method: &ident.name,
+                        seqid,
+                    },
+                );
+                (size, Outcome::Biz(status.code))
             }
+            Ok(Err(Error::Application(ex))) => (
+                reply_exception(sink, codec, header, &ident.name, seqid, &ex),
+                Outcome::Exception(ex.kind),
+            ),
             Ok(Err(e)) => {
                 let ex = ApplicationException::new(ExceptionKind::InternalError, e.to_string());
-                reply_exception(sink, codec, header, &ident.name, seqid, &ex)
+                (
+                    reply_exception(sink, codec, header, &ident.name, seqid, &ex),
+                    Outcome::Exception(ex.kind),
+                )
             }
             Err(p) => {
                 let msg = format!("handler panicked: {}", panic_message(&*p));
                 tracing::error!(method = %ident.name, peer = %peer, "{msg}");
                 let ex = ApplicationException::new(ExceptionKind::InternalError, msg);
-                reply_exception(sink, codec, header, &ident.name, seqid, &ex)
+                (
+                    reply_exception(sink, codec, header, &ident.name, seqid, &ex),
+                    Outcome::Exception(ex.kind),
+                )
             }
+        };
+        stats.record(Event::WriteFinish);
+        stats.reply_bytes = size;
+        stats.outcome = outcome;
+        finish(obs, &span, &cx.info, &mut stats);
+    }
+}
+
+/// Ends a server call's observation: `RpcFinish`, the tracers, the span's
+/// closing fields.
+fn finish(obs: &Observers, span: &tracing::Span, info: &RpcInfo, stats: &mut RpcStats) {
+    if obs.level() != StatsLevel::Disabled {
+        stats.record(Event::RpcFinish);
+        obs.finish(Side::Server, info, stats);
+    }
+    if !span.is_disabled() {
+        span.record(
+            "status",
+            if stats.outcome.is_error() {
+                "error"
+            } else {
+                "succeed"
+            },
+        );
+        span.record("reply_bytes", stats.reply_bytes);
+        let latency = stats
+            .latency()
+            .or_else(|| stats.at(Event::RpcStart).map(|s| s.elapsed()));
+        if let Some(l) = latency {
+            span.record("latency_us", l.as_micros() as u64);
         }
+    }
+}
+
+/// Counts a call in flight on its core until dropped.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn new(gauge: &'a AtomicU64) -> Self {
+        bump(gauge, 1);
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        drop_by(self.0, 1);
     }
 }
 
 /// The context a handler of `T` sees for the call `ident` in `req`.
 fn server_context<T: ThriftService>(req: &Incoming, ident: &MessageIdent) -> ServerContext {
     let header = req.frame.header.as_ref();
-    ServerContext {
-        info: RpcInfo {
-            caller: Endpoint {
-                service: header.and_then(|h| {
-                    let b = h.int(ringrpc_codec::transport::ttheader::int_key::FROM_SERVICE)?;
-                    Utf8Bytes::try_from_bytes(b).ok()
-                }),
-                addr: Some(req.peer),
-            },
-            callee: Endpoint {
-                service: Some(Utf8Bytes::from_static(T::NAME)),
-                addr: None,
-            },
-            method: ident.name.clone(),
-            seqid: ident.seqid,
-            deadline: header
-                .and_then(|h| h.rpc_timeout())
-                .filter(|t| !t.is_zero())
-                .map(|t| req.received + t),
-            timeout: None,
-            codec: req.frame.codec,
+    ServerContext::new(RpcInfo {
+        caller: Endpoint {
+            service: header.and_then(|h| {
+                let b = h.int(ringrpc_codec::transport::ttheader::int_key::FROM_SERVICE)?;
+                Utf8Bytes::try_from_bytes(b).ok()
+            }),
+            addr: Some(req.peer),
         },
-        request_header: None,
-        biz_status: None,
-    }
+        callee: Endpoint {
+            service: Some(Utf8Bytes::from_static(T::NAME)),
+            addr: None,
+        },
+        method: ident.name.clone(),
+        seqid: ident.seqid,
+        deadline: header
+            .and_then(|h| h.rpc_timeout())
+            .filter(|t| !t.is_zero())
+            .map(|t| req.received + t),
+        timeout: None,
+        codec: req.frame.codec,
+    })
 }
 
 struct ResultReply<'a, T: ThriftService> {

@@ -279,6 +279,23 @@ impl TtHeader {
         self.ints()
     }
 
+    /// All string key/value pairs as [`Bytes`], in wire order: slices of
+    /// the frame (or what they were set to), no copy.
+    pub fn str_pairs(&self) -> impl Iterator<Item = (Bytes, Bytes)> + '_ {
+        let wire = self.wire.as_ref();
+        let from_wire = wire.into_iter().flat_map(|w| {
+            valid_items(w).filter_map(move |item| match item {
+                Item::Str(k, v) => Some((w.slice(k), w.slice(v))),
+                _ => None,
+            })
+        });
+        let built = self.entries.iter().filter_map(|e| match e {
+            Entry::Str(k, v) => Some((k.clone(), v.clone())),
+            Entry::Int(..) => None,
+        });
+        from_wire.chain(built)
+    }
+
     /// All string key/value pairs, in wire order (repeats included).
     pub fn str_kvs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.strs()

@@ -249,22 +249,18 @@ impl n::Shop for Shop {
 }
 
 fn server_context(method: &str) -> ServerContext {
-    ServerContext {
-        info: RpcInfo {
-            caller: Endpoint::default(),
-            callee: Endpoint::default(),
-            method: Utf8Bytes::from(method),
-            seqid: 1,
-            deadline: None,
-            timeout: None,
-            codec: Codec {
-                transport: Transport::Framed,
-                protocol: Protocol::Binary,
-            },
+    ServerContext::new(RpcInfo {
+        caller: Endpoint::default(),
+        callee: Endpoint::default(),
+        method: Utf8Bytes::from(method),
+        seqid: 1,
+        deadline: None,
+        timeout: None,
+        codec: Codec {
+            transport: Transport::Framed,
+            protocol: Protocol::Binary,
         },
-        request_header: None,
-        biz_status: None,
-    }
+    })
 }
 
 /// Decodes `args` as a call to `method`, runs the handler, encodes the
