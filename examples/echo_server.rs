@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 use ringrpc::engine::context::ServerContext;
+use ringrpc::engine::metrics::Metrics;
 use ringrpc::engine::server::{Limits, Server};
 use ringrpc_example_idl::echo::{EchoRequest, EchoResponse, EchoService, EchoServiceServer};
 
@@ -53,6 +54,10 @@ struct Args {
     /// `RPCTimeout`) and answer with a timeout exception.
     #[arg(long)]
     enforce_deadline: bool,
+    /// Serve Prometheus metrics (Kitex's `kitex_server_throughput` and
+    /// `kitex_server_latency_us`, and the engine's own) at `GET ADDR/metrics`.
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -70,7 +75,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(n) = args.cores {
         builder = builder.cores(n);
     }
+    let metrics = Metrics::new();
+    if args.metrics.is_some() {
+        builder = builder.tracer(metrics.tracer());
+    }
     let server = builder.service(EchoServiceServer::new(Echo)).start()?;
+    let _endpoint = match args.metrics {
+        Some(addr) => {
+            metrics.add_server(&server);
+            let e = metrics.serve(addr)?;
+            println!("metrics on http://{}/metrics", e.local_addr());
+            Some(e)
+        }
+        None => None,
+    };
     println!("listening on {}", server.local_addr());
     server.run_until_signal()?;
     println!("stopped");

@@ -17,6 +17,8 @@
 //! - [`context`]: the RPC information middleware sees.
 //! - [`metainfo`]: the key/value context Kitex and Volo pass along a call
 //!   chain (persistent, transient, backward), and the W3C trace context.
+//! - [`metrics`]: Prometheus metrics compatible with Kitex's
+//!   monitor-prometheus, and their `/metrics` endpoint.
 //! - [`stats`]: per-call events, sizes and outcome, and the [`stats::Tracer`]
 //!   hook that metrics and users build on.
 //! - [`testing`]: a server's connection in memory, for tests without sockets.
@@ -35,6 +37,7 @@ mod error;
 mod io;
 mod memory;
 pub mod metainfo;
+pub mod metrics;
 pub mod middleware;
 pub mod notify;
 pub mod runtime;

@@ -124,6 +124,8 @@ pub struct RpcStats {
     pub outcome: Outcome,
     /// Attempts after the first (client retries and backups).
     pub retries: u32,
+    /// Whether the call expects no reply.
+    pub oneway: bool,
 }
 
 impl RpcStats {

@@ -150,6 +150,11 @@ pub struct RunArgs {
     /// sites (slow: for finding allocations, not for timing).
     #[arg(long, conflicts_with = "addr")]
     pub alloc_trace: bool,
+    /// The embedded server records Prometheus metrics (Kitex's
+    /// monitor-prometheus families) for every call, to measure what they
+    /// cost; with an address, it also serves them at `GET ADDR/metrics`.
+    #[arg(long, conflicts_with = "addr", num_args = 0..=1, default_missing_value = "off")]
+    pub metrics: Option<String>,
     /// Appended to the results folder's name.
     #[arg(long, default_value = "")]
     pub label: String,
@@ -337,6 +342,10 @@ pub struct ServeArgs {
     /// counters on stdout (`serve` only; `compare` and `mem` use it).
     #[arg(long)]
     pub stats: bool,
+    /// Record Prometheus metrics for every call (`serve` only); with an
+    /// address, serve them at `GET ADDR/metrics`.
+    #[arg(long, num_args = 0..=1, default_missing_value = "off")]
+    pub metrics: Option<String>,
     /// Answer each `EchoService.echo` call with its reply (Framed or
     /// TTHeader, strict binary), patched in place, instead of echoing the
     /// bytes (`raw-server` only; `client-compare` uses it).

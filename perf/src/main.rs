@@ -65,7 +65,12 @@ fn run(a: cli::RunArgs) -> std::io::Result<()> {
     let (server, addr, probe, target, expect) = match a.addr {
         None => {
             let bind = "127.0.0.1:0".parse().expect("a loopback address");
-            let s = peers::ringrpc::start(bind, a.load.server_cores, a.load.server_first_core)?;
+            let s = peers::ringrpc::start(
+                bind,
+                a.load.server_cores,
+                a.load.server_first_core,
+                a.metrics.as_deref(),
+            )?;
             let addr = s.local_addr();
             (
                 Some(s),
@@ -114,7 +119,7 @@ fn run(a: cli::RunArgs) -> std::io::Result<()> {
     };
     let m = measure::measure(&target, &spec, probe, opts);
     if let Some(s) = server {
-        s.shutdown();
+        s.server.shutdown();
     }
     let m = m?;
     println!();
@@ -183,7 +188,7 @@ fn run(a: cli::RunArgs) -> std::io::Result<()> {
 
 /// `serve`: ringrpc's echo server in its own process (for `compare`).
 fn serve(a: cli::ServeArgs) -> std::io::Result<()> {
-    let s = peers::ringrpc::start(a.addr, a.cores, a.first_core)?;
+    let s = peers::ringrpc::start(a.addr, a.cores, a.first_core, a.metrics.as_deref())?;
     println!("listening on {}", s.local_addr());
     if a.stats {
         peers::serve_stats();

@@ -38,7 +38,7 @@ impl ServerHandle {
     /// Each core's traffic counters (connections and calls now, calls and
     /// bytes so far), indexed by core.
     pub fn stats(&self) -> Vec<super::CoreStats> {
-        self.limits.0.slots.iter().map(|c| c.snapshot()).collect()
+        self.limits.core_stats()
     }
 
     /// Where the registration stands (`None`: no registry, or already

@@ -237,6 +237,11 @@ impl LimitHandle {
         self.0.connections.load(Ordering::Relaxed)
     }
 
+    /// Each core's traffic counters, indexed by core.
+    pub fn core_stats(&self) -> Vec<super::CoreStats> {
+        self.0.slots.iter().map(|c| c.snapshot()).collect()
+    }
+
     /// What the limits did so far, summed over cores.
     pub fn stats(&self) -> LimitStats {
         let mut s = LimitStats {

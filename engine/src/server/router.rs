@@ -431,6 +431,7 @@ where
         stats.record_at(Event::RpcStart, req.received);
         stats.record_at(Event::ReadFinish, req.received);
         stats.request_bytes = req.frame.size;
+        stats.oneway = kind == MethodKind::Oneway;
         stats.record(Event::DecodeStart);
         let decoded = T::decode_request(&ident.name, &mut r).and_then(|a| {
             r.read_message_end()?;

@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 
 use ringrpc::engine::context::ServerContext;
+use ringrpc::engine::metrics::{Metrics, MetricsEndpoint};
 use ringrpc::engine::server::{Server, ServerHandle};
 use ringrpc_example_idl::echo::{EchoRequest, EchoResponse, EchoService, EchoServiceServer};
 
@@ -29,13 +30,51 @@ impl EchoService for Echo {
     }
 }
 
-/// Starts the echo server on `cores` cores from CPU `first_core`.
-pub fn start(addr: SocketAddr, cores: usize, first_core: usize) -> std::io::Result<ServerHandle> {
+/// A running echo server, and its metrics endpoint if it serves one.
+#[derive(Debug)]
+pub struct Running {
+    /// The server.
+    pub server: ServerHandle,
+    /// Serves `GET /metrics` while alive.
+    pub endpoint: Option<MetricsEndpoint>,
+}
+
+impl std::ops::Deref for Running {
+    type Target = ServerHandle;
+    fn deref(&self) -> &ServerHandle {
+        &self.server
+    }
+}
+
+impl Running {
+    /// Serves until SIGINT or SIGTERM, then drains.
+    pub fn run_until_signal(self) -> std::io::Result<i32> {
+        let Running { server, endpoint } = self;
+        let r = server.run_until_signal();
+        drop(endpoint);
+        r
+    }
+}
+
+/// Starts the echo server on `cores` cores from CPU `first_core`; with
+/// `metrics`, every call is recorded into Prometheus metrics (`"off"`: not
+/// served; an address: served there at `/metrics`).
+pub fn start(
+    addr: SocketAddr,
+    cores: usize,
+    first_core: usize,
+    metrics: Option<&str>,
+) -> std::io::Result<Running> {
     SERVER_THREADS.clear();
-    Server::builder()
+    let recorder = metrics.map(|_| Metrics::new());
+    let mut b = Server::builder()
         .addr(addr)
         .cores(cores)
-        .first_core(first_core)
+        .first_core(first_core);
+    if let Some(m) = &recorder {
+        b = b.tracer(m.tracer());
+    }
+    let server = b
         .service_per_core(|| {
             // Runs once on each core's own thread, as the core starts.
             alloc::set_role(alloc::Role::Server);
@@ -43,5 +82,19 @@ pub fn start(addr: SocketAddr, cores: usize, first_core: usize) -> std::io::Resu
             EchoServiceServer::new(Echo)
         })
         .start()
-        .map_err(std::io::Error::other)
+        .map_err(std::io::Error::other)?;
+    let endpoint = match (recorder, metrics) {
+        (Some(m), Some(a)) if a != "off" => {
+            m.add_server(&server);
+            let at: SocketAddr = a.parse().map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("--metrics {a}: {e}"),
+                )
+            })?;
+            Some(m.serve(at)?)
+        }
+        _ => None,
+    };
+    Ok(Running { server, endpoint })
 }
