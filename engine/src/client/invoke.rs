@@ -172,7 +172,7 @@ impl Invoke {
                 encode(conn.writer());
                 // IO-error handling: on any error the connection is dropped
                 // here instead of going back to the pool.
-                conn.send().await?;
+                conn.send(addr).await?;
                 if req.oneway {
                     self.long.put(addr, conn);
                     return Ok(ClientReply { frame: None });

@@ -101,7 +101,7 @@ impl MethodRetry {
     /// these settings. See the module docs.
     pub fn is_retryable(&self, err: &Error) -> bool {
         match err {
-            Error::Connect { .. } => true,
+            Error::Connect { .. } | Error::NotSent { .. } => true,
             Error::Io(_) | Error::Timeout(_) => self.idempotent,
             _ => false,
         }
