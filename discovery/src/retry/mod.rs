@@ -45,6 +45,9 @@ pub enum RetryPolicy {
     Failure(FailurePolicy),
     /// Send a backup request after a delay; first answer wins.
     Backup(BackupPolicy),
+    /// Backup requests that turn into failure retries (Kitex's mixed
+    /// retry).
+    Mixed(MixedPolicy),
 }
 
 /// How many addresses a call remembers as tried (1 + Kitex's largest cap,
