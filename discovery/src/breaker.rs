@@ -98,7 +98,10 @@ pub enum BreakerState {
 #[derive(Debug, Clone, Copy, Default)]
 struct Bucket {
     ok: u32,
+    /// Failures and timeouts.
     err: u32,
+    /// Timeouts (also counted in `err`).
+    timeouts: u32,
 }
 
 /// The sliding window: a ring of buckets stamped with their epoch and
@@ -111,6 +114,7 @@ struct Window {
     epoch: u64,
     ok: u64,
     err: u64,
+    timeouts: u64,
 }
 
 impl Window {
@@ -122,6 +126,7 @@ impl Window {
             epoch: 0,
             ok: 0,
             err: 0,
+            timeouts: 0,
         }
     }
 
@@ -134,6 +139,7 @@ impl Window {
                 let b = &mut self.buckets[((self.epoch + k) % n) as usize];
                 self.ok -= u64::from(b.ok);
                 self.err -= u64::from(b.err);
+                self.timeouts -= u64::from(b.timeouts);
                 *b = Bucket::default();
             }
             self.epoch = e;
@@ -141,15 +147,22 @@ impl Window {
         (self.epoch % n) as usize
     }
 
-    fn record(&mut self, now: Instant, ok: bool) {
+    fn record(&mut self, now: Instant, outcome: Outcome) {
         let i = self.advance(now);
         let b = &mut self.buckets[i];
-        if ok {
-            b.ok += 1;
-            self.ok += 1;
-        } else {
-            b.err += 1;
-            self.err += 1;
+        match outcome {
+            Outcome::Success => {
+                b.ok += 1;
+                self.ok += 1;
+            }
+            Outcome::Failure | Outcome::Timeout => {
+                b.err += 1;
+                self.err += 1;
+                if outcome == Outcome::Timeout {
+                    b.timeouts += 1;
+                    self.timeouts += 1;
+                }
+            }
         }
     }
 
@@ -159,6 +172,7 @@ impl Window {
         self.epoch = 0;
         self.ok = 0;
         self.err = 0;
+        self.timeouts = 0;
     }
 }
 
@@ -171,6 +185,28 @@ pub struct Breaker {
     opened_at: Instant,
     last_probe: Instant,
     probe_successes: u32,
+    /// Times it opened.
+    opened: u64,
+    /// Calls [`allow`](Self::allow) refused.
+    rejected: u64,
+}
+
+/// A breaker's state and counts at one instant: what a metrics exporter or
+/// a middleware reads (see [`Breaker::snapshot`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerSnapshot {
+    /// The state.
+    pub state: BreakerState,
+    /// Successes in the window.
+    pub successes: u64,
+    /// Failures in the window (timeouts not included).
+    pub failures: u64,
+    /// Timeouts in the window.
+    pub timeouts: u64,
+    /// Times the breaker opened since it was made.
+    pub opened: u64,
+    /// Calls it refused since it was made.
+    pub rejected: u64,
 }
 
 impl Breaker {
@@ -183,6 +219,8 @@ impl Breaker {
             opened_at: now,
             last_probe: now,
             probe_successes: 0,
+            opened: 0,
+            rejected: 0,
         }
     }
 
@@ -212,6 +250,7 @@ impl Breaker {
             BreakerState::Closed => true,
             BreakerState::Open => {
                 if now < self.opened_at + self.options.cool_down {
+                    self.rejected += 1;
                     return false;
                 }
                 self.state = BreakerState::HalfOpen;
@@ -221,6 +260,7 @@ impl Breaker {
             }
             BreakerState::HalfOpen => {
                 if now < self.last_probe + self.options.probe_interval {
+                    self.rejected += 1;
                     return false;
                 }
                 self.last_probe = now;
@@ -234,7 +274,7 @@ impl Breaker {
         let ok = outcome == Outcome::Success;
         match self.state {
             BreakerState::Closed => {
-                self.window.record(now, ok);
+                self.window.record(now, outcome);
                 if !ok && self.should_trip() {
                     self.open(now);
                 }
@@ -266,12 +306,31 @@ impl Breaker {
         self.state = BreakerState::Open;
         self.opened_at = now;
         self.probe_successes = 0;
+        self.opened += 1;
     }
 
     /// Samples in the window at `now` (successes, errors).
     pub fn samples(&mut self, now: Instant) -> (u64, u64) {
         self.window.advance(now);
         (self.window.ok, self.window.err)
+    }
+
+    /// The state and counts at `now` (the window slid to `now` first).
+    pub fn snapshot(&mut self, now: Instant) -> BreakerSnapshot {
+        self.window.advance(now);
+        BreakerSnapshot {
+            state: self.state,
+            successes: self.window.ok,
+            failures: self.window.err - self.window.timeouts,
+            timeouts: self.window.timeouts,
+            opened: self.opened,
+            rejected: self.rejected,
+        }
+    }
+
+    /// The options it was made with.
+    pub fn options(&self) -> &BreakerOptions {
+        &self.options
     }
 }
 
@@ -328,6 +387,19 @@ impl<K: Hash + Eq> BreakerSet<K> {
     /// Drops the breaker of `key`.
     pub fn remove(&mut self, key: &K) {
         self.breakers.remove(key);
+    }
+
+    /// The state and counts of `key`'s breaker at `now`, if it exists.
+    pub fn snapshot_of(&mut self, key: &K, now: Instant) -> Option<BreakerSnapshot> {
+        self.breakers.get_mut(key).map(|b| b.snapshot(now))
+    }
+
+    /// Every breaker with its state and counts at `now` (see
+    /// [`Breaker::snapshot`]), in no particular order.
+    pub fn snapshot(&mut self, now: Instant) -> impl Iterator<Item = (&K, BreakerSnapshot)> {
+        self.breakers
+            .iter_mut()
+            .map(move |(k, b)| (k, b.snapshot(now)))
     }
 
     /// How many breakers exist.
@@ -429,6 +501,41 @@ mod tests {
         let half = t0 + Duration::from_secs(5);
         feed(&mut b, half, 0, 50);
         assert_eq!(b.state(), BreakerState::Open, "150 + 50 within 10 s");
+    }
+
+    #[test]
+    fn snapshot_counts_failures_timeouts_openings_and_rejections() {
+        let t0 = Instant::now();
+        let options = BreakerOptions {
+            min_samples: 4,
+            ..BreakerOptions::default()
+        };
+        let mut b = Breaker::new(options, t0);
+        for o in [
+            Outcome::Success,
+            Outcome::Failure,
+            Outcome::Timeout,
+            Outcome::Failure,
+        ] {
+            b.record(t0, o);
+        }
+        assert!(!b.allow(t0 + MS));
+        assert!(!b.allow(t0 + 2 * MS));
+        assert_eq!(
+            b.snapshot(t0 + 2 * MS),
+            BreakerSnapshot {
+                state: BreakerState::Open,
+                successes: 1,
+                failures: 2,
+                timeouts: 1,
+                opened: 1,
+                rejected: 2,
+            }
+        );
+        // Slid out of the window, the counts go; the history stays.
+        let later = b.snapshot(t0 + Duration::from_secs(11));
+        assert_eq!((later.successes, later.failures, later.timeouts), (0, 0, 0));
+        assert_eq!((later.opened, later.rejected), (1, 2));
     }
 
     #[test]

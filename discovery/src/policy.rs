@@ -27,6 +27,13 @@ impl<P> PolicyTable<P> {
         }
     }
 
+    /// Replaces the default: the policy of a method without an entry and
+    /// with no wildcard entry.
+    pub fn with_default(mut self, default: P) -> Self {
+        self.default = default;
+        self
+    }
+
     /// Sets the policy of `method` (or of every method without its own
     /// entry, for [`WILDCARD`]).
     pub fn with_method(mut self, method: impl Into<String>, policy: P) -> Self {
@@ -42,6 +49,12 @@ impl<P> PolicyTable<P> {
             .get(method)
             .or_else(|| self.methods.get(WILDCARD))
             .unwrap_or(&self.default)
+    }
+
+    /// Every policy the table holds: the default, then the methods' (in no
+    /// particular order).
+    pub fn values(&self) -> impl Iterator<Item = &P> {
+        std::iter::once(&self.default).chain(self.methods.values())
     }
 
     /// The policy for one call: the call's own override if it has one, else

@@ -71,6 +71,19 @@ pub enum Error {
     /// a read or write failed). The request may have reached the peer.
     #[error("connection error: {0}")]
     Io(#[from] std::io::Error),
+    /// The connection failed before any byte of the request was written to
+    /// it (a write refused outright, or a multiplexed connection that broke
+    /// while the request still waited in its queue): like
+    /// [`Connect`](Self::Connect), the request never left this process, so
+    /// it is safe to send again even for a method that is not idempotent.
+    #[error("request to {addr} not sent: {source}")]
+    NotSent {
+        /// The address the connection went to.
+        addr: SocketAddr,
+        /// Why the connection failed.
+        #[source]
+        source: std::io::Error,
+    },
     /// The peer's bytes could not be decoded (a bad frame or reply).
     #[error("protocol error: {0}")]
     Protocol(#[from] ringrpc_codec::Error),
@@ -91,6 +104,16 @@ pub enum Error {
     /// Discovery failed (the first resolve of a service, a resolver error).
     #[error("discovery: {0}")]
     Discovery(#[from] ringrpc_discovery::Error),
+    /// The service-level circuit breaker of the call's method is open (or
+    /// half-open and between probes): the call was not sent (Kitex's
+    /// `ErrServiceCircuitBreak`). A per-method
+    /// [`Fallback`](crate::client::Fallback) can answer it instead.
+    #[error("circuit breaker {key} is open")]
+    CircuitBreak {
+        /// The breaker's key, `caller/callee/method` (Kitex's
+        /// `circuitbreak.RPCInfo2Key`).
+        key: Utf8Bytes,
+    },
     /// The client or server was configured in a way that cannot work.
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
@@ -118,7 +141,10 @@ impl Error {
     /// risk that the server ran it (the request never left this process, or
     /// the connection failed before it could be sent).
     pub fn is_connect_failure(&self) -> bool {
-        matches!(self, Error::Connect { .. } | Error::NoInstance { .. })
+        matches!(
+            self,
+            Error::Connect { .. } | Error::NotSent { .. } | Error::NoInstance { .. }
+        )
     }
 }
 
@@ -233,8 +259,13 @@ mod tests {
             service: "echo".into(),
             reason: NoInstanceReason::NoneResolved,
         };
+        let not_sent = Error::NotSent {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            source: std::io::ErrorKind::BrokenPipe.into(),
+        };
         assert!(connect.is_connect_failure());
         assert!(none.is_connect_failure());
+        assert!(not_sent.is_connect_failure());
         assert!(!Error::Io(std::io::ErrorKind::UnexpectedEof.into()).is_connect_failure());
     }
 }

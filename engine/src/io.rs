@@ -15,6 +15,9 @@ pub(crate) struct OutChain {
     iovs: Vec<libc::iovec>,
     /// The first iovec not yet fully written.
     start: usize,
+    /// Bytes of the last [`fill`](Self::fill) the socket took (kept after a
+    /// failed write, so a caller can tell "nothing was sent" apart).
+    written: usize,
 }
 
 // SAFETY: the iovecs point into `bufs`, whose heap data does not move while
@@ -42,12 +45,14 @@ impl OutChain {
             bufs: Vec::with_capacity(n),
             iovs: Vec::with_capacity(n),
             start: 0,
+            written: 0,
         }
     }
 
     /// Takes everything written in `w` (zero copy).
     pub(crate) fn fill(&mut self, w: &mut LinkWriter) {
         self.clear();
+        self.written = 0;
         w.take_chain(&mut self.bufs);
         for b in &self.bufs {
             self.iovs.push(libc::iovec {
@@ -61,8 +66,15 @@ impl OutChain {
         self.start == self.iovs.len()
     }
 
+    /// Bytes of the last [`fill`](Self::fill) written so far: after
+    /// [`write_all`] failed, 0 means no byte of it left this process.
+    pub(crate) fn written(&self) -> usize {
+        self.written
+    }
+
     /// Marks `n` bytes written.
     fn consume(&mut self, mut n: usize) {
+        self.written += n;
         while n > 0 && self.start < self.iovs.len() {
             let iov = &mut self.iovs[self.start];
             if n >= iov.iov_len {
@@ -130,5 +142,11 @@ mod tests {
         assert_eq!(c.read_iovec_len(), 1);
         c.consume(2);
         assert!(c.is_empty());
+        assert_eq!(c.written(), 5005);
+        c.clear();
+        assert_eq!(c.written(), 5005, "kept until the next fill");
+        w.put_slice(b"z");
+        c.fill(&mut w);
+        assert_eq!(c.written(), 0);
     }
 }

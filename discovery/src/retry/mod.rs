@@ -12,6 +12,10 @@
 //! * [`BackupPolicy`] — if no answer came within a delay, send the same
 //!   request to another instance; the first answer wins. Kitex's defaults
 //!   (`pkg/retry/backup.go`): 1 backup, at most 2.
+//! * [`MixedPolicy`] — a backup request that turns into a failure retry:
+//!   another attempt after the delay with no answer, or at once after a
+//!   retryable failure. Kitex's defaults (`pkg/retry/mixed.go`): 1 retry,
+//!   at most 3.
 //! * [`RetryBudget`] — a per-core token bucket that caps retries and
 //!   backups to a share of calls, so retries cannot multiply an outage.
 //!   Default 10 % of calls with a reserve of 10, after Kitex's retry circuit
@@ -21,6 +25,7 @@
 mod backup;
 mod budget;
 mod failure;
+mod mixed;
 
 pub use backup::{BackupPolicy, BackupRequest, BackupStep, DEFAULT_MAX_BACKUPS, MAX_BACKUPS_CAP};
 pub use budget::{BudgetOptions, RetryBudget};
@@ -28,6 +33,7 @@ pub use failure::{
     Backoff, DEFAULT_MAX_RETRIES, FailurePolicy, FailureRetry, MAX_RETRIES_CAP, RetryClassifier,
     RetryDecision, StopReason,
 };
+pub use mixed::{DEFAULT_MIXED_RETRIES, MAX_MIXED_RETRIES_CAP, MixedPolicy, MixedRetry, MixedStep};
 
 /// Which retry policy a method uses. Kitex's default is no retry.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -39,10 +45,13 @@ pub enum RetryPolicy {
     Failure(FailurePolicy),
     /// Send a backup request after a delay; first answer wins.
     Backup(BackupPolicy),
+    /// Backup requests that turn into failure retries (Kitex's mixed
+    /// retry).
+    Mixed(MixedPolicy),
 }
 
-/// How many addresses a call remembers as tried (1 + Kitex's cap of 5
-/// retries).
+/// How many addresses a call remembers as tried (1 + Kitex's largest cap,
+/// 5 failure retries).
 pub(crate) const MAX_TRIED: usize = 6;
 
 /// The instances a call has tried, to steer the next attempt elsewhere.

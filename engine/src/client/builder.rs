@@ -13,12 +13,16 @@ use ringrpc_discovery::breaker::BreakerOptions;
 use ringrpc_discovery::retry::BudgetOptions;
 use ringrpc_discovery::{EndpointInfo, PolicyTable, ResolverCache};
 
+use super::breaker::ServiceBreakers;
 use super::call::Client;
 use super::discover::{self, DiscoveryConfig};
+use super::fallback::Fallback;
+use super::governance::{CoreState, GovernanceConfig};
 use super::invoke::Invoke;
 use super::options::{ClientConfig, PoolKind};
 use super::resolve::Resolve;
-use super::retry::{self, MethodRetry, RetryConfig};
+use super::retry::{self, MethodRetry, ResultRetry, RetryConfig};
+use super::warmup::WarmUp;
 use crate::Result;
 use crate::error::ConfigError;
 use crate::middleware::{Identity, Layer, Stack};
@@ -30,6 +34,7 @@ pub struct ClientBuilder<L = Identity> {
     cfg: ClientConfig,
     discovery: DiscoveryConfig,
     retry: RetryConfig,
+    governance: GovernanceConfig,
     layer: L,
 }
 
@@ -43,6 +48,7 @@ impl ClientBuilder {
             },
             discovery: DiscoveryConfig::default(),
             retry: RetryConfig::default(),
+            governance: GovernanceConfig::default(),
             layer: Identity,
         }
     }
@@ -117,6 +123,52 @@ impl<L> ClientBuilder<L> {
         self
     }
 
+    /// Sets which answers and errors of `method` (`"*"`: every method
+    /// without its own) its failure or mixed retry sends again (Kitex's
+    /// `WithSpecifiedResultRetry`). Default: none.
+    pub fn result_retry(mut self, method: impl Into<String>, rule: ResultRetry) -> Self {
+        self.retry.results =
+            std::mem::take(&mut self.retry.results).with_method(method, Some(rule));
+        self
+    }
+
+    /// Gives every method a service-level circuit breaker with `options`
+    /// (Kitex's CBSuite service breakers, keyed `caller/callee/method`; its
+    /// defaults are [`BreakerOptions::default`]). Default: none, as Kitex
+    /// without `WithCircuitBreaker`. See [`method_breaker`](Self::method_breaker)
+    /// for one method.
+    pub fn service_breakers(mut self, options: BreakerOptions) -> Self {
+        let methods = std::mem::take(&mut self.governance.service_breakers);
+        self.governance.service_breakers = methods.with_default(Some(options));
+        self
+    }
+
+    /// Sets `method`'s service-level breaker: `Some(options)`, or `None` for
+    /// none (over [`service_breakers`](Self::service_breakers)).
+    pub fn method_breaker(
+        mut self,
+        method: impl Into<String>,
+        options: Option<BreakerOptions>,
+    ) -> Self {
+        let methods = std::mem::take(&mut self.governance.service_breakers);
+        self.governance.service_breakers = methods.with_method(method, options);
+        self
+    }
+
+    /// Answers `method`'s failed calls (`"*"`: any method without its own)
+    /// with `fallback` (Kitex's `WithFallback`, per method). Default: none.
+    pub fn fallback(mut self, method: impl Into<String>, fallback: Fallback) -> Self {
+        self.governance.fallbacks.insert(method.into(), fallback);
+        self
+    }
+
+    /// Sets what [`build_warmed`](Self::build_warmed) does (default:
+    /// [`WarmUp::default`]).
+    pub fn warm_up(mut self, options: WarmUp) -> Self {
+        self.governance.warm_up = options;
+        self
+    }
+
     /// Sets the RPC timeout.
     pub fn rpc_timeout(mut self, t: Duration) -> Self {
         self.cfg.rpc_timeout = Some(t);
@@ -160,6 +212,7 @@ impl<L> ClientBuilder<L> {
             cfg: self.cfg,
             discovery: self.discovery,
             retry: self.retry,
+            governance: self.governance,
             layer: Stack::new(self.layer, outer),
         }
     }
@@ -179,12 +232,52 @@ impl<L> ClientBuilder<L> {
         &self.retry
     }
 
+    /// The service breakers, fallbacks and warm-up settings.
+    pub fn governance_config(&self) -> &GovernanceConfig {
+        &self.governance
+    }
+
     /// Builds this core's client: its pools, balancer, breakers and retry
-    /// budget, and (with a resolver) its subscription to the cache.
+    /// budget, and (with a resolver) its subscription to the cache. Opens
+    /// no connection: see [`build_warmed`](Self::build_warmed).
     pub fn build(&self) -> Result<Client<L::Service>>
     where
         L: Layer<Resolve> + Clone,
     {
+        let (resolve, cfg) = self.resolve_step()?;
+        Ok(self.client(resolve, cfg))
+    }
+
+    /// Builds this core's client as [`build`](Self::build) does, then warms
+    /// it up before handing it out (see [`warm_up`](Self::warm_up)): waits
+    /// for the first resolve and opens pool connections to every instance,
+    /// on this core. Fails only if the warm-up's
+    /// [`on_error`](super::WarmUp::on_error) is
+    /// [`FailFast`](super::OnWarmUpError::FailFast) and something failed.
+    pub async fn build_warmed(&self) -> Result<Client<L::Service>>
+    where
+        L: Layer<Resolve> + Clone,
+    {
+        let (resolve, cfg) = self.resolve_step()?;
+        resolve.warm_up(&self.governance.warm_up).await?;
+        Ok(self.client(resolve, cfg))
+    }
+
+    fn client(&self, resolve: Resolve, cfg: Rc<ClientConfig>) -> Client<L::Service>
+    where
+        L: Layer<Resolve> + Clone,
+    {
+        let governance = resolve.governance();
+        Client::new(
+            self.layer.clone().layer(resolve),
+            cfg,
+            governance,
+            self.governance.fallbacks.clone(),
+        )
+    }
+
+    /// This core's resolve step (everything below the user's layers).
+    fn resolve_step(&self) -> Result<(Resolve, Rc<ClientConfig>)> {
         let cfg = Rc::new(self.cfg.clone());
         if matches!(cfg.pool, PoolKind::Mux { .. })
             && !matches!(
@@ -195,12 +288,22 @@ impl<L> ClientBuilder<L> {
             return Err(ConfigError::MuxNeedsTtHeader(cfg.transport).into());
         }
         let invoke = Invoke::new(cfg.clone());
-        let resolve = Resolve::new(
-            discover::Instances::new(&self.discovery, &cfg.targets, &cfg.service)?,
-            self.retry.methods.clone(),
+        let instances = discover::Instances::new(&self.discovery, &cfg.targets, &cfg.service)?;
+        let callee = instances.name().to_owned();
+        let service =
+            ServiceBreakers::new(&self.governance.service_breakers, &cfg.caller, &callee)?;
+        let core = CoreState::new(
+            instances,
             retry::RetryState::new(&self.retry)?,
+            service,
+            callee,
+        );
+        let resolve = Resolve::new(
+            core,
+            self.retry.methods.clone(),
+            self.retry.results.clone(),
             invoke,
         );
-        Ok(Client::new(self.layer.clone().layer(resolve), cfg))
+        Ok((resolve, cfg))
     }
 }

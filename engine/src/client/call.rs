@@ -5,6 +5,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use rustc_hash::FxHashMap as HashMap;
+
 use bytes::Bytes;
 use ringrpc_codec::buffer::LinkWriter;
 use ringrpc_codec::thrift::{
@@ -13,6 +15,8 @@ use ringrpc_codec::thrift::{
 };
 use ringrpc_codec::transport::{Codec, Frame};
 
+use super::fallback::Fallback;
+use super::governance::{Counters, Governance};
 use super::options::{CallOptions, ClientConfig};
 use super::retry::MethodRetry;
 use crate::context::{ClientContext, Endpoint, RpcInfo};
@@ -52,6 +56,9 @@ pub struct ClientReply {
 pub struct Client<S = super::Resolve> {
     chain: S,
     cfg: Rc<ClientConfig>,
+    governance: Governance,
+    /// Fallbacks by method (`"*"`: any method without its own).
+    fallbacks: HashMap<String, Fallback>,
     seq: Cell<i32>,
     scratch: RefCell<LinkWriter>,
     /// Reused by `encode` to collect the encoded pieces.
@@ -61,10 +68,17 @@ pub struct Client<S = super::Resolve> {
 }
 
 impl<S> Client<S> {
-    pub(super) fn new(chain: S, cfg: Rc<ClientConfig>) -> Self {
+    pub(super) fn new(
+        chain: S,
+        cfg: Rc<ClientConfig>,
+        governance: Governance,
+        fallbacks: HashMap<String, Fallback>,
+    ) -> Self {
         Self {
             chain,
             cfg,
+            governance,
+            fallbacks,
             seq: Cell::new(0),
             scratch: RefCell::new(LinkWriter::new()),
             parts: RefCell::new(Vec::new()),
@@ -80,6 +94,13 @@ where
     /// The client's configuration.
     pub fn config(&self) -> &ClientConfig {
         &self.cfg
+    }
+
+    /// This client's governance state on this core: its breakers (per
+    /// method and per instance) and what retry, the breakers and fallback
+    /// did.
+    pub fn governance(&self) -> &Governance {
+        &self.governance
     }
 
     /// The client's chain: its outermost service ([`Resolve`](super::Resolve)
@@ -98,8 +119,9 @@ where
     /// Calls `method` with the arguments struct `args`, and decodes the
     /// reply's result struct `R` (success or a declared exception; typed
     /// clients unwrap it). An application exception or a business status
-    /// in the reply becomes the matching [`Error`].
-    pub async fn call<A: Message, R: Message>(
+    /// in the reply becomes the matching [`Error`]. A failed call goes to
+    /// the method's [`Fallback`], if it has one for `A` and `R`.
+    pub async fn call<A: Message + 'static, R: Message + 'static>(
         &self,
         method: &'static str,
         args: &A,
@@ -114,16 +136,44 @@ where
                 Err(_) => Err(Error::Timeout(t)),
             },
             None => self.chain.call(&mut cx, req).await,
-        }?;
-        // Only a middleware that answers a call itself can leave the frame
-        // out; the caller waited for a reply and got none.
-        let frame = reply.frame.ok_or_else(|| {
-            Error::Io(std::io::Error::new(
+        };
+        let r = match reply {
+            Ok(ClientReply { frame: Some(frame) }) => decode_reply(&frame, method),
+            // Only a middleware that answers a call itself can leave the
+            // frame out; the caller waited for a reply and got none.
+            Ok(ClientReply { frame: None }) => Err(Error::Io(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "the client chain answered a call with no reply frame",
-            ))
-        })?;
-        decode_reply(&frame, method)
+            ))),
+            Err(e) => Err(e),
+        };
+        match r {
+            Err(e) if !self.fallbacks.is_empty() => self.fall_back(&cx, args, e),
+            r => r,
+        }
+    }
+
+    /// Answers a failed call with its method's fallback, if it has one.
+    #[cold]
+    #[inline(never)]
+    fn fall_back<A: 'static, R: 'static>(
+        &self,
+        cx: &ClientContext,
+        args: &A,
+        e: Error,
+    ) -> Result<R> {
+        let fallback = self
+            .fallbacks
+            .get(cx.info.method.as_str())
+            .or_else(|| self.fallbacks.get(ringrpc_discovery::policy::WILDCARD));
+        let Some(fallback) = fallback else {
+            return Err(e);
+        };
+        let r = fallback.apply(cx, args, e);
+        if r.is_ok() {
+            Counters::bump(&self.governance.0.counters.fallbacks);
+        }
+        r
     }
 
     /// Sends a oneway call: returns once it is written.

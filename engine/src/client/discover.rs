@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringrpc_discovery::balance::{AnyBalancer, Balancer, BalancerKind, PickRequest};
-use ringrpc_discovery::breaker::{BreakerOptions, InstanceBreakers, Outcome};
+use ringrpc_discovery::breaker::{BreakerOptions, BreakerSnapshot, InstanceBreakers, Outcome};
 use ringrpc_discovery::{
     EndpointInfo, Instance, LocalView, ResolverCache, Subscription, ViewUpdate,
 };
@@ -76,7 +76,9 @@ pub(crate) fn outcome(r: &Result<super::ClientReply>) -> Outcome {
     match r {
         Ok(_) => Outcome::Success,
         Err(Error::Timeout(_)) => Outcome::Timeout,
-        Err(Error::Connect { .. } | Error::Io(_) | Error::Protocol(_)) => Outcome::Failure,
+        Err(Error::Connect { .. } | Error::NotSent { .. } | Error::Io(_) | Error::Protocol(_)) => {
+            Outcome::Failure
+        }
         Err(_) => Outcome::Success,
     }
 }
@@ -224,6 +226,33 @@ impl Instances {
     /// Whether `addr` is one of the current instances.
     pub(crate) fn contains(&self, addr: &SocketAddr) -> bool {
         self.by_addr.contains_key(addr)
+    }
+
+    /// The current instances' addresses.
+    pub(crate) fn addrs(&self) -> Vec<SocketAddr> {
+        self.by_addr.keys().copied().collect()
+    }
+
+    /// The service: the resolver's endpoint, or the client's callee.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The breaker of the instance at `addr`, if it has seen an attempt.
+    pub(crate) fn breaker_snapshot(
+        &mut self,
+        addr: &SocketAddr,
+        now: Instant,
+    ) -> Option<BreakerSnapshot> {
+        self.breakers.as_mut()?.snapshot_of(addr, now)
+    }
+
+    /// Every instance breaker that has seen an attempt.
+    pub(crate) fn breaker_snapshots(&mut self, now: Instant) -> Vec<(SocketAddr, BreakerSnapshot)> {
+        self.breakers
+            .as_mut()
+            .map(|b| b.snapshot(now).map(|(a, s)| (*a, s)).collect())
+            .unwrap_or_default()
     }
 
     /// Picks an instance whose breaker lets a call through at `now` and

@@ -106,6 +106,38 @@ impl Invoke {
         }
     }
 
+    /// How many of `n` warm-up connections to one address the pool keeps:
+    /// the long pool's idle cap, the mux pool's connections per address.
+    pub(super) fn warm_conns(&self, n: usize) -> usize {
+        match self.cfg.pool {
+            PoolKind::Long {
+                max_idle_per_addr, ..
+            } => n.min(max_idle_per_addr),
+            PoolKind::Mux { conns_per_addr } => n.min(conns_per_addr.max(1)),
+        }
+    }
+
+    /// Opens one pool connection to `addr` ahead of the calls (warm-up): an
+    /// idle long connection, or one of the mux pool's.
+    pub(super) async fn warm(&self, addr: SocketAddr) -> Result<()> {
+        let codec = transport::Codec {
+            transport: self.cfg.transport,
+            protocol: self.cfg.protocol,
+        };
+        match self.cfg.pool {
+            PoolKind::Mux { .. } => self
+                .mux
+                .get(addr, self.cfg.connect_timeout, codec, self.cfg.frame_limits)
+                .await
+                .map(drop),
+            PoolKind::Long { .. } => {
+                let stream = pool::connect(addr, self.cfg.connect_timeout).await?;
+                self.long.put(addr, pool::LongConn::new(stream));
+                Ok(())
+            }
+        }
+    }
+
     /// Closes pooled connections to an instance that went away.
     pub fn forget(&self, addr: &SocketAddr) {
         self.long.remove_addr(addr);
@@ -203,7 +235,7 @@ impl Invoke {
                 encode(conn.writer());
                 // IO-error handling: on any error the connection is dropped
                 // here instead of going back to the pool.
-                conn.send().await?;
+                conn.send(addr).await?;
                 if req.oneway {
                     self.long.put(addr, conn);
                     return Ok(ClientReply { frame: None });

@@ -66,20 +66,29 @@
 //! # let _ = builder;
 //! ```
 
+mod breaker;
 mod builder;
 mod call;
 mod discover;
+mod fallback;
+pub mod governance;
 mod invoke;
 mod mux;
 mod options;
 mod pool;
+mod reply;
 mod resolve;
 mod retry;
+mod warmup;
 
 pub use builder::ClientBuilder;
 pub use call::{Client, ClientReply, ClientRequest, decode_reply};
 pub use discover::DiscoveryConfig;
+pub use fallback::Fallback;
+pub use governance::{CallCounters, Governance, GovernanceConfig, GovernanceSnapshot};
 pub use invoke::Invoke;
 pub use options::{CallOptions, ClientConfig, PoolKind};
+pub use reply::ReplyKind;
 pub use resolve::Resolve;
-pub use retry::{MethodRetry, RetryConfig};
+pub use retry::{MethodRetry, ResultRetry, RetryConfig};
+pub use warmup::{OnWarmUpError, WarmUp, WarmUpReport};

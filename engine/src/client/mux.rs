@@ -3,6 +3,11 @@
 //! hands replies to waiting calls; a writer task flushes requests queued in
 //! the same turn with one vectored write.
 //!
+//! Each call notes where its frame starts in the connection's byte stream,
+//! and the writer counts the bytes the socket took; a call whose connection
+//! fails before any byte of its frame was written gets [`Error::NotSent`]
+//! (safe to send again), the others [`Error::Io`].
+//!
 //! A connection the pool forgets (its instance left discovery) is *retired*:
 //! it takes no new calls, the calls in flight on it finish, and the last one
 //! to finish closes it (both tasks end, the socket closes).
@@ -27,6 +32,8 @@ use crate::{Error, Result};
 struct Slot {
     reply: Option<Result<Frame>>,
     waker: Option<Waker>,
+    /// Bytes queued on the connection before this call's frame.
+    from: u64,
 }
 
 /// Why a mux connection stopped carrying calls. Each call waiting on it gets
@@ -45,6 +52,23 @@ enum Failure {
 }
 
 impl Failure {
+    /// The error of a call whose frame never left: [`Error::NotSent`], with
+    /// a cause of the same kind as [`to_error`](Self::to_error)'s.
+    fn not_sent(&self, addr: SocketAddr) -> Error {
+        let source = match self {
+            Failure::Closed => std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed by peer",
+            ),
+            Failure::Io(e) => std::io::Error::new(e.kind(), e.to_string()),
+            Failure::BadFrame(e) => std::io::Error::new(std::io::ErrorKind::InvalidData, e.clone()),
+            Failure::Retired => {
+                std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "connection retired")
+            }
+        };
+        Error::NotSent { addr, source }
+    }
+
     fn to_error(&self) -> Error {
         match self {
             Failure::Closed => Error::Io(std::io::Error::new(
@@ -66,7 +90,13 @@ impl Failure {
 /// What the tasks of one mux connection share.
 #[derive(Debug)]
 struct Shared {
+    /// The peer.
+    addr: SocketAddr,
     writer: RefCell<LinkWriter>,
+    /// Bytes ever queued into `writer`.
+    queued: Cell<u64>,
+    /// Bytes the socket took.
+    flushed: Cell<u64>,
     wake_writer: LocalNotify,
     slots: RefCell<Slab<Slot>>,
     by_seq: RefCell<HashMap<i32, usize>>,
@@ -78,6 +108,21 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(addr: SocketAddr) -> Self {
+        Shared {
+            addr,
+            writer: RefCell::new(LinkWriter::new()),
+            queued: Cell::new(0),
+            flushed: Cell::new(0),
+            wake_writer: LocalNotify::new(),
+            slots: RefCell::new(Slab::new()),
+            by_seq: RefCell::new(HashMap::default()),
+            broken: Cell::new(false),
+            retired: Cell::new(false),
+            stop_reader: LocalNotify::new(),
+        }
+    }
+
     /// Closes the connection: fails what is in flight, ends both tasks.
     fn close(&self, why: Failure) {
         self.fail_all(why);
@@ -95,9 +140,14 @@ impl Shared {
         tracing::debug!(?why, "mux connection failed");
         self.broken.set(true);
         self.by_seq.borrow_mut().clear();
+        let flushed = self.flushed.get();
         for (_, s) in self.slots.borrow_mut().iter_mut() {
             if s.reply.is_none() {
-                s.reply = Some(Err(why.to_error()));
+                s.reply = Some(Err(if flushed <= s.from {
+                    why.not_sent(self.addr)
+                } else {
+                    why.to_error()
+                }));
             }
             if let Some(w) = s.waker.take() {
                 w.wake();
@@ -123,15 +173,7 @@ impl MuxConn {
     ) -> Result<Self> {
         let stream = super::pool::connect(addr, connect_timeout).await?;
         let (rd, wr) = stream.into_split();
-        let shared = Rc::new(Shared {
-            writer: RefCell::new(LinkWriter::new()),
-            wake_writer: LocalNotify::new(),
-            slots: RefCell::new(Slab::new()),
-            by_seq: RefCell::new(HashMap::default()),
-            broken: Cell::new(false),
-            retired: Cell::new(false),
-            stop_reader: LocalNotify::new(),
-        });
+        let shared = Rc::new(Shared::new(addr));
         monoio::spawn(read_loop(rd, shared.clone(), codec, limits));
         monoio::spawn(write_loop(wr, shared.clone()));
         Ok(Self { shared })
@@ -158,17 +200,29 @@ impl MuxConn {
         encode: impl FnOnce(&mut LinkWriter),
     ) -> Result<Option<Frame>> {
         if self.shared.broken.get() {
-            return Err(Error::Io(std::io::Error::new(
-                std::io::ErrorKind::BrokenPipe,
-                "mux connection is broken",
-            )));
+            return Err(Error::NotSent {
+                addr: self.shared.addr,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::BrokenPipe,
+                    "mux connection is broken",
+                ),
+            });
         }
-        encode(&mut self.shared.writer.borrow_mut());
+        let from = self.shared.queued.get();
+        {
+            let mut w = self.shared.writer.borrow_mut();
+            let before = w.len();
+            encode(&mut w);
+            self.shared.queued.set(from + (w.len() - before) as u64);
+        }
         self.shared.wake_writer.notify();
         if oneway {
             return Ok(None);
         }
-        let key = self.shared.slots.borrow_mut().insert(Slot::default());
+        let key = self.shared.slots.borrow_mut().insert(Slot {
+            from,
+            ..Slot::default()
+        });
         self.shared.by_seq.borrow_mut().insert(seq, key);
         let guard = SlotGuard {
             shared: &self.shared,
@@ -287,6 +341,9 @@ async fn write_loop(mut wr: monoio::net::tcp::TcpOwnedWriteHalf, shared: Rc<Shar
         chain.fill(&mut shared.writer.borrow_mut());
         let (res, c) = write_all(&mut wr, chain).await;
         chain = c;
+        shared
+            .flushed
+            .set(shared.flushed.get() + chain.written() as u64);
         if let Err(e) = res {
             shared.fail_all(Failure::Io(e));
             return;
@@ -441,6 +498,47 @@ impl Drop for MuxPool {
             for conn in e.list {
                 conn.retire();
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_tells_frames_never_written_from_written_ones() {
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let shared = Shared::new(addr);
+        // Three frames queued at 0, 100 and 150; the socket took 120 bytes:
+        // the first whole, the second in part, the third not at all.
+        shared.flushed.set(120);
+        let keys: Vec<usize> = [0, 100, 150]
+            .into_iter()
+            .map(|from| {
+                shared.slots.borrow_mut().insert(Slot {
+                    from,
+                    ..Slot::default()
+                })
+            })
+            .collect();
+        shared.fail_all(Failure::Closed);
+        let mut slots = shared.slots.borrow_mut();
+        let mut take = |k: usize| {
+            slots[k]
+                .reply
+                .take()
+                .expect("failed")
+                .expect_err("an error")
+        };
+        assert!(matches!(take(keys[0]), Error::Io(_)));
+        assert!(matches!(take(keys[1]), Error::Io(_)));
+        match take(keys[2]) {
+            Error::NotSent { addr: a, source } => {
+                assert_eq!(a, addr);
+                assert_eq!(source.kind(), std::io::ErrorKind::UnexpectedEof);
+            }
+            e => panic!("{e:?}"),
         }
     }
 }

@@ -54,13 +54,19 @@ impl LongConn {
         &mut self.wbuf
     }
 
-    /// Sends what was encoded into [`writer`](Self::writer).
-    pub(crate) async fn send(&mut self) -> Result<()> {
+    /// Sends what was encoded into [`writer`](Self::writer) to `addr` (the
+    /// connection's peer). A failure before any byte left is
+    /// [`Error::NotSent`]; after, [`Error::Io`].
+    pub(crate) async fn send(&mut self, addr: SocketAddr) -> Result<()> {
         let mut chain = std::mem::take(&mut self.chain);
         chain.fill(&mut self.wbuf);
         let (res, chain) = write_all(&mut self.stream, chain).await;
+        let written = chain.written();
         self.chain = chain;
-        res.map_err(Error::Io)
+        res.map_err(|source| match written {
+            0 => Error::NotSent { addr, source },
+            _ => Error::Io(source),
+        })
     }
 
     /// Reads the next whole frame in `codec`.

@@ -9,35 +9,43 @@
 //!    to removed instances). The first call on a core awaits the first
 //!    resolve (`Subscription::ready`), bounded by the RPC timeout around the
 //!    whole chain.
-//! 2. **Policy.** The method's [`MethodRetry`], or the call's override.
-//! 3. **Attempts.** Each attempt picks an instance its breaker admits (and,
-//!    for a retry or backup, one not tried yet unless the policy allows the
-//!    same one), invokes, and records the outcome (breaker, P2C feedback).
+//! 2. **Policy.** The method's [`MethodRetry`], or the call's override, and
+//!    (under failure or mixed retry) the method's [`ResultRetry`].
+//! 3. **Attempts.** Each attempt first asks its method's service-level
+//!    breaker, if the client has them ([`super::breaker`]), then picks an
+//!    instance its breaker admits (and, for a retry or backup, one not tried
+//!    yet unless the policy allows the same one), invokes, and records the
+//!    outcome (breakers, P2C feedback).
 //!    * no policy: one attempt;
-//!    * failure retry: after a retryable error (see [`super::retry`]),
-//!      again on another instance, while the policy, the deadline and the
-//!      per-core budget allow;
+//!    * failure retry: after a retryable error (see [`super::retry`]) or a
+//!      result the method's [`ResultRetry`] names, again on another
+//!      instance, while the policy, the deadline and the per-core budget
+//!      allow;
 //!    * backup: after the delay with no answer, the same encoded request to
 //!      another instance; the first answer wins and the other attempts are
 //!      dropped (their outcome is not held against their instance). A
-//!      connect failure is not an answer: the call keeps waiting for the
-//!      attempts in flight or the next backup.
+//!      connect failure (or a request never written) is not an answer: the
+//!      call keeps waiting for the attempts in flight or the next backup;
+//!    * mixed: as backup, and an attempt that fails retryably (or returns a
+//!      result to retry) before the others answer is followed at once by
+//!      another (Kitex's mixed retry, [`MixedRetry`]).
 
-use std::cell::RefCell;
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::rc::Rc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use ringrpc_discovery::Instance;
 use ringrpc_discovery::PolicyTable;
 use ringrpc_discovery::retry::{
-    BackupPolicy, BackupStep, FailureRetry, RetryDecision, RetryPolicy,
+    BackupRequest, BackupStep, FailureRetry, MixedRetry, MixedStep, RetryDecision, RetryPolicy,
 };
 
-use super::discover::{AttemptGuard, Instances, Refresh};
-use super::retry::{MethodRetry, RetryState};
+use super::discover::{AttemptGuard, Refresh};
+use super::governance::{CoreState, Counters, Governance};
+use super::retry::{MethodRetry, ResultRetry, is_retryable_result};
 use super::{ClientReply, ClientRequest, Invoke};
 use crate::context::ClientContext;
 use crate::middleware::Service;
@@ -48,9 +56,9 @@ use crate::{Error, Result};
 /// policy. See the module docs.
 #[derive(Debug)]
 pub struct Resolve {
-    instances: RefCell<Instances>,
+    core: Rc<CoreState>,
     methods: PolicyTable<MethodRetry>,
-    retry: RefCell<RetryState>,
+    results: PolicyTable<Option<ResultRetry>>,
     invoke: Invoke,
 }
 
@@ -58,17 +66,57 @@ pub struct Resolve {
 /// attempt's number.
 type Outcome = (Result<ClientReply>, Option<SocketAddr>, u32);
 
+/// Why another attempt goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Again {
+    /// After a retryable failure.
+    Retry,
+    /// After a result the method's [`ResultRetry`] names.
+    ResultRetry,
+    /// No answer came in time.
+    Backup,
+}
+
+/// The per-call state of attempts that may run side by side.
+enum Hedge {
+    Backup(BackupRequest),
+    Mixed(MixedRetry),
+}
+
+impl Hedge {
+    fn admits(&self, i: &Instance) -> bool {
+        match self {
+            Hedge::Backup(b) => b.admits(i),
+            Hedge::Mixed(m) => m.admits(i),
+        }
+    }
+
+    fn on_attempt(&mut self, i: &Instance, now: Instant) {
+        match self {
+            Hedge::Backup(b) => b.on_attempt(i),
+            Hedge::Mixed(m) => m.on_attempt(i, now),
+        }
+    }
+
+    fn next_timer(&self) -> Option<Instant> {
+        match self {
+            Hedge::Backup(b) => b.next_timer(),
+            Hedge::Mixed(m) => m.next_timer(),
+        }
+    }
+}
+
 impl Resolve {
     pub(crate) fn new(
-        instances: Instances,
+        core: Rc<CoreState>,
         methods: PolicyTable<MethodRetry>,
-        retry: RetryState,
+        results: PolicyTable<Option<ResultRetry>>,
         invoke: Invoke,
     ) -> Self {
         Self {
-            instances: RefCell::new(instances),
+            core,
             methods,
-            retry: RefCell::new(retry),
+            results,
             invoke,
         }
     }
@@ -78,10 +126,20 @@ impl Resolve {
         &self.invoke
     }
 
+    /// This client's governance state on this core: breakers and counters.
+    pub fn governance(&self) -> Governance {
+        Governance(self.core.clone())
+    }
+
+    pub(super) fn core(&self) -> &CoreState {
+        &self.core
+    }
+
     /// Brings this core's instances up to date; awaits the first resolve.
-    async fn refresh(&self) -> Result<()> {
+    pub(super) async fn refresh(&self) -> Result<()> {
         loop {
             let sub = match self
+                .core
                 .instances
                 .borrow_mut()
                 .refresh(|addr| self.invoke.forget(addr))
@@ -102,18 +160,67 @@ impl Resolve {
     ) -> Option<SocketAddr> {
         match fixed {
             Some(a) => admit(&Instance::new(a)).then_some(a),
-            None => self.instances.borrow_mut().pick(key, Instant::now(), admit),
+            None => self
+                .core
+                .instances
+                .borrow_mut()
+                .pick(key, Instant::now(), admit),
         }
     }
 
     fn no_instance(&self) -> Error {
-        self.instances.borrow().no_instance()
+        self.core.instances.borrow().no_instance()
     }
 
-    /// One attempt to `addr`, recorded in the core's instances however it
-    /// ends. The record is set up when the future is made, not when it is
-    /// first polled, so an attempt dropped before it ran (a backup that lost
-    /// to the first answer in the same turn) still balances its pick.
+    /// Asks the method's service-level breaker (if the client has them) to
+    /// let an attempt through; counts a refusal.
+    #[inline]
+    fn admit(&self, req: &ClientRequest) -> Result<()> {
+        let Some(breakers) = &self.core.service else {
+            return Ok(());
+        };
+        let r = breakers
+            .borrow_mut()
+            .allow(req.method.as_str(), Instant::now());
+        if r.is_err() {
+            Counters::bump(&self.core.counters.rejected);
+            tracing::debug!(method = %req.method, "service breaker open");
+        }
+        r
+    }
+
+    /// Records an attempt's end in the method's service-level breaker.
+    #[inline]
+    fn record(&self, req: &ClientRequest, r: &Result<ClientReply>) {
+        if let Some(breakers) = &self.core.service {
+            breakers
+                .borrow_mut()
+                .record(req.method.as_str(), Instant::now(), r);
+        }
+    }
+
+    fn count(&self, again: Again) {
+        let c = &self.core.counters;
+        match again {
+            Again::Retry => Counters::bump(&c.retries),
+            Again::ResultRetry => {
+                Counters::bump(&c.retries);
+                Counters::bump(&c.result_retries);
+            }
+            Again::Backup => Counters::bump(&c.backups),
+        }
+    }
+
+    /// The method's result rules, under a policy that retries results.
+    fn results(&self, req: &ClientRequest) -> Option<&ResultRetry> {
+        self.results.get(req.method.as_str()).as_ref()
+    }
+
+    /// One attempt to `addr`, recorded in the core's instances (and
+    /// service breaker) however it ends. The record is set up when the
+    /// future is made, not when it is first polled, so an attempt dropped
+    /// before it ran (a backup that lost to the first answer in the same
+    /// turn) still balances its pick.
     fn attempt<'a>(
         &'a self,
         cx: &'a ClientContext,
@@ -122,8 +229,8 @@ impl Resolve {
         timeout: Option<Duration>,
         track: bool,
     ) -> impl Future<Output = Result<ClientReply>> + 'a {
-        let epoch = self.instances.borrow().epoch();
-        let guard = AttemptGuard::new(&self.instances, addr, cx.info.deadline, track);
+        let epoch = self.core.instances.borrow().epoch();
+        let guard = AttemptGuard::new(&self.core.instances, addr, cx.info.deadline, track);
         async move {
             let r = match timeout {
                 // Boxed: per-attempt timeouts are a retry option, and the
@@ -138,6 +245,7 @@ impl Resolve {
                 None => self.invoke.call(cx, addr, req).await,
             };
             guard.finish(&r);
+            self.record(req, &r);
             if track {
                 self.forget_if_gone(epoch, &addr);
             }
@@ -146,10 +254,10 @@ impl Resolve {
     }
 
     /// Attempts in turn: one, or (with a failure-retry state) again on
-    /// another instance after each retryable failure, while the policy, the
-    /// deadline and the per-core budget allow. One loop with one await of
-    /// the invoke step, so the plain call's future nests no further than
-    /// that step (each nested future is copied when it is made).
+    /// another instance after each retryable failure or result, while the
+    /// policy, the deadline and the per-core budget allow. One loop with one
+    /// await of the invoke step, so the plain call's future nests no further
+    /// than that step (each nested future is copied when it is made).
     async fn attempts(
         &self,
         cx: &ClientContext,
@@ -159,23 +267,32 @@ impl Resolve {
         rule: &MethodRetry,
         mut retry: Option<FailureRetry>,
     ) -> Outcome {
-        let mut last: Option<(Error, SocketAddr)> = None;
+        let mut last: Option<(Result<ClientReply>, SocketAddr)> = None;
         let mut attempt: u32 = 0;
         let track = fixed.is_none();
+        let results = match retry {
+            Some(_) => self.results(req),
+            None => None,
+        };
         loop {
-            let picked = self.pick(fixed, key, |i| retry.as_ref().is_none_or(|r| r.admits(i)));
+            let admitted = self.admit(req);
+            let picked = match admitted {
+                Ok(()) => self.pick(fixed, key, |i| retry.as_ref().is_none_or(|r| r.admits(i))),
+                Err(_) => None,
+            };
             let Some(addr) = picked else {
-                return match last {
-                    // Nowhere left to retry: the last failure stands.
-                    Some((e, a)) => (Err(e), Some(a), attempt.saturating_sub(1)),
-                    None => (Err(self.no_instance()), None, 0),
+                return match (last, admitted) {
+                    // Nowhere left to retry: the last answer stands.
+                    (Some((r, a)), _) => (r, Some(a), attempt.saturating_sub(1)),
+                    (None, Err(e)) => (Err(e), None, 0),
+                    (None, Ok(())) => (Err(self.no_instance()), None, 0),
                 };
             };
             if let Some(retry) = &mut retry {
                 retry.on_attempt(&Instance::new(addr));
             }
-            let epoch = self.instances.borrow().epoch();
-            let guard = AttemptGuard::new(&self.instances, addr, cx.info.deadline, track);
+            let epoch = self.core.instances.borrow().epoch();
+            let guard = AttemptGuard::new(&self.core.instances, addr, cx.info.deadline, track);
             let r = match rule.attempt_timeout {
                 // Boxed: per-attempt timeouts are a retry option, and the
                 // timer's state would otherwise size every call's future.
@@ -189,39 +306,46 @@ impl Resolve {
                 None => self.invoke.call(cx, addr, req).await,
             };
             guard.finish(&r);
+            self.record(req, &r);
             if track {
                 self.forget_if_gone(epoch, &addr);
             }
-            let e = match r {
-                Ok(reply) => return (Ok(reply), Some(addr), attempt),
-                Err(e) => e,
-            };
             let Some(retry) = &mut retry else {
-                return (Err(e), Some(addr), attempt);
+                return (r, Some(addr), attempt);
             };
+            if r.is_ok() && results.is_none() {
+                return (r, Some(addr), attempt);
+            }
+            let retryable = is_retryable_result(rule, results, &r);
             let decision = {
-                let mut st = self.retry.borrow_mut();
+                let mut st = self.core.retry.borrow_mut();
                 let st = &mut *st;
-                retry.on_failure(
-                    rule.is_retryable(&e),
-                    Instant::now(),
-                    &mut st.budget,
-                    &mut st.rng,
-                )
+                retry.on_failure(retryable, Instant::now(), &mut st.budget, &mut st.rng)
             };
             match decision {
                 RetryDecision::Retry { after } => {
-                    tracing::debug!(method = %req.method, %addr, error = %e, attempt, "retrying");
+                    match &r {
+                        Ok(_) => {
+                            tracing::debug!(method = %req.method, %addr, attempt, "retrying a result");
+                            self.count(Again::ResultRetry);
+                        }
+                        Err(e) => {
+                            tracing::debug!(method = %req.method, %addr, error = %e, attempt, "retrying");
+                            self.count(Again::Retry);
+                        }
+                    }
                     if !after.is_zero() {
                         // Boxed: a timer in the state would size every call.
                         Box::pin(monoio::time::sleep(after)).await;
                     }
-                    last = Some((e, addr));
+                    last = Some((r, addr));
                     attempt += 1;
                 }
                 RetryDecision::Stop(reason) => {
-                    tracing::debug!(method = %req.method, %addr, error = %e, ?reason, "not retrying");
-                    return (Err(e), Some(addr), attempt);
+                    if let Err(e) = &r {
+                        tracing::debug!(method = %req.method, %addr, error = %e, ?reason, "not retrying");
+                    }
+                    return (r, Some(addr), attempt);
                 }
             }
         }
@@ -232,7 +356,7 @@ impl Resolve {
     /// others; close it too.
     fn forget_if_gone(&self, epoch: u64, addr: &SocketAddr) {
         let gone = {
-            let s = self.instances.borrow();
+            let s = self.core.instances.borrow();
             s.epoch() != epoch && !s.contains(addr)
         };
         if gone {
@@ -240,52 +364,69 @@ impl Resolve {
         }
     }
 
-    async fn with_backup(
+    /// Attempts that may run side by side: backup requests, or mixed retry.
+    async fn hedged(
         &self,
         cx: &ClientContext,
         req: &ClientRequest,
         fixed: Option<SocketAddr>,
         key: u64,
         rule: &MethodRetry,
-        policy: BackupPolicy,
+        mut plan: Hedge,
     ) -> Outcome {
-        let mut call = policy.start(Instant::now(), cx.info.deadline);
-        let Some(first) = self.pick(fixed, key, |i| call.admits(i)) else {
+        if let Err(e) = self.admit(req) {
+            return (Err(e), None, 0);
+        }
+        let Some(first) = self.pick(fixed, key, |i| plan.admits(i)) else {
             return (Err(self.no_instance()), None, 0);
         };
-        call.on_attempt(&Instance::new(first));
+        plan.on_attempt(&Instance::new(first), Instant::now());
         let track = fixed.is_none();
         let timeout = rule.attempt_timeout;
-        // One slot per attempt: the first and at most two backups
-        // (`MAX_BACKUPS_CAP`). Pinned here, polled together below; a slot
-        // still running when the call returns is dropped with it.
-        let mut addrs = [Some(first), None, None];
+        let results = match plan {
+            Hedge::Mixed(_) => self.results(req),
+            Hedge::Backup(_) => None,
+        };
+        // One slot per attempt: the first and at most three more (mixed
+        // retry's cap; backups stop at two). Pinned here, polled together
+        // below; a slot still running when the call returns is dropped with
+        // it.
+        let mut addrs = [Some(first), None, None, None];
         let mut s0 = pin!(Some(self.attempt(cx, first, req, timeout, track)));
         let mut s1 = pin!(None);
         let mut s2 = pin!(None);
+        let mut s3 = pin!(None);
         let mut timer = pin!(None::<monoio::time::Sleep>);
-        if let Some(at) = call.next_timer() {
-            timer.set(Some(monoio::time::sleep_until(at.into())));
-        }
+        let mut timer_at: Option<Instant> = None;
+        // No more timer until the next attempt (the budget or the deadline
+        // said stop).
+        let mut timer_off = false;
+        // Whether a failure retry waiting for its backoff retries a result.
+        let mut due_result = false;
         let mut sent = 1;
-        let mut last: Option<(Error, usize)> = None;
+        let mut last: Option<(Result<ClientReply>, usize)> = None;
         enum Event {
             Done(usize, Result<ClientReply>),
             Timer,
         }
         loop {
-            let live = [s0.is_some(), s1.is_some(), s2.is_some()]
+            let want = if timer_off { None } else { plan.next_timer() };
+            if want != timer_at {
+                timer.set(want.map(|at| monoio::time::sleep_until(at.into())));
+                timer_at = want;
+            }
+            let live = [s0.is_some(), s1.is_some(), s2.is_some(), s3.is_some()]
                 .iter()
                 .filter(|x| **x)
                 .count();
             if live == 0 && timer.is_none() {
                 return match last {
-                    Some((e, i)) => (Err(e), addrs[i], i as u32),
+                    Some((r, i)) => (r, addrs[i], i as u32),
                     None => (Err(self.no_instance()), None, 0),
                 };
             }
             let event = poll_fn(|tcx| {
-                for (i, mut slot) in [s0.as_mut(), s1.as_mut(), s2.as_mut()]
+                for (i, mut slot) in [s0.as_mut(), s1.as_mut(), s2.as_mut(), s3.as_mut()]
                     .into_iter()
                     .enumerate()
                 {
@@ -305,54 +446,93 @@ impl Resolve {
                 Poll::Pending
             })
             .await;
-            match event {
-                Event::Done(i, Err(e @ Error::Connect { .. }))
-                    if live > 1 || call.next_timer().is_some() =>
-                {
-                    // Not an answer: wait for the others or the next backup.
-                    last = Some((e, i));
-                }
-                Event::Done(i, r) => {
-                    call.on_answer();
-                    return (r, addrs[i], i as u32);
-                }
+            let again = match event {
+                Event::Done(i, r) => match &mut plan {
+                    Hedge::Backup(call) => {
+                        let not_an_answer =
+                            matches!(r, Err(Error::Connect { .. } | Error::NotSent { .. }));
+                        if not_an_answer && (live > 1 || call.next_timer().is_some()) {
+                            // Wait for the others or the next backup.
+                            last = Some((r, i));
+                            continue;
+                        }
+                        call.on_answer();
+                        return (r, addrs[i], i as u32);
+                    }
+                    Hedge::Mixed(m) => {
+                        let retryable = is_retryable_result(rule, results, &r);
+                        let step = {
+                            let mut st = self.core.retry.borrow_mut();
+                            let st = &mut *st;
+                            m.on_answer(retryable, Instant::now(), &mut st.budget, &mut st.rng)
+                        };
+                        let result = r.is_ok();
+                        match step {
+                            MixedStep::Return => return (r, addrs[i], i as u32),
+                            MixedStep::Wait => {
+                                if m.retry_due() {
+                                    due_result = result;
+                                }
+                                last = Some((r, i));
+                                continue;
+                            }
+                            MixedStep::RetryNow => {
+                                last = Some((r, i));
+                                if result {
+                                    Again::ResultRetry
+                                } else {
+                                    Again::Retry
+                                }
+                            }
+                        }
+                    }
+                },
                 Event::Timer => {
+                    timer_at = None;
+                    let due = matches!(&plan, Hedge::Mixed(m) if m.retry_due());
                     let step = {
-                        let mut st = self.retry.borrow_mut();
-                        call.on_timer(Instant::now(), &mut st.budget)
+                        let mut st = self.core.retry.borrow_mut();
+                        match &mut plan {
+                            Hedge::Backup(b) => b.on_timer(Instant::now(), &mut st.budget),
+                            Hedge::Mixed(m) => m.on_timer(Instant::now(), &mut st.budget),
+                        }
                     };
                     match step {
-                        BackupStep::Send => {
-                            match self.pick(fixed, key, |i| call.admits(i)) {
-                                Some(addr) if sent < addrs.len() => {
-                                    tracing::debug!(method = %req.method, %addr, "backup request");
-                                    call.on_attempt(&Instance::new(addr));
-                                    addrs[sent] = Some(addr);
-                                    let f = self.attempt(cx, addr, req, timeout, track);
-                                    if sent == 1 {
-                                        s1.set(Some(f));
-                                    } else {
-                                        s2.set(Some(f));
-                                    }
-                                    sent += 1;
-                                }
-                                _ => {
-                                    tracing::debug!(method = %req.method, "no instance for a backup")
-                                }
-                            }
-                            if let Some(at) = call.next_timer() {
-                                timer.set(Some(monoio::time::sleep_until(at.into())));
-                            }
-                        }
-                        BackupStep::Wait(at) => {
-                            timer.set(Some(monoio::time::sleep_until(at.into())));
-                        }
+                        BackupStep::Send if due && due_result => Again::ResultRetry,
+                        BackupStep::Send if due => Again::Retry,
+                        BackupStep::Send => Again::Backup,
+                        // The loop re-arms the timer for `next_timer`.
+                        BackupStep::Wait(_) => continue,
                         BackupStep::Stop(reason) => {
-                            tracing::debug!(method = %req.method, ?reason, "no more backups");
+                            tracing::debug!(method = %req.method, ?reason, "no more attempts");
+                            timer_off = true;
+                            continue;
                         }
                     }
                 }
+            };
+            // Could not send: no more timer until an attempt goes out (a
+            // mixed timer would fire again at once).
+            timer_off = true;
+            if sent == addrs.len() || self.admit(req).is_err() {
+                continue;
             }
+            let Some(addr) = self.pick(fixed, key, |i| plan.admits(i)) else {
+                tracing::debug!(method = %req.method, "no instance for another attempt");
+                continue;
+            };
+            tracing::debug!(method = %req.method, %addr, ?again, "another attempt");
+            self.count(again);
+            plan.on_attempt(&Instance::new(addr), Instant::now());
+            timer_off = false;
+            addrs[sent] = Some(addr);
+            let f = self.attempt(cx, addr, req, timeout, track);
+            match sent {
+                1 => s1.set(Some(f)),
+                2 => s2.set(Some(f)),
+                _ => s3.set(Some(f)),
+            }
+            sent += 1;
         }
     }
 }
@@ -366,26 +546,30 @@ impl Service<ClientContext, ClientRequest> for Resolve {
         if fixed.is_none() {
             self.refresh().await?;
         }
-        let rule = *self
+        let rule = self
             .methods
             .for_call(req.method.as_str(), req.retry.as_ref());
-        self.retry.borrow_mut().budget.on_call();
+        self.core.retry.borrow_mut().budget.on_call();
         // Without a key, consistent hashing spreads calls by seq id.
         let key = req.hash_key.unwrap_or(cx.info.seqid as u32 as u64);
         let (r, addr, attempt) = match rule.policy {
-            // Boxed: backup requests keep three attempts side by side, which
+            // Boxed: side-by-side attempts keep up to four futures, which
             // would otherwise size every call's future.
             RetryPolicy::Backup(p) if !req.oneway => {
-                Box::pin(self.with_backup(cx, &req, fixed, key, &rule, p)).await
+                let plan = Hedge::Backup(p.start(Instant::now(), cx.info.deadline));
+                Box::pin(self.hedged(cx, &req, fixed, key, rule, plan)).await
+            }
+            RetryPolicy::Mixed(p) if !req.oneway => {
+                let plan = Hedge::Mixed(p.start(cx.info.deadline));
+                Box::pin(self.hedged(cx, &req, fixed, key, rule, plan)).await
             }
             // A oneway call has no answer to wait for: one attempt.
-            RetryPolicy::Backup(_) | RetryPolicy::None => {
-                self.attempts(cx, &req, fixed, key, &rule, None).await
+            RetryPolicy::Backup(_) | RetryPolicy::Mixed(_) | RetryPolicy::None => {
+                self.attempts(cx, &req, fixed, key, rule, None).await
             }
             RetryPolicy::Failure(p) => {
                 let retry = p.start(cx.info.deadline);
-                self.attempts(cx, &req, fixed, key, &rule, Some(retry))
-                    .await
+                self.attempts(cx, &req, fixed, key, rule, Some(retry)).await
             }
         };
         if addr.is_some() {
