@@ -77,7 +77,7 @@ mod resolve;
 mod retry;
 
 pub use builder::ClientBuilder;
-pub use call::{Client, ClientReply, ClientRequest, decode_reply};
+pub use call::{Client, ClientReply, ClientRequest, RawReply, decode_raw_reply, decode_reply};
 pub use discover::DiscoveryConfig;
 pub use invoke::Invoke;
 pub use options::{CallOptions, ClientConfig, PoolKind};
