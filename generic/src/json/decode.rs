@@ -16,10 +16,13 @@ use crate::descriptor::{MethodDesc, StructId, TypeDesc, Types};
 use crate::error::{Path, Segment};
 
 /// Reads one value and writes its JSON.
-pub(crate) struct Decoder<'a> {
+pub(crate) struct Decoder<'a, F> {
     pub(crate) types: &'a Types,
     pub(crate) opts: &'a JsonOptions,
     pub(crate) out: &'a mut Vec<u8>,
+    /// Compact, or pretty with [`JsonOptions::pretty`] (strings and
+    /// numbers are written alike by both).
+    pub(crate) fmt: F,
 }
 
 type Res = Result<(), Failure>;
@@ -48,13 +51,12 @@ fn w(r: std::io::Result<()>) {
     debug_assert!(r.is_ok());
 }
 
-impl Decoder<'_> {
+impl<F: Formatter> Decoder<'_, F> {
     /// Reads the struct `sid` (its fields up to the stop).
     pub(crate) fn structure<R: ProtocolReader>(&mut self, r: &mut R, sid: StructId) -> Res {
         let s = self.types.get(sid);
         r.read_struct_begin().map_err(codec)?;
-        let f = &mut CompactFormatter;
-        w(f.begin_object(self.out));
+        w(self.fmt.begin_object(self.out));
         let mut seen = Seen::new(s.fields.len());
         let mut hint = 0;
         let mut first = true;
@@ -68,14 +70,14 @@ impl Decoder<'_> {
                     let fd = &s.fields[i];
                     seen.set(i);
                     hint = i + 1;
-                    w(f.begin_object_key(self.out, first));
+                    w(self.fmt.begin_object_key(self.out, first));
                     first = false;
                     self.str(&fd.name);
-                    w(f.end_object_key(self.out));
-                    w(f.begin_object_value(self.out));
+                    w(self.fmt.end_object_key(self.out));
+                    w(self.fmt.begin_object_value(self.out));
                     self.value(r, &fd.ty)
                         .map_err(at(|| Segment::Field(fd.name.to_string())))?;
-                    w(f.end_object_value(self.out));
+                    w(self.fmt.end_object_value(self.out));
                 }
                 _ => r.skip(h.ttype).map_err(codec)?,
             }
@@ -90,7 +92,7 @@ impl Decoder<'_> {
             }
         }
         r.read_struct_end().map_err(codec)?;
-        w(CompactFormatter.end_object(self.out));
+        w(self.fmt.end_object(self.out));
         Ok(())
     }
 
@@ -148,20 +150,19 @@ impl Decoder<'_> {
     }
 
     fn value<R: ProtocolReader>(&mut self, r: &mut R, ty: &TypeDesc) -> Res {
-        let f = &mut CompactFormatter;
         match ty {
-            TypeDesc::Bool => w(f.write_bool(self.out, r.read_bool().map_err(codec)?)),
-            TypeDesc::I8 => w(f.write_i8(self.out, r.read_i8().map_err(codec)?)),
-            TypeDesc::I16 => w(f.write_i16(self.out, r.read_i16().map_err(codec)?)),
-            TypeDesc::I32 => w(f.write_i32(self.out, r.read_i32().map_err(codec)?)),
+            TypeDesc::Bool => w(self.fmt.write_bool(self.out, r.read_bool().map_err(codec)?)),
+            TypeDesc::I8 => w(self.fmt.write_i8(self.out, r.read_i8().map_err(codec)?)),
+            TypeDesc::I16 => w(self.fmt.write_i16(self.out, r.read_i16().map_err(codec)?)),
+            TypeDesc::I32 => w(self.fmt.write_i32(self.out, r.read_i32().map_err(codec)?)),
             TypeDesc::I64 => {
                 let v = r.read_i64().map_err(codec)?;
                 if self.opts.i64_as_string {
-                    w(f.begin_string(self.out));
-                    w(f.write_i64(self.out, v));
-                    w(f.end_string(self.out));
+                    w(self.fmt.begin_string(self.out));
+                    w(self.fmt.write_i64(self.out, v));
+                    w(self.fmt.end_string(self.out));
                 } else {
-                    w(f.write_i64(self.out, v));
+                    w(self.fmt.write_i64(self.out, v));
                 }
             }
             TypeDesc::Double => self.double(r.read_double().map_err(codec)?, false),
@@ -181,7 +182,7 @@ impl Decoder<'_> {
                 let v = r.read_i32().map_err(codec)?;
                 match self.types.enum_desc(*e).name_of(v) {
                     Some(name) if !self.opts.enums_as_numbers => self.str(name),
-                    _ => w(f.write_i32(self.out, v)),
+                    _ => w(self.fmt.write_i32(self.out, v)),
                 }
             }
             TypeDesc::List(e) | TypeDesc::Set(e) => {
@@ -198,13 +199,13 @@ impl Decoder<'_> {
                         self.types.type_name(e)
                     )));
                 }
-                w(f.begin_array(self.out));
+                w(self.fmt.begin_array(self.out));
                 for i in 0..l.len {
-                    w(f.begin_array_value(self.out, i == 0));
+                    w(self.fmt.begin_array_value(self.out, i == 0));
                     self.value(r, e).map_err(at(|| Segment::Index(i)))?;
-                    w(f.end_array_value(self.out));
+                    w(self.fmt.end_array_value(self.out));
                 }
-                w(f.end_array(self.out));
+                w(self.fmt.end_array(self.out));
                 if matches!(ty, TypeDesc::Set(_)) {
                     r.read_set_end()
                 } else {
@@ -223,31 +224,31 @@ impl Decoder<'_> {
                     )));
                 }
                 if k.is_scalar_key() {
-                    w(f.begin_object(self.out));
+                    w(self.fmt.begin_object(self.out));
                     for i in 0..m.len {
-                        w(f.begin_object_key(self.out, i == 0));
+                        w(self.fmt.begin_object_key(self.out, i == 0));
                         self.key(r, k).map_err(at(|| Segment::Index(i)))?;
-                        w(f.end_object_key(self.out));
-                        w(f.begin_object_value(self.out));
+                        w(self.fmt.end_object_key(self.out));
+                        w(self.fmt.begin_object_value(self.out));
                         self.value(r, v).map_err(at(|| Segment::Index(i)))?;
-                        w(f.end_object_value(self.out));
+                        w(self.fmt.end_object_value(self.out));
                     }
-                    w(f.end_object(self.out));
+                    w(self.fmt.end_object(self.out));
                 } else {
-                    w(f.begin_array(self.out));
+                    w(self.fmt.begin_array(self.out));
                     for i in 0..m.len {
-                        w(f.begin_array_value(self.out, i == 0));
-                        w(f.begin_array(self.out));
-                        w(f.begin_array_value(self.out, true));
+                        w(self.fmt.begin_array_value(self.out, i == 0));
+                        w(self.fmt.begin_array(self.out));
+                        w(self.fmt.begin_array_value(self.out, true));
                         self.value(r, k).map_err(at(|| Segment::Index(i)))?;
-                        w(f.end_array_value(self.out));
-                        w(f.begin_array_value(self.out, false));
+                        w(self.fmt.end_array_value(self.out));
+                        w(self.fmt.begin_array_value(self.out, false));
                         self.value(r, v).map_err(at(|| Segment::Index(i)))?;
-                        w(f.end_array_value(self.out));
-                        w(f.end_array(self.out));
-                        w(f.end_array_value(self.out));
+                        w(self.fmt.end_array_value(self.out));
+                        w(self.fmt.end_array(self.out));
+                        w(self.fmt.end_array_value(self.out));
                     }
-                    w(f.end_array(self.out));
+                    w(self.fmt.end_array(self.out));
                 }
                 r.read_map_end().map_err(codec)?;
             }
@@ -298,16 +299,14 @@ impl Decoder<'_> {
         &mut self,
         write: impl FnOnce(&mut CompactFormatter, &mut Vec<u8>) -> std::io::Result<()>,
     ) {
-        let f = &mut CompactFormatter;
-        w(f.begin_string(self.out));
-        w(write(f, self.out));
-        w(f.end_string(self.out));
+        w(self.fmt.begin_string(self.out));
+        w(write(&mut CompactFormatter, self.out));
+        w(self.fmt.end_string(self.out));
     }
 
     /// A double: a number, or `"NaN"`, `"Infinity"`, `"-Infinity"` (JSON
     /// has no such numbers); between quotes as a map key.
     fn double(&mut self, v: f64, key: bool) {
-        let f = &mut CompactFormatter;
         if v.is_nan() {
             self.str("NaN");
         } else if v.is_infinite() {
@@ -315,14 +314,13 @@ impl Decoder<'_> {
         } else if key {
             self.quoted(|f, out| f.write_f64(out, v));
         } else {
-            w(f.write_f64(self.out, v));
+            w(self.fmt.write_f64(self.out, v));
         }
     }
 
     /// Binary as a base64 string, encoded in pieces on the stack.
     fn base64(&mut self, v: &[u8]) {
-        let f = &mut CompactFormatter;
-        w(f.begin_string(self.out));
+        w(self.fmt.begin_string(self.out));
         let mut buf = [0u8; 1024];
         // 768 input bytes are exactly 1024 output bytes, with no padding
         // but at the very end.
@@ -330,15 +328,14 @@ impl Decoder<'_> {
             let n = B64_OUT.encode_slice(chunk, &mut buf).unwrap_or_default();
             self.out.extend_from_slice(&buf[..n]);
         }
-        w(f.end_string(self.out));
+        w(self.fmt.end_string(self.out));
     }
 
     fn uuid(&mut self, v: &[u8; 16]) {
         let s = format_uuid(v);
         // Hex digits and dashes need no escaping.
-        let f = &mut CompactFormatter;
-        w(f.begin_string(self.out));
+        w(self.fmt.begin_string(self.out));
         self.out.extend_from_slice(&s);
-        w(f.end_string(self.out));
+        w(self.fmt.end_string(self.out));
     }
 }

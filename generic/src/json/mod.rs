@@ -38,6 +38,9 @@ pub struct JsonOptions {
     /// Write enum values as numbers. Default off: the value's name, or
     /// its number when the IDL does not declare it.
     pub enums_as_numbers: bool,
+    /// Write indented JSON (two spaces, a member a line), for people.
+    /// Default off: compact.
+    pub pretty: bool,
 }
 
 impl JsonOptions {
@@ -55,6 +58,12 @@ impl JsonOptions {
     /// Sets [`enums_as_numbers`](Self::enums_as_numbers).
     pub fn enums_as_numbers(mut self, on: bool) -> Self {
         self.enums_as_numbers = on;
+        self
+    }
+
+    /// Sets [`pretty`](Self::pretty).
+    pub fn pretty(mut self, on: bool) -> Self {
+        self.pretty = on;
         self
     }
 }
@@ -265,17 +274,14 @@ impl JsonCodec {
     ) -> Result<JsonReply> {
         let types = self.idl.types();
         let mut out = Vec::with_capacity(bytes.len() * 2);
-        let mut d = decode::Decoder {
-            types,
-            opts: &self.opts,
-            out: &mut out,
-        };
         let r = match protocol {
             Protocol::Binary => {
-                d.result(&mut BinaryReader::with_limits(bytes, self.limits), method)
+                let r = &mut BinaryReader::with_limits(bytes, self.limits);
+                with_decoder!(types, &self.opts, &mut out, |d| d.result(r, method))
             }
             Protocol::Compact => {
-                d.result(&mut CompactReader::with_limits(bytes, self.limits), method)
+                let r = &mut CompactReader::with_limits(bytes, self.limits);
+                with_decoder!(types, &self.opts, &mut out, |d| d.result(r, method))
             }
         };
         r.map_err(|mut f| {
@@ -310,8 +316,7 @@ pub(crate) fn decode_struct<R: ProtocolReader>(
     out: &mut Vec<u8>,
 ) -> Result<()> {
     let start = out.len();
-    let mut d = decode::Decoder { types, opts, out };
-    d.structure(r, sid).map_err(|mut f| {
+    with_decoder!(types, opts, &mut *out, |d| d.structure(r, sid)).map_err(|mut f| {
         out.truncate(start);
         f.path.finish();
         Error::Wire {
@@ -320,6 +325,31 @@ pub(crate) fn decode_struct<R: ProtocolReader>(
         }
     })
 }
+
+/// Runs `$body` with `$d` a decoder writing compact or pretty JSON, as
+/// the options say (the formatter is a type parameter, so two bodies).
+macro_rules! with_decoder {
+    ($types:expr, $opts:expr, $out:expr, |$d:ident| $body:expr) => {
+        if $opts.pretty {
+            let $d = &mut decode::Decoder {
+                types: $types,
+                opts: $opts,
+                out: $out,
+                fmt: serde_json::ser::PrettyFormatter::new(),
+            };
+            $body
+        } else {
+            let $d = &mut decode::Decoder {
+                types: $types,
+                opts: $opts,
+                out: $out,
+                fmt: serde_json::ser::CompactFormatter,
+            };
+            $body
+        }
+    };
+}
+use with_decoder;
 
 /// Parses a uuid in its canonical form (`8-4-4-4-12` hex digits, either
 /// case); also accepts the 32 digits without dashes.
