@@ -20,11 +20,11 @@ Examples:
   ringrpc idl idl/ThriftTest.thrift
   ringrpc idl --check -I idl/include service.thrift";
 
-fn field(types: &Types, f: &FieldDesc) -> String {
+fn field(types: &Types, f: &FieldDesc, show_req: bool) -> String {
     let req = match f.req {
-        Requiredness::Required => "required ",
-        Requiredness::Optional => "optional ",
-        Requiredness::Default => "",
+        Requiredness::Required if show_req => "required ",
+        Requiredness::Optional if show_req => "optional ",
+        _ => "",
     };
     format!("{}: {req}{} {}", f.id, types.type_name(&f.ty), f.name)
 }
@@ -55,14 +55,14 @@ pub(crate) fn run(a: IdlArgs, out: &mut dyn Write) -> Result<u8, Failure> {
                 .get(m.args)
                 .fields
                 .iter()
-                .map(|f| field(types, f))
+                .map(|f| field(types, f, true))
                 .collect();
             let throws: Vec<String> = types
                 .get(m.result)
                 .fields
                 .iter()
                 .filter(|f| f.id != 0)
-                .map(|f| field(types, f))
+                .map(|f| field(types, f, false))
                 .collect();
             let ret = m
                 .ret

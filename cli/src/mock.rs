@@ -1,7 +1,7 @@
 //! `ringrpc mock`: the generic server from the command line, answering
 //! each method with a canned response.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::net::ToSocketAddrs;
 
@@ -9,6 +9,7 @@ use ringrpc_codec::thrift::{ApplicationException, ExceptionKind, Protocol};
 use ringrpc_engine::context::ServerContext;
 use ringrpc_engine::server::{Server, ServerHandle};
 use ringrpc_generic::{Idl, JsonHandler, JsonReply, JsonServer, JsonService};
+use serde_json::value::RawValue;
 
 use crate::{Failure, MockArgs, OK};
 
@@ -55,14 +56,16 @@ impl JsonHandler for Canned {
 /// Reads the responses file into a reply per method of `desc`, each
 /// checked against the IDL.
 fn responses(desc: &JsonService, text: &str) -> Result<HashMap<String, JsonReply>, Failure> {
-    let doc: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| Failure(format!("responses: {e}")))?;
-    let entries = doc
-        .as_object()
-        .ok_or_else(|| Failure("responses: expected an object of METHOD: RESULT".into()))?;
+    // Raw values keep the file's text, fields in the order written.
+    type ResultStruct = BTreeMap<String, Box<RawValue>>;
+    let entries: BTreeMap<String, ResultStruct> = serde_json::from_str(text).map_err(|e| {
+        Failure(format!(
+            "responses: {e} (expected {{\"METHOD\": {{\"success\": VALUE}}, ...}})"
+        ))
+    })?;
     let svc = &desc.service().name;
     let mut out = HashMap::new();
-    for (key, result) in entries {
+    for (key, result) in &entries {
         let name = key
             .strip_prefix(svc.as_str())
             .and_then(|k| k.strip_prefix('.'))
@@ -70,15 +73,11 @@ fn responses(desc: &JsonService, text: &str) -> Result<HashMap<String, JsonReply
         let method = desc
             .method(name)
             .ok_or_else(|| Failure(format!("responses: `{svc}` has no method `{key}`")))?;
-        let obj = result.as_object().ok_or_else(|| {
-            Failure(format!(
-                "responses.{key}: expected {{\"success\": ...}}, {{}} or {{\"<exception>\": ...}}"
-            ))
-        })?;
+        let obj = result;
         let reply = match obj.iter().next() {
             None => JsonReply::success("null"),
-            Some((k, v)) if obj.len() == 1 && k == "success" => JsonReply::success(v.to_string()),
-            Some((k, v)) if obj.len() == 1 => JsonReply::exception(k.clone(), v.to_string()),
+            Some((k, v)) if obj.len() == 1 && k == "success" => JsonReply::success(v.get()),
+            Some((k, v)) if obj.len() == 1 => JsonReply::exception(k.clone(), v.get()),
             Some(_) => {
                 return Err(Failure(format!(
                     "responses.{key}: one entry: \"success\" or one exception"
