@@ -63,4 +63,9 @@ pub enum Error {
         /// The missing field's name.
         field: &'static str,
     },
+    /// The bytes decode, but not as the schema they are read with says (a
+    /// generic decoder reading with IDL loaded at run time): the message
+    /// names where and what.
+    #[error("does not match the IDL: {0}")]
+    Schema(String),
 }

@@ -89,3 +89,38 @@ impl std::fmt::Display for Warning {
         )
     }
 }
+
+impl From<ringrpc_thrift_idl::Error> for Error {
+    fn from(e: ringrpc_thrift_idl::Error) -> Self {
+        match e {
+            ringrpc_thrift_idl::Error::Io { path, source } => Error::Io { path, source },
+            ringrpc_thrift_idl::Error::Parse {
+                path,
+                line,
+                column,
+                message,
+            } => Error::Parse {
+                path,
+                line,
+                column,
+                message,
+            },
+            ringrpc_thrift_idl::Error::Resolve {
+                path,
+                line,
+                column,
+                message,
+            } => Error::Resolve {
+                path,
+                line,
+                column,
+                message,
+            },
+            // The shared crate's error is non-exhaustive; a variant added
+            // there reads as a resolution error here until mapped.
+            other => Error::InvalidOption {
+                message: other.to_string(),
+            },
+        }
+    }
+}

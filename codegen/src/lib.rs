@@ -181,11 +181,14 @@
 
 mod error;
 mod generate;
-pub mod model;
 mod names;
 mod naming;
-pub mod parser;
 pub mod program;
+
+/// The IDL syntax tree, from the shared [`ringrpc_thrift_idl`] crate.
+pub use ringrpc_thrift_idl::model;
+/// The IDL parser, from the shared [`ringrpc_thrift_idl`] crate.
+pub use ringrpc_thrift_idl::parser;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -344,7 +347,7 @@ impl Builder {
             warnings.extend(w);
             out.push(GeneratedFile {
                 idl: f.path.clone(),
-                module: f.module.clone(),
+                module: program.module(i),
                 code,
                 warnings: Vec::new(),
             });
@@ -392,7 +395,7 @@ impl Builder {
             }
             let (code, w) = generate::generate_file(&program, i, &opts)?;
             warnings.extend(w);
-            let path = dir.join(format!("{}.rs", f.module_path.join(".")));
+            let path = dir.join(format!("{}.rs", program.module_path(i).join(".")));
             write_if_changed(&path, &code)?;
             paths.push(path);
         }

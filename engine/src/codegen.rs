@@ -7,6 +7,6 @@
 
 pub use crate::server::reply::{ReplyPayload, ReplySink};
 pub use crate::server::router::{
-    Chain, ChainFactory, Cloned, Incoming, MethodKind, Route, RouteFactory, Served, ServiceFactory,
-    ThriftService,
+    Chain, ChainFactory, Cloned, DescribedFactory, Incoming, MethodKind, Route, RouteFactory,
+    Served, ServiceDescriptor, ServiceFactory, Static, ThriftService,
 };

@@ -194,6 +194,12 @@ impl ProtocolReader for BinaryReader {
         Ok(())
     }
 
+    fn read_raw(&mut self, ttype: TType) -> Result<Bytes> {
+        let start = self.cur.position();
+        self.skip(ttype)?;
+        Ok(self.cur.since(start))
+    }
+
     fn remaining(&self) -> usize {
         self.cur.remaining()
     }
@@ -291,6 +297,11 @@ impl ProtocolWriter for BinaryWriter<'_> {
     fn write_binary(&mut self, v: &[u8]) {
         self.out.put_i32(v.len() as i32);
         self.out.put_slice(v);
+    }
+
+    #[inline]
+    fn write_raw(&mut self, v: Bytes) {
+        self.out.write_bytes(v);
     }
 
     #[inline]

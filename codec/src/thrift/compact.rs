@@ -448,6 +448,12 @@ impl ProtocolReader for CompactReader {
         Ok(())
     }
 
+    fn read_raw(&mut self, ttype: TType) -> Result<Bytes> {
+        let start = self.cur.position();
+        self.skip(ttype)?;
+        Ok(self.cur.since(start))
+    }
+
     fn remaining(&self) -> usize {
         self.cur.remaining()
     }
@@ -590,6 +596,10 @@ impl ProtocolWriter for CompactWriter<'_> {
     fn write_binary(&mut self, v: &[u8]) {
         self.varint(u64::from(v.len() as u32));
         self.out.put_slice(v);
+    }
+
+    fn write_raw(&mut self, v: Bytes) {
+        self.out.write_bytes(v);
     }
 
     fn write_list_begin(&mut self, elem: TType, len: usize) {

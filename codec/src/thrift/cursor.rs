@@ -79,6 +79,13 @@ impl Cursor {
         Ok(b)
     }
 
+    /// The bytes read since position `start` (an earlier
+    /// [`position`](Self::position)): a zero-copy slice of the payload.
+    #[inline]
+    pub(crate) fn since(&self, start: usize) -> Bytes {
+        self.buf.slice(start.min(self.pos)..self.pos)
+    }
+
     /// A string or binary of `n` bytes: a zero-copy slice, within the limit.
     #[inline]
     pub(crate) fn string(&mut self, n: usize) -> Result<Bytes> {

@@ -354,6 +354,13 @@ pub trait ProtocolReader {
     fn skip(&mut self, ttype: TType) -> Result<()> {
         skip::skip(self, ttype)
     }
+    /// Skips a value of type `ttype`, checked as [`skip`](Self::skip)
+    /// checks it, and returns the bytes it took: a zero-copy slice of the
+    /// payload, to forward the value unread (a proxy, a generic call) with
+    /// [`ProtocolWriter::write_raw`]. A struct's slice is self-contained in
+    /// both protocols; a compact `bool` *field*'s value lives in its field
+    /// header, so its slice is empty.
+    fn read_raw(&mut self, ttype: TType) -> Result<Bytes>;
     /// The number of payload bytes not yet read.
     fn remaining(&self) -> usize;
 }
@@ -405,6 +412,12 @@ pub trait ProtocolWriter {
     fn write_utf8(&mut self, v: &Utf8Bytes) {
         self.write_bytes(v.as_bytes().clone())
     }
+    /// Writes bytes already encoded in this writer's protocol (a whole
+    /// value, as [`ProtocolReader::read_raw`] returns one) as they are:
+    /// linked without copying when large, copied otherwise. Not for a
+    /// compact `bool` field's value (written with
+    /// [`write_bool`](Self::write_bool)).
+    fn write_raw(&mut self, v: Bytes);
     /// Starts a list.
     fn write_list_begin(&mut self, elem: TType, len: usize);
     /// Ends a list.
@@ -434,6 +447,82 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::buffer::LinkWriter;
+
+    /// A struct with a nested struct, a bool field and a list, after a
+    /// message header.
+    fn message<W: ProtocolWriter>(w: &mut W) {
+        w.write_message_begin(&MessageIdent::new("m".into(), MessageType::Call, 7));
+        w.write_struct_begin("Args");
+        w.write_field_begin(TType::Struct, 1);
+        w.write_struct_begin("Inner");
+        w.write_field_begin(TType::Bool, 3);
+        w.write_bool(true);
+        w.write_field_begin(TType::List, 20);
+        w.write_list_begin(TType::I32, 2);
+        w.write_i32(-1);
+        w.write_i32(300);
+        w.write_field_stop();
+        w.write_struct_end();
+        w.write_field_begin(TType::Binary, 2);
+        w.write_string("tail");
+        w.write_field_stop();
+        w.write_struct_end();
+    }
+
+    #[test]
+    fn a_raw_struct_is_forwarded_byte_for_byte() {
+        for protocol in [Protocol::Binary, Protocol::Compact] {
+            let mut out = LinkWriter::new();
+            match protocol {
+                Protocol::Binary => message(&mut BinaryWriter::new(&mut out)),
+                Protocol::Compact => message(&mut CompactWriter::new(&mut out)),
+            }
+            let bytes = Bytes::from(out.to_vec());
+            let (header_len, raw) = match protocol {
+                Protocol::Binary => {
+                    let mut r = BinaryReader::new(bytes.clone());
+                    r.read_message_begin().unwrap();
+                    let at = r.position();
+                    (at, r.read_raw(TType::Struct).unwrap())
+                }
+                Protocol::Compact => {
+                    let mut r = CompactReader::new(bytes.clone());
+                    r.read_message_begin().unwrap();
+                    let at = r.position();
+                    (at, r.read_raw(TType::Struct).unwrap())
+                }
+            };
+            assert_eq!(raw, bytes.slice(header_len..), "{protocol}");
+            // Written back after a header, the message is the same.
+            let mut again = LinkWriter::new();
+            let ident = MessageIdent::new("m".into(), MessageType::Call, 7);
+            match protocol {
+                Protocol::Binary => {
+                    let mut w = BinaryWriter::new(&mut again);
+                    w.write_message_begin(&ident);
+                    w.write_raw(raw);
+                }
+                Protocol::Compact => {
+                    let mut w = CompactWriter::new(&mut again);
+                    w.write_message_begin(&ident);
+                    w.write_raw(raw);
+                }
+            }
+            assert_eq!(again.to_vec(), bytes.to_vec(), "{protocol}");
+            // A truncated struct is an error, not a short slice.
+            let cut = bytes.slice(..bytes.len() - 1);
+            let mut r = BinaryReader::new(cut.clone());
+            if protocol == Protocol::Binary {
+                r.read_message_begin().unwrap();
+                assert!(r.read_raw(TType::Struct).is_err());
+            } else {
+                let mut r = CompactReader::new(cut);
+                r.read_message_begin().unwrap();
+                assert!(r.read_raw(TType::Struct).is_err());
+            }
+        }
+    }
 
     proptest! {
         /// The SIMD check (long strings) and std's (short ones) agree with

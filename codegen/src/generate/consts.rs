@@ -327,7 +327,7 @@ impl Generator<'_> {
         ty: &Ty,
         name: &str,
         at: Span,
-        found: &Result<ConstRef, crate::Error>,
+        found: &Result<ConstRef, ringrpc_thrift_idl::Error>,
     ) -> Option<TokenStream> {
         let Ty::Enum(want) = ty else {
             return None;

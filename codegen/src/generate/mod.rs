@@ -112,9 +112,9 @@ fn space_items(code: &str) -> String {
 /// namespace nest (`pub mod example { pub mod shop { pub mod item {..} } }`).
 pub fn module_tree(program: &Program, paths: &[impl AsRef<Path>]) -> String {
     let mut root = ModuleNode::default();
-    for (f, p) in program.files.iter().zip(paths) {
-        let node = f
-            .module_path
+    for (i, (f, p)) in program.files.iter().zip(paths).enumerate() {
+        let node = program
+            .module_path(i)
             .iter()
             .fold(&mut root, |node, seg| node.child(seg));
         node.file = Some((
@@ -260,12 +260,14 @@ impl Generator<'_> {
         if id.file == self.file {
             quote!(#name)
         } else {
-            let up = self.program.files[self.file]
-                .module_path
+            let up = self
+                .program
+                .module_path(self.file)
                 .iter()
                 .map(|_| quote!(super::));
-            let down = self.program.files[id.file]
-                .module_path
+            let down = self
+                .program
+                .module_path(id.file)
                 .iter()
                 .map(|m| names::ident(m));
             quote!(#(#up)* #(#down::)* #name)

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use ringrpc_codec::buffer::LinkWriter;
 use ringrpc_codec::thrift::{
     ApplicationException, BinaryReader, BinaryWriter, CompactReader, CompactWriter, ExceptionKind,
-    Message, MessageIdent, MessageType, Protocol, ProtocolReader, ProtocolWriter, Utf8Bytes,
+    Message, MessageIdent, MessageType, Protocol, ProtocolReader, ProtocolWriter, TType, Utf8Bytes,
 };
 use ringrpc_codec::transport::{Codec, Frame};
 
@@ -129,7 +129,8 @@ where
     ) -> Result<R> {
         // The chain is awaited here rather than in a shared async helper:
         // every level of nesting copies the whole call's future once more.
-        let (mut cx, req, rpc_timeout) = self.prepare(method, false, args, opts);
+        let name = Utf8Bytes::from_static(method);
+        let (mut cx, req, rpc_timeout) = self.prepare(name, false, Typed(args), opts);
         let reply = match rpc_timeout {
             Some(t) => match monoio::time::timeout(t, self.chain.call(&mut cx, req)).await {
                 Ok(r) => r,
@@ -183,7 +184,68 @@ where
         args: &A,
         opts: &CallOptions,
     ) -> Result<()> {
-        let (mut cx, req, rpc_timeout) = self.prepare(method, true, args, opts);
+        let name = Utf8Bytes::from_static(method);
+        let (mut cx, req, rpc_timeout) = self.prepare(name, true, Typed(args), opts);
+        match rpc_timeout {
+            Some(t) => match monoio::time::timeout(t, self.chain.call(&mut cx, req)).await {
+                Ok(r) => r.map(drop),
+                Err(_) => Err(Error::Timeout(t)),
+            },
+            None => self.chain.call(&mut cx, req).await.map(drop),
+        }
+    }
+
+    /// The transport and protocol a call with `opts` goes in: the options'
+    /// own, else the client's. What [`call_raw`](Self::call_raw)'s
+    /// arguments must be encoded in.
+    pub fn codec_for(&self, opts: &CallOptions) -> Codec {
+        Codec {
+            transport: opts.transport.unwrap_or(self.cfg.transport),
+            protocol: opts.protocol.unwrap_or(self.cfg.protocol),
+        }
+    }
+
+    /// Calls `method` with its arguments struct already encoded (`args`,
+    /// in the protocol [`codec_for`](Self::codec_for) gives: a generic
+    /// call's encoder wrote it, or a proxy forwards it), and returns the
+    /// reply's result struct unread: a zero-copy slice of the reply frame,
+    /// in the same protocol. The message header around `args` is written
+    /// here (the client owns the seq id); `args` is copied into the
+    /// message, or linked when large. An application exception or a
+    /// business status in the reply becomes the matching [`Error`], as in
+    /// [`call`](Self::call).
+    pub async fn call_raw(
+        &self,
+        method: Utf8Bytes,
+        args: Bytes,
+        opts: &CallOptions,
+    ) -> Result<RawReply> {
+        let (mut cx, req, rpc_timeout) = self.prepare(method.clone(), false, Raw(args), opts);
+        let reply = match rpc_timeout {
+            Some(t) => match monoio::time::timeout(t, self.chain.call(&mut cx, req)).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::Timeout(t)),
+            },
+            None => self.chain.call(&mut cx, req).await,
+        }?;
+        let frame = reply.frame.ok_or_else(|| {
+            Error::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the client chain answered a call with no reply frame",
+            ))
+        })?;
+        decode_raw_reply(&frame, &method)
+    }
+
+    /// Sends a oneway call whose arguments struct is already encoded (see
+    /// [`call_raw`](Self::call_raw)): returns once it is written.
+    pub async fn call_raw_oneway(
+        &self,
+        method: Utf8Bytes,
+        args: Bytes,
+        opts: &CallOptions,
+    ) -> Result<()> {
+        let (mut cx, req, rpc_timeout) = self.prepare(method, true, Raw(args), opts);
         match rpc_timeout {
             Some(t) => match monoio::time::timeout(t, self.chain.call(&mut cx, req)).await {
                 Ok(r) => r.map(drop),
@@ -195,19 +257,15 @@ where
 
     /// Encodes the call and builds its context and request; returns them
     /// with the call's RPC timeout.
-    fn prepare<A: Message>(
+    fn prepare<A: Args>(
         &self,
-        method: &'static str,
+        name: Utf8Bytes,
         oneway: bool,
-        args: &A,
+        args: A,
         opts: &CallOptions,
     ) -> (ClientContext, ClientRequest, Option<Duration>) {
-        let codec = Codec {
-            transport: opts.transport.unwrap_or(self.cfg.transport),
-            protocol: opts.protocol.unwrap_or(self.cfg.protocol),
-        };
+        let codec = self.codec_for(opts);
         let seqid = self.next_seq();
-        let name = Utf8Bytes::from_static(method);
         let msg_type = if oneway {
             MessageType::Oneway
         } else {
@@ -252,7 +310,7 @@ where
     /// large binary was linked in (then one copy joins the pieces, into a
     /// pooled buffer). The scratch writer first makes room for as much as
     /// the last message took, so a message rarely straddles two chunks.
-    fn encode<A: Message>(&self, ident: &MessageIdent, protocol: Protocol, args: &A) -> Bytes {
+    fn encode<A: Args>(&self, ident: &MessageIdent, protocol: Protocol, args: A) -> Bytes {
         let mut w = self.scratch.borrow_mut();
         w.make_room(self.last_len.get());
         match protocol {
@@ -279,14 +337,67 @@ where
 /// their big fields anyway.
 const MAX_ROOM: usize = 4 * 1024;
 
-fn write_message<W: ProtocolWriter, A: Message>(w: &mut W, ident: &MessageIdent, args: &A) {
+/// A call's arguments struct, as `encode` writes it.
+trait Args {
+    fn write<W: ProtocolWriter>(self, w: &mut W);
+}
+
+/// A typed arguments struct.
+struct Typed<'a, A>(&'a A);
+
+impl<A: Message> Args for Typed<'_, A> {
+    #[inline]
+    fn write<W: ProtocolWriter>(self, w: &mut W) {
+        self.0.encode(w)
+    }
+}
+
+/// An arguments struct already encoded in the call's protocol.
+struct Raw(Bytes);
+
+impl Args for Raw {
+    fn write<W: ProtocolWriter>(self, w: &mut W) {
+        w.write_raw(self.0)
+    }
+}
+
+fn write_message<W: ProtocolWriter, A: Args>(w: &mut W, ident: &MessageIdent, args: A) {
     w.write_message_begin(ident);
-    args.encode(w);
+    args.write(w);
     w.write_message_end();
 }
 
-/// Decodes a reply frame: the result struct, or the error it carries.
-pub fn decode_reply<R: Message>(frame: &Frame, method: &str) -> Result<R> {
+/// A reply's result struct, unread ([`Client::call_raw`]).
+#[derive(Debug, Clone)]
+pub struct RawReply {
+    /// The protocol the reply is in (the call's).
+    pub protocol: Protocol,
+    /// The result struct: a zero-copy slice of the reply frame.
+    pub result: Bytes,
+}
+
+/// Decodes a reply frame's header and returns its result struct unread,
+/// or the error the reply carries (as [`decode_reply`] does).
+pub fn decode_raw_reply(frame: &Frame, method: &str) -> Result<RawReply> {
+    check_biz_status(frame)?;
+    let protocol = frame.codec.protocol;
+    let result = match protocol {
+        Protocol::Binary => {
+            let mut r = BinaryReader::new(frame.payload.clone());
+            read_reply_header(&mut r, method)?;
+            r.read_raw(TType::Struct)?
+        }
+        Protocol::Compact => {
+            let mut r = CompactReader::new(frame.payload.clone());
+            read_reply_header(&mut r, method)?;
+            r.read_raw(TType::Struct)?
+        }
+    };
+    Ok(RawReply { protocol, result })
+}
+
+/// A business status in the reply's TTHeader, as an error.
+fn check_biz_status(frame: &Frame) -> Result<()> {
     if let Some(h) = &frame.header
         && let Some(code) = h.biz_status()
         && code != 0
@@ -297,6 +408,12 @@ pub fn decode_reply<R: Message>(frame: &Frame, method: &str) -> Result<R> {
             extra: h.biz_extra().map(Utf8Bytes::from),
         }));
     }
+    Ok(())
+}
+
+/// Decodes a reply frame: the result struct, or the error it carries.
+pub fn decode_reply<R: Message>(frame: &Frame, method: &str) -> Result<R> {
+    check_biz_status(frame)?;
     match frame.codec.protocol {
         Protocol::Binary => read_reply(&mut BinaryReader::new(frame.payload.clone()), method),
         Protocol::Compact => read_reply(&mut CompactReader::new(frame.payload.clone()), method),
@@ -304,6 +421,16 @@ pub fn decode_reply<R: Message>(frame: &Frame, method: &str) -> Result<R> {
 }
 
 fn read_reply<P: ProtocolReader, R: Message>(r: &mut P, method: &str) -> Result<R> {
+    read_reply_header(r, method)?;
+    let out = R::decode(r)?;
+    r.read_message_end()?;
+    Ok(out)
+}
+
+/// Reads a reply's message header: a reply to `method`, or the error an
+/// exception message or a wrong header means.
+#[inline]
+fn read_reply_header<P: ProtocolReader>(r: &mut P, method: &str) -> Result<()> {
     let ident = r.read_message_begin()?;
     match ident.msg_type {
         MessageType::Reply => {}
@@ -324,7 +451,5 @@ fn read_reply<P: ProtocolReader, R: Message>(r: &mut P, method: &str) -> Result<
             format!("reply for {} to a call of {method}", ident.name),
         )));
     }
-    let out = R::decode(r)?;
-    r.read_message_end()?;
-    Ok(out)
+    Ok(())
 }

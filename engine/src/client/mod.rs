@@ -82,7 +82,7 @@ mod retry;
 mod warmup;
 
 pub use builder::ClientBuilder;
-pub use call::{Client, ClientReply, ClientRequest, decode_reply};
+pub use call::{Client, ClientReply, ClientRequest, RawReply, decode_raw_reply, decode_reply};
 pub use discover::DiscoveryConfig;
 pub use fallback::Fallback;
 pub use governance::{CallCounters, Governance, GovernanceConfig, GovernanceSnapshot};

@@ -13,9 +13,11 @@ use super::limit::{CoreLimits, LimitHandle, Limiter, Limits, Shared};
 use super::listener;
 use super::registration::{Registration, RegistryHook};
 use super::router::{
-    ChainFactory, Cloned, CoreRouting, Described, Handler, MakeService, RouteFactory,
-    ServiceFactory,
+    ChainFactory, Cloned, CoreRouting, Described, DescribedFactory, Handler, MakeService,
+    RouteFactory, ServiceDescriptor, ServiceFactory,
 };
+use crate::context::ServerContext;
+use crate::middleware::Service;
 use crate::middleware::{Identity, Layer, Stack};
 use crate::notify::Signal;
 use crate::runtime::Runtime;
@@ -229,6 +231,26 @@ impl<L: Clone + Send + Sync + 'static> ServerBuilder<NoRoutes, L> {
         let routes = ServiceFactory::new(make, self.layer.clone());
         self.with_routes(routes)
     }
+
+    /// Serves `svc` as the service `desc` describes: a descriptor value,
+    /// for a service known only at run time (a generic server built from
+    /// IDL loaded at run time; see `ringrpc-generic`). Both are cloned onto
+    /// every core; the service is wrapped in the layers added so far.
+    pub fn dynamic_service<D, S>(
+        self,
+        desc: D,
+        svc: S,
+    ) -> ServerBuilder<DescribedFactory<D, Cloned<S>, L>, L>
+    where
+        D: ServiceDescriptor + Clone + Send + Sync,
+        S: Clone + Send + Sync + 'static,
+        L: Layer<S>,
+        L::Service: Service<ServerContext, D::Request, Response = D::Response, Error = crate::Error>
+            + 'static,
+    {
+        let routes = DescribedFactory::new(desc, Cloned(svc), self.layer.clone());
+        self.with_routes(routes)
+    }
 }
 
 impl<F: RouteFactory, L: Clone + Send + Sync + 'static> ServerBuilder<F, L> {
@@ -275,6 +297,34 @@ impl<F: RouteFactory, L: Clone + Send + Sync + 'static> ServerBuilder<F, L> {
         L::Service: Handler<<M::Service as Described>::Descriptor>,
     {
         let tail = ServiceFactory::new(make, self.layer.clone());
+        let head = self.routes;
+        ServerBuilder {
+            cfg: self.cfg,
+            routes: ChainFactory { head, tail },
+            layer: self.layer,
+            registry: self.registry,
+            limiter: self.limiter,
+            tracers: self.tracers,
+            stats_level: self.stats_level,
+        }
+    }
+
+    /// Adds another service described by a value; see
+    /// [`dynamic_service`](ServerBuilder::dynamic_service).
+    #[allow(clippy::type_complexity)]
+    pub fn dynamic_service<D, S>(
+        self,
+        desc: D,
+        svc: S,
+    ) -> ServerBuilder<ChainFactory<F, DescribedFactory<D, Cloned<S>, L>>, L>
+    where
+        D: ServiceDescriptor + Clone + Send + Sync,
+        S: Clone + Send + Sync + 'static,
+        L: Layer<S>,
+        L::Service: Service<ServerContext, D::Request, Response = D::Response, Error = crate::Error>
+            + 'static,
+    {
+        let tail = DescribedFactory::new(desc, Cloned(svc), self.layer.clone());
         let head = self.routes;
         ServerBuilder {
             cfg: self.cfg,

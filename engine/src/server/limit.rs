@@ -96,7 +96,7 @@ pub const TIMED_OUT: &str = "rpc timeout: the handler did not finish by the call
 #[derive(Debug, Clone, Copy)]
 pub struct CallInfo<'a> {
     /// The IDL service called.
-    pub service: &'static str,
+    pub service: &'a str,
     /// The method called.
     pub method: &'a str,
     /// The caller's address.

@@ -1,9 +1,11 @@
 //! Routing a decoded frame to a service and method, and the descriptor a
 //! Thrift service gives the server.
 //!
-//! A server holds one or more services. Each is a [`ThriftService`]
-//! descriptor (how to decode a method's arguments and encode its result;
-//! generated code implements it) plus a handler: a
+//! A server holds one or more services. Each is a descriptor (how to decode
+//! a method's arguments and encode its result: a [`ThriftService`] that
+//! generated code implements, or a [`ServiceDescriptor`] value for a
+//! service known only at run time, such as a generic server's) plus a
+//! handler: a
 //! [`Service`](crate::middleware::Service) over the descriptor's request and
 //! response types, wrapped in the server's layers at build time. The
 //! services of a server compose into one static type ([`Route`]), so routing
@@ -66,6 +68,85 @@ pub trait ThriftService: 'static {
     ) -> ringrpc_codec::Result<Self::Request>;
     /// Encodes a result struct.
     fn encode_response<W: ProtocolWriter>(resp: &Self::Response, w: &mut W);
+}
+
+/// A service descriptor as a value: what [`ThriftService`] is for generated
+/// code, for a service known only at run time (a generic server, whose
+/// methods come from IDL loaded at run time, or from no IDL at all).
+/// [`Static`] adapts a [`ThriftService`] to it at no cost.
+pub trait ServiceDescriptor: 'static {
+    /// The decoded arguments of any of the service's methods.
+    type Request;
+    /// The result of any of the service's methods.
+    type Response;
+    /// The service's name (what Kitex sends as `isn`).
+    fn name(&self) -> &Utf8Bytes;
+    /// Whether the service has `method`, called with a message of
+    /// `msg_type` (`Call` or `Oneway`), and its kind.
+    fn method(&self, method: &str, msg_type: MessageType) -> Option<MethodKind>;
+    /// Decodes the arguments struct of `method` (the message header has
+    /// been read; this reads the struct only).
+    fn decode_request<R: ProtocolReader>(
+        &self,
+        method: &Utf8Bytes,
+        r: &mut R,
+    ) -> ringrpc_codec::Result<Self::Request>;
+    /// Encodes a result struct.
+    fn encode_response<W: ProtocolWriter>(&self, resp: &Self::Response, w: &mut W);
+}
+
+/// A [`ThriftService`] as a [`ServiceDescriptor`]: its name, and calls to
+/// its static functions.
+pub struct Static<T> {
+    name: Utf8Bytes,
+    _t: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: ThriftService> Static<T> {
+    /// The descriptor of `T`. No allocation.
+    pub const fn new() -> Self {
+        Self {
+            name: Utf8Bytes::from_static(T::NAME),
+            _t: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: ThriftService> Default for Static<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> std::fmt::Debug for Static<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Static").field(&self.name).finish()
+    }
+}
+
+impl<T: ThriftService> ServiceDescriptor for Static<T> {
+    type Request = T::Request;
+    type Response = T::Response;
+    #[inline]
+    fn name(&self) -> &Utf8Bytes {
+        &self.name
+    }
+    #[inline]
+    fn method(&self, method: &str, _msg_type: MessageType) -> Option<MethodKind> {
+        T::method(method)
+    }
+    #[inline]
+    fn decode_request<R: ProtocolReader>(
+        &self,
+        method: &Utf8Bytes,
+        r: &mut R,
+    ) -> ringrpc_codec::Result<Self::Request> {
+        T::decode_request(method, r)
+    }
+    #[inline]
+    fn encode_response<W: ProtocolWriter>(&self, resp: &Self::Response, w: &mut W) {
+        T::encode_response(resp, w)
+    }
 }
 
 /// A handler adapter that knows which IDL service it serves. The generated
@@ -207,14 +288,15 @@ impl<S: Clone + Send + Sync + 'static> MakeService for Cloned<S> {
     }
 }
 
-/// One service on one core: its descriptor `T` and its handler `S`.
-pub struct Served<T, S> {
+/// One service on one core: its descriptor `D` (a [`ServiceDescriptor`]
+/// value) and its handler `S`.
+pub struct Served<D, S> {
+    desc: D,
     handler: S,
     core: CoreRouting,
-    _t: std::marker::PhantomData<fn() -> T>,
 }
 
-impl<T, S> std::fmt::Debug for Served<T, S> {
+impl<D, S> std::fmt::Debug for Served<D, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Served").finish_non_exhaustive()
     }
@@ -253,12 +335,51 @@ where
     L: Layer<M::Service> + Clone + Send + Sync + 'static,
     L::Service: Handler<T>,
 {
-    type Route = Served<T, L::Service>;
+    type Route = Served<Static<T>, L::Service>;
     fn build(&self, core: &CoreRouting) -> Self::Route {
         Served {
+            desc: Static::new(),
             handler: self.layer.clone().layer(self.make.make()),
             core: core.clone(),
-            _t: std::marker::PhantomData,
+        }
+    }
+}
+/// A factory of one service described by a value (a
+/// [`ServiceDescriptor`], cloned onto each core) and its per-core handler:
+/// `make` builds the service, `layer` wraps it.
+pub struct DescribedFactory<D, M, L> {
+    desc: D,
+    make: M,
+    layer: L,
+}
+
+impl<D, M, L> std::fmt::Debug for DescribedFactory<D, M, L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DescribedFactory").finish_non_exhaustive()
+    }
+}
+
+impl<D, M, L> DescribedFactory<D, M, L> {
+    /// A factory cloning `desc` and calling `make` on each core, and
+    /// wrapping the service in `layer`.
+    pub fn new(desc: D, make: M, layer: L) -> Self {
+        Self { desc, make, layer }
+    }
+}
+
+impl<D, M, L> RouteFactory for DescribedFactory<D, M, L>
+where
+    D: ServiceDescriptor + Clone + Send + Sync,
+    M: MakeService,
+    L: Layer<M::Service> + Clone + Send + Sync + 'static,
+    L::Service: Service<ServerContext, D::Request, Response = D::Response, Error = Error> + 'static,
+{
+    type Route = Served<D, L::Service>;
+    fn build(&self, core: &CoreRouting) -> Self::Route {
+        Served {
+            desc: self.desc.clone(),
+            handler: self.layer.clone().layer(self.make.make()),
+            core: core.clone(),
         }
     }
 }
@@ -315,22 +436,22 @@ impl<H: Route, T: Route> Route for Chain<H, T> {
     }
 }
 
-impl<T, S> Route for Served<T, S>
+impl<D, S> Route for Served<D, S>
 where
-    T: ThriftService,
-    S: Handler<T>,
+    D: ServiceDescriptor,
+    S: Service<ServerContext, D::Request, Response = D::Response, Error = Error> + 'static,
 {
     fn serves(&self, name: &str) -> bool {
-        name == T::NAME
+        name == self.desc.name().as_str()
     }
 
     fn has_method(&self, method: &str) -> bool {
-        T::method(method).is_some()
+        self.desc.method(method, MessageType::Call).is_some()
     }
 
     async fn dispatch<K: ReplySink>(&self, req: Incoming, sink: &K) {
         if let Some(n) = req.service_name()
-            && n != T::NAME
+            && n != self.desc.name().as_str()
         {
             let msg = format!("unknown service {n}");
             req.reply_exception(
@@ -353,10 +474,10 @@ where
     }
 }
 
-impl<T, S> Served<T, S>
+impl<D, S> Served<D, S>
 where
-    T: ThriftService,
-    S: Handler<T>,
+    D: ServiceDescriptor,
+    S: Service<ServerContext, D::Request, Response = D::Response, Error = Error> + 'static,
 {
     async fn run<R: ProtocolReader, K: ReplySink>(&self, mut r: R, req: Incoming, sink: &K) {
         let mut ident = match r.read_message_begin() {
@@ -371,7 +492,7 @@ where
         // `Service:method`. The reply names the method alone, as Apache's
         // `TMultiplexedProcessor` answers.
         if let Some((svc, _)) = split_multiplexed(&ident.name) {
-            if svc != T::NAME {
+            if svc != self.desc.name().as_str() {
                 let msg = format!("unknown service {svc}");
                 req.reply_exception(
                     sink,
@@ -388,7 +509,10 @@ where
             let ex = ApplicationException::new(kind, msg);
             reply_exception(sink, codec, header, &ident.name, ident.seqid, &ex);
         };
-        let kind = match (ident.msg_type, T::method(&ident.name)) {
+        let kind = match (
+            ident.msg_type,
+            self.desc.method(&ident.name, ident.msg_type),
+        ) {
             (MessageType::Call | MessageType::Oneway, Some(k)) => k,
             (MessageType::Call | MessageType::Oneway, None) => {
                 return refuse(
@@ -412,7 +536,7 @@ where
             }
         }
         let call = CallInfo {
-            service: T::NAME,
+            service: self.desc.name().as_str(),
             method: &ident.name,
             peer: req.peer,
             header,
@@ -433,7 +557,7 @@ where
         stats.request_bytes = req.frame.size;
         stats.oneway = kind == MethodKind::Oneway;
         stats.record(Event::DecodeStart);
-        let decoded = T::decode_request(&ident.name, &mut r).and_then(|a| {
+        let decoded = self.desc.decode_request(&ident.name, &mut r).and_then(|a| {
             r.read_message_end()?;
             Ok(a)
         });
@@ -442,7 +566,7 @@ where
             Ok(a) => a,
             Err(e) => return refuse(ExceptionKind::ProtocolError, e.to_string()),
         };
-        let mut cx = server_context::<T>(&req, &ident);
+        let mut cx = server_context(self.desc.name(), &req, &ident);
         let deadline = cx.info.deadline;
         if let Some(d) = deadline
             && Instant::now() >= d
@@ -464,7 +588,7 @@ where
             target: "ringrpc::server",
             "rpc",
             side = "server",
-            service = T::NAME,
+            service = self.desc.name().as_str(),
             method = %ident.name,
             seqid = ident.seqid,
             peer = %req.peer,
@@ -568,7 +692,8 @@ where
                     header,
                     cx.biz_status.as_ref(),
                     &cx.backward,
-                    ResultReply::<T> {
+                    ResultReply {
+                        desc: &self.desc,
                         method: &ident.name,
                         seqid,
                         resp: &resp,
@@ -662,8 +787,9 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// The context a handler of `T` sees for the call `ident` in `req`.
-fn server_context<T: ThriftService>(req: &Incoming, ident: &MessageIdent) -> ServerContext {
+/// The context a handler of the service `service` sees for the call
+/// `ident` in `req`.
+fn server_context(service: &Utf8Bytes, req: &Incoming, ident: &MessageIdent) -> ServerContext {
     let header = req.frame.header.as_ref();
     ServerContext::new(RpcInfo {
         caller: Endpoint {
@@ -674,7 +800,7 @@ fn server_context<T: ThriftService>(req: &Incoming, ident: &MessageIdent) -> Ser
             addr: Some(req.peer),
         },
         callee: Endpoint {
-            service: Some(Utf8Bytes::from_static(T::NAME)),
+            service: Some(service.clone()),
             addr: None,
         },
         method: ident.name.clone(),
@@ -688,20 +814,21 @@ fn server_context<T: ThriftService>(req: &Incoming, ident: &MessageIdent) -> Ser
     })
 }
 
-struct ResultReply<'a, T: ThriftService> {
+struct ResultReply<'a, D: ServiceDescriptor> {
+    desc: &'a D,
     method: &'a Utf8Bytes,
     seqid: i32,
-    resp: &'a T::Response,
+    resp: &'a D::Response,
 }
 
-impl<T: ThriftService> ReplyPayload for ResultReply<'_, T> {
+impl<D: ServiceDescriptor> ReplyPayload for ResultReply<'_, D> {
     fn write<W: ProtocolWriter>(self, w: &mut W) {
         w.write_message_begin(&MessageIdent::new(
             self.method.clone(),
             MessageType::Reply,
             self.seqid,
         ));
-        T::encode_response(self.resp, w);
+        self.desc.encode_response(self.resp, w);
         w.write_message_end();
     }
 }

@@ -323,3 +323,27 @@ fn thrift_test_details() {
             .starts_with("Print 'testMultiException(%s, %s)'")
     );
 }
+
+#[test]
+fn nesting_is_bounded() {
+    let deep_type = format!(
+        "struct S {{ 1: {}i32{} x }}",
+        "list<".repeat(MAX_NESTING + 1),
+        ">".repeat(MAX_NESTING + 1)
+    );
+    let e = parse(&deep_type).unwrap_err();
+    assert!(e.message.contains("nested"), "{e}");
+    let deep_value = format!(
+        "const list<i32> X = {}{}",
+        "[".repeat(MAX_NESTING + 1),
+        "]".repeat(MAX_NESTING + 1)
+    );
+    let e = parse(&deep_value).unwrap_err();
+    assert!(e.message.contains("nested"), "{e}");
+    let fine = format!(
+        "struct S {{ 1: {}i32{} x }}",
+        "list<".repeat(MAX_NESTING - 1),
+        ">".repeat(MAX_NESTING - 1)
+    );
+    parse(&fine).unwrap();
+}

@@ -11,7 +11,9 @@
 //! (`/** */`), runs of line comments directly above an item, and a comment at
 //! the end of a field's line become the item's documentation.
 //!
-//! Errors name the line and column; [`crate::Error`] adds the file.
+//! Errors name the line and column; [`crate::Error`] adds the file. Types
+//! and constant values nest at most [`MAX_NESTING`] deep, so a hostile
+//! file cannot exhaust the stack.
 
 mod lexer;
 
@@ -42,15 +44,26 @@ impl fmt::Display for ParseError {
     }
 }
 
+/// How deep types (`list<list<...>>`) and constant values (`[[...]]`) may
+/// nest: far beyond any real IDL, far below what would exhaust a stack.
+pub const MAX_NESTING: usize = 64;
+
 /// Parses one IDL file's text.
 pub fn parse(src: &str) -> Result<Document, ParseError> {
     let tokens = lexer::tokenize(src)?;
-    Parser { tokens, pos: 0 }.document()
+    Parser {
+        tokens,
+        pos: 0,
+        depth: 0,
+    }
+    .document()
 }
 
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// How deep the type or constant value being parsed is.
+    depth: usize,
 }
 
 type PResult<T> = Result<T, ParseError>;
@@ -465,6 +478,22 @@ impl Parser {
     }
 
     fn field_type(&mut self) -> PResult<Type> {
+        self.deeper()?;
+        let ty = self.field_type_inner();
+        self.depth -= 1;
+        ty
+    }
+
+    /// One level deeper into a type or value; an error past [`MAX_NESTING`].
+    fn deeper(&mut self) -> PResult<()> {
+        if self.depth >= MAX_NESTING {
+            return self.error(format!("nested more than {MAX_NESTING} deep"));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    fn field_type_inner(&mut self) -> PResult<Type> {
         let span = self.span();
         let (name, _) = self.ident("a type")?;
         let ty = match name.as_str() {
@@ -541,6 +570,13 @@ impl Parser {
     }
 
     fn const_value(&mut self) -> PResult<ConstValue> {
+        self.deeper()?;
+        let v = self.const_value_inner();
+        self.depth -= 1;
+        v
+    }
+
+    fn const_value_inner(&mut self) -> PResult<ConstValue> {
         let span = self.span();
         let v = match self.peek().clone() {
             Tok::Int(v) => ConstValue::Int(v),

@@ -1,0 +1,99 @@
+//! `ringrpc call`: one call with JSON arguments.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use ringrpc_engine::client::{CallOptions, ClientBuilder};
+use ringrpc_generic::{GenericClient, Idl, JsonReply};
+
+use crate::{CallArgs, DECLARED, Failure, OK};
+
+pub(crate) const HELP: &str = "\
+The arguments are a JSON object keyed by the method's argument names, given as
+the JSON argument, with --data (JSON or @FILE), or on standard input. They are
+checked against the IDL before anything is sent: a wrong type, a missing
+required field, an unknown field or a number out of range is an error naming
+the path ($.thing.i32_thing).
+
+Prints the method's return value as JSON (null for void). A declared exception
+is printed as {\"<name in throws>\": {...}} with exit status 1; any other
+failure (connect, timeout, transport, protocol, an application exception)
+goes to standard error with exit status 2.
+
+Examples:
+  ringrpc call --idl idl/ThriftTest.thrift --addr 127.0.0.1:9090 \\
+      ThriftTest.testStruct '{\"thing\": {\"string_thing\": \"hi\", \"byte_thing\": 1, \"i32_thing\": 2, \"i64_thing\": 3}}'
+  ringrpc call --idl idl/ThriftTest.thrift --addr 127.0.0.1:9090 --transport buffered \\
+      --protocol compact ThriftTest.testException '{\"arg\": \"Xception\"}'
+  ringrpc call --idl idl/item.thrift --addr 127.0.0.1:8888 --transport ttheader \\
+      --data @request.json ItemService.GetItem";
+
+/// The arguments' JSON, from wherever it was given.
+fn arguments(a: &CallArgs, stdin: &mut dyn Read) -> Result<String, Failure> {
+    let read_stdin = |stdin: &mut dyn Read| -> Result<String, Failure> {
+        let mut s = String::new();
+        stdin.read_to_string(&mut s)?;
+        Ok(s)
+    };
+    match (&a.data, &a.json) {
+        (Some(_), Some(_)) => Err(Failure(
+            "give the arguments once: as JSON or with --data, not both".into(),
+        )),
+        (Some(d), None) => match d.strip_prefix('@') {
+            Some("-") => read_stdin(stdin),
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| Failure(format!("cannot read {path}: {e}"))),
+            None => Ok(d.clone()),
+        },
+        (None, Some(j)) if j == "-" => read_stdin(stdin),
+        (None, Some(j)) => Ok(j.clone()),
+        (None, None) => read_stdin(stdin),
+    }
+}
+
+fn resolve(addr: &str) -> Result<SocketAddr, Failure> {
+    addr.to_socket_addrs()
+        .map_err(|e| Failure(format!("cannot resolve {addr}: {e}")))?
+        .next()
+        .ok_or_else(|| Failure(format!("{addr} resolves to no address")))
+}
+
+pub(crate) fn run(
+    a: CallArgs,
+    stdin: &mut dyn Read,
+    stdout: &mut dyn Write,
+) -> Result<u8, Failure> {
+    let idl = Idl::load(&[&a.source.idl], &a.source.include)?;
+    let (service, method) = a.method.rsplit_once('.').ok_or_else(|| {
+        Failure(format!(
+            "{:?}: name the method as SERVICE.METHOD (`ringrpc idl FILE` lists them)",
+            a.method
+        ))
+    })?;
+    // Unknown services and methods are reported before reading the data.
+    idl.method(service, method)?;
+    let json = arguments(&a, stdin)?;
+    let addr = resolve(&a.addr)?;
+    let builder = ClientBuilder::new(idl.service(service)?.name.clone())
+        .target(addr)
+        .transport(a.transport)
+        .protocol(a.protocol)
+        .rpc_timeout(a.timeout)
+        .connect_timeout(a.timeout);
+    let opts = a.output.options();
+    let reply = ringrpc_engine::runtime::block_on(async {
+        let client = builder.build()?;
+        let client = GenericClient::new(client, idl, service)?.json_options(opts);
+        client.call_json(method, &json, &CallOptions::new()).await
+    })?;
+    match reply {
+        JsonReply::Success(json) => {
+            writeln!(stdout, "{json}")?;
+            Ok(OK)
+        }
+        exception @ JsonReply::Exception { .. } => {
+            writeln!(stdout, "{}", exception.to_result_json())?;
+            Ok(DECLARED)
+        }
+    }
+}
