@@ -14,6 +14,7 @@ use ringrpc::codec::thrift::Protocol;
 use ringrpc::codec::transport::Transport;
 use ringrpc::engine::client::PoolKind;
 use ringrpc::engine::context::ServerContext;
+use ringrpc::engine::metrics::Metrics;
 use ringrpc::engine::server::Server;
 use ringrpc_example_idl::echo::{
     EchoRequest, EchoResponse, EchoService, EchoServiceClient, EchoServiceServer,
@@ -78,19 +79,37 @@ impl EchoService for Echo {
 /// `concurrency` in flight, after a warm-up, until a round allocates
 /// nothing (at most six rounds).
 fn allocs_per_round(transport: Transport, pool: PoolKind, concurrency: usize) -> Vec<u64> {
-    let server = Server::builder()
+    allocs_per_round_with(transport, pool, concurrency, None)
+}
+
+/// As [`allocs_per_round`], with Prometheus metrics recorded on both sides
+/// when `metrics` is given.
+fn allocs_per_round_with(
+    transport: Transport,
+    pool: PoolKind,
+    concurrency: usize,
+    metrics: Option<&Metrics>,
+) -> Vec<u64> {
+    let mut server = Server::builder()
         .addr("127.0.0.1:0".parse().expect("addr"))
         .cores(1)
-        .configure(|c| c.pin = false)
+        .configure(|c| c.pin = false);
+    if let Some(m) = metrics {
+        server = server.tracer(m.tracer());
+    }
+    let server = server
         .service(EchoServiceServer::new(Echo))
         .start()
         .expect("server starts");
-    let builder = EchoServiceClient::builder()
+    let mut builder = EchoServiceClient::builder()
         .target(server.local_addr())
         .transport(transport)
         .protocol(Protocol::Binary)
         .pool(pool)
         .rpc_timeout(Duration::from_secs(10));
+    if let Some(m) = metrics {
+        builder = builder.tracer(m.tracer());
+    }
     let rounds = ringrpc::engine::runtime::block_on(async move {
         let client = Rc::new(EchoServiceClient::new(builder.build().expect("client")));
         let msg: ringrpc::codec::thrift::Utf8Bytes = "m".repeat(1024).into();
@@ -172,4 +191,26 @@ fn ttheader_calls_allocate_nothing() {
             "ttheader {pool:?}, {concurrency} in flight: allocations per 1000 calls {rounds:?}"
         );
     }
+}
+
+#[test]
+fn calls_with_metrics_on_both_sides_allocate_nothing() {
+    let metrics = Metrics::new();
+    let long = PoolKind::Long {
+        max_idle_per_addr: 16,
+        idle_timeout: Duration::from_secs(30),
+    };
+    for (transport, pool) in [
+        (Transport::Framed, long),
+        (Transport::TtHeader, PoolKind::mux()),
+    ] {
+        let rounds = allocs_per_round_with(transport, pool, 8, Some(&metrics));
+        assert_eq!(
+            rounds.last(),
+            Some(&0),
+            "{transport:?} {pool:?} with metrics: allocations per 1000 calls {rounds:?}"
+        );
+    }
+    // The calls were counted.
+    assert!(metrics.encode().contains("kitex_client_throughput{"));
 }

@@ -17,6 +17,7 @@ use ringrpc::codec::thrift::{BinaryWriter, Message, MessageIdent, MessageType, P
 use ringrpc::codec::transport::ttheader::{TtHeader, int_key};
 use ringrpc::codec::transport::{self, Codec, Transport};
 use ringrpc::engine::context::ServerContext;
+use ringrpc::engine::metrics::Metrics;
 use ringrpc::engine::server::Server;
 use ringrpc_example_idl::echo::{
     EchoRequest, EchoResponse, EchoService, EchoServiceEchoArgs, EchoServiceServer,
@@ -110,12 +111,24 @@ fn exchange(s: &mut TcpStream, frame: &[u8], reply: &mut Vec<u8>) {
     s.read_exact(reply).expect("reply");
 }
 
+/// Without metrics and with them (one test: the count is process-wide).
 #[test]
 fn an_echo_allocates_nothing_per_request_after_warm_up() {
-    let server = Server::builder()
+    echoes_allocate_nothing(None);
+    let metrics = Metrics::new();
+    echoes_allocate_nothing(Some(&metrics));
+    assert!(metrics.encode().contains("kitex_server_throughput{"));
+}
+
+fn echoes_allocate_nothing(metrics: Option<&Metrics>) {
+    let mut builder = Server::builder()
         .addr("127.0.0.1:0".parse().expect("addr"))
         .cores(1)
-        .configure(|c| c.pin = false)
+        .configure(|c| c.pin = false);
+    if let Some(m) = metrics {
+        builder = builder.tracer(m.tracer());
+    }
+    let server = builder
         .service_per_core(|| {
             // Runs on the core's own thread: count its allocations.
             COUNTED.with(|c| c.set(true));

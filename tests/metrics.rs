@@ -72,9 +72,13 @@ fn the_endpoint_counts_exactly_the_calls_made() {
         .transport(Transport::TtHeader)
         .protocol(Protocol::Binary)
         .caller("metrics-test")
-        .rpc_timeout(Duration::from_secs(5));
+        .rpc_timeout(Duration::from_secs(5))
+        .tracer(metrics.tracer());
+    let m = metrics.clone();
     ringrpc::engine::runtime::block_on(async move {
-        let c = EchoServiceClient::new(b.build().expect("client"));
+        let client = b.build().expect("client");
+        m.add_client(client.governance());
+        let c = EchoServiceClient::new(client);
         for _ in 0..5 {
             c.echo(EchoRequest { msg: "ok".into() }).await.expect("ok");
         }
@@ -124,6 +128,34 @@ fn the_endpoint_counts_exactly_the_calls_made() {
     assert!(sample(&text, "ringrpc_server_read_bytes_total").is_some_and(|v| v > 0.0));
     assert_eq!(
         sample(&text, r#"ringrpc_server_rejected_total{reason="qps"}"#),
+        Some(0.0)
+    );
+    // The client's side of the same calls.
+    for (status, n) in [("succeed", 5.0), ("error", 2.0)] {
+        let l = labels(status);
+        assert_eq!(
+            sample(&text, &format!("kitex_client_throughput{l}")),
+            Some(n),
+            "{text}"
+        );
+        assert_eq!(
+            sample(&text, &format!("kitex_client_latency_us_count{l}")),
+            Some(n)
+        );
+    }
+    assert_eq!(
+        sample(
+            &text,
+            r#"ringrpc_client_retries_total{callee="EchoService"}"#
+        ),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"ringrpc_client_breakers_opened_total{callee="EchoService"}"#
+        ),
         Some(0.0)
     );
     drop(endpoint);

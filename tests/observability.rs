@@ -328,3 +328,109 @@ fn start_plain<S: EchoService + Clone + Send + Sync + 'static>(svc: S) -> Server
         .start()
         .expect("start")
 }
+
+/// What a client tracer saw of one call.
+#[derive(Debug, Clone)]
+struct ClientSeen {
+    side: Side,
+    caller: Option<String>,
+    callee: Option<String>,
+    outcome: Outcome,
+    detailed: bool,
+    request_bytes: usize,
+    reply_bytes: usize,
+    retries: u32,
+}
+
+#[derive(Default)]
+struct ClientRecorder {
+    starts: Arc<Mutex<usize>>,
+    seen: Arc<Mutex<Vec<ClientSeen>>>,
+}
+
+impl Tracer for ClientRecorder {
+    fn start(&self, side: Side, _info: &RpcInfo) {
+        assert_eq!(side, Side::Client);
+        *self.starts.lock().expect("lock") += 1;
+    }
+
+    fn finish(&self, side: Side, info: &RpcInfo, stats: &RpcStats) {
+        // Every event of a long-pool call, in order.
+        let order = [
+            Event::RpcStart,
+            Event::ClientConnStart,
+            Event::ClientConnFinish,
+            Event::WriteStart,
+            Event::WriteFinish,
+            Event::WaitReadStart,
+            Event::ReadFinish,
+            Event::DecodeStart,
+            Event::DecodeFinish,
+            Event::RpcFinish,
+        ];
+        let detailed = order
+            .windows(2)
+            .all(|w| matches!((stats.at(w[0]), stats.at(w[1])), (Some(a), Some(b)) if a <= b));
+        self.seen.lock().expect("lock").push(ClientSeen {
+            side,
+            caller: info.caller.service.as_ref().map(|s| s.to_string()),
+            callee: info.callee.service.as_ref().map(|s| s.to_string()),
+            outcome: stats.outcome,
+            detailed,
+            request_bytes: stats.request_bytes,
+            reply_bytes: stats.reply_bytes,
+            retries: stats.retries,
+        });
+    }
+}
+
+#[test]
+fn tracers_see_every_client_call_with_its_stats() {
+    let server = start_plain(Failing);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let starts = Arc::new(Mutex::new(0));
+    let (s2, st2) = (seen.clone(), starts.clone());
+    let b = client(server.local_addr())
+        .tracer(move || ClientRecorder {
+            starts: st2.clone(),
+            seen: s2.clone(),
+        })
+        .stats_level(StatsLevel::Detailed);
+    let unreachable = client("127.0.0.1:1".parse().expect("addr"))
+        .tracer({
+            let s3 = seen.clone();
+            let st3 = starts.clone();
+            move || ClientRecorder {
+                starts: st3.clone(),
+                seen: s3.clone(),
+            }
+        })
+        .rpc_timeout(Duration::from_secs(2));
+    run(async move {
+        let c = EchoServiceClient::new(b.build().expect("client"));
+        c.echo(EchoRequest { msg: "ok".into() }).await.expect("ok");
+        assert!(c.echo(EchoRequest { msg: "fail".into() }).await.is_err());
+        let u = EchoServiceClient::new(unreachable.build().expect("client"));
+        assert!(u.echo(EchoRequest { msg: "x".into() }).await.is_err());
+    });
+    server.shutdown();
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(*starts.lock().expect("lock"), 3);
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    for s in &seen {
+        assert_eq!(s.side, Side::Client);
+        assert_eq!(s.caller.as_deref(), Some("observability-test"));
+        assert_eq!(s.callee.as_deref(), Some("EchoService"));
+        assert_eq!(s.retries, 0);
+        assert!(s.request_bytes > 0, "{s:?}");
+    }
+    assert_eq!(seen[0].outcome, Outcome::Success);
+    assert!(seen[0].detailed, "every event recorded, in order: {seen:?}");
+    assert!(seen[0].reply_bytes > 0);
+    assert_eq!(
+        seen[1].outcome,
+        Outcome::Exception(ExceptionKind::InternalError)
+    );
+    assert_eq!(seen[2].outcome, Outcome::Failed, "nothing listens there");
+    assert_eq!(seen[2].reply_bytes, 0);
+}

@@ -8,7 +8,8 @@ use ringrpc_codec::thrift::Utf8Bytes;
 use ringrpc_codec::transport::{Codec, TtHeader};
 
 use crate::BizStatus;
-use crate::metainfo::{self, Kind, MetainfoError};
+use crate::metainfo::{self, Kind, MetainfoError, TraceContext};
+use crate::stats::RpcStats;
 
 /// One side of a call.
 #[derive(Debug, Clone, Default)]
@@ -121,6 +122,14 @@ pub struct ClientContext {
     pub reply_header: Option<TtHeader>,
     /// The attempt number (0 for the first, 1 for the first retry).
     pub attempt: u32,
+    /// What the call records (see [`stats`](crate::stats)), at the
+    /// client's [`StatsLevel`](crate::stats::StatsLevel); its tracers see
+    /// it when the call finishes.
+    pub stats: RpcStats,
+    /// The trace context of this call's span, sent as `traceparent`: a
+    /// child of the handler's span when the call is made inside one, a new
+    /// trace when the client's span is enabled, else `None`.
+    pub trace: Option<TraceContext>,
 }
 
 impl ClientContext {

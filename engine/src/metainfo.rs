@@ -433,12 +433,13 @@ pub fn current_trace() -> Option<TraceContext> {
 }
 
 /// Writes what a client call made inside a handler carries on into `h`:
-/// the request's persistent values and the handler's additions, and a
-/// `traceparent` for a child span when the call is traced. Returns the
-/// client call's own trace context.
-pub(crate) fn forward(h: &mut TtHeader) -> Option<TraceContext> {
+/// the request's persistent values and the handler's additions. (The
+/// call's `traceparent` is its own: [`ClientContext::trace`](crate::context::ClientContext::trace).)
+pub(crate) fn forward(h: &mut TtHeader) {
     with_current(|scope| {
-        let scope = scope?;
+        let Some(scope) = scope else {
+            return;
+        };
         if let Some(incoming) = &scope.incoming {
             // Slices of the request's frame: no copy.
             for (k, v) in incoming.str_pairs() {
@@ -450,7 +451,6 @@ pub(crate) fn forward(h: &mut TtHeader) -> Option<TraceContext> {
         for (kind, k, v) in scope.added.borrow().iter() {
             let _ = put(h, *kind, k, v.clone().into_bytes());
         }
-        scope.trace.map(|t| t.child())
     })
 }
 
@@ -556,8 +556,8 @@ mod tests {
                 set_persistent("p", "1").unwrap();
                 set_transient("t", "2").unwrap();
                 let mut out = TtHeader::new(2);
-                let trace = forward(&mut out);
-                (out, trace)
+                forward(&mut out);
+                (out, current_trace())
             },
         });
         let waker = std::task::Waker::noop();
@@ -568,8 +568,7 @@ mod tests {
         assert_eq!(value(&out, Kind::Transient, "once"), None, "one hop only");
         assert_eq!(value(&out, Kind::Persistent, "p"), Some("1"));
         assert_eq!(value(&out, Kind::Transient, "t"), Some("2"));
-        let trace = trace.expect("a child span");
-        assert_eq!(trace.trace_id, scope.trace.unwrap().trace_id);
+        assert_eq!(trace, scope.trace, "the handler's trace, for its calls");
         // Outside the poll the scope is gone again.
         assert_eq!(current_trace(), None);
     }

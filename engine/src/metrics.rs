@@ -46,6 +46,13 @@
 //! `limiter`, `connections`), `ringrpc_server_expired_total`,
 //! `ringrpc_server_timed_out_total`, `ringrpc_server_malformed_metainfo_total`.
 //!
+//! From [`add_client`](Metrics::add_client), by `callee`:
+//! `ringrpc_client_retries_total`, `ringrpc_client_result_retries_total`,
+//! `ringrpc_client_backups_total`, `ringrpc_client_breaker_rejected_total`,
+//! `ringrpc_client_breakers_opened_total`, `ringrpc_client_fallbacks_total`.
+//! A client's calls are in `kitex_client_*` once its builder has the
+//! tracer ([`ClientBuilder::tracer`](crate::client::ClientBuilder::tracer)).
+//!
 //! # Cost
 //!
 //! Recording is per core and shares no cache line with another core: each
@@ -70,6 +77,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder
 use prometheus_client::metrics::MetricType;
 use rustc_hash::{FxHashMap, FxHasher};
 
+use crate::client::{CallCounters, Counters, Governance};
 use crate::context::RpcInfo;
 use crate::server::{LimitHandle, ServerHandle};
 use crate::stats::{RpcStats, Side, Tracer};
@@ -118,6 +126,8 @@ struct Inner {
     buckets: Box<[f64]>,
     cores: Mutex<Vec<Arc<CoreSeries>>>,
     servers: Mutex<Vec<LimitHandle>>,
+    /// Clients' governance counters, one per client per core, by callee.
+    clients: Mutex<Vec<(String, Arc<Counters>)>>,
 }
 
 /// One core's series.
@@ -184,6 +194,7 @@ impl Metrics {
                 buckets: b.into(),
                 cores: Mutex::new(Vec::new()),
                 servers: Mutex::new(Vec::new()),
+                clients: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -215,6 +226,15 @@ impl Metrics {
     pub fn add_server(&self, server: &ServerHandle) {
         if let Ok(mut s) = self.inner.servers.lock() {
             s.push(server.limits().clone());
+        }
+    }
+
+    /// Exports a client's retries, backup requests, breaker refusals,
+    /// breakers opened and fallbacks (see the module docs). Call it on
+    /// each core with that core's client: the counts are summed by callee.
+    pub fn add_client(&self, governance: &Governance) {
+        if let Ok(mut c) = self.inner.clients.lock() {
+            c.push((governance.callee().to_owned(), governance.shared_counters()));
         }
     }
 
@@ -546,8 +566,66 @@ impl prometheus_client::collector::Collector for Collector {
         if !servers.is_empty() {
             server_families(&mut encoder, &servers)?;
         }
+        let clients: Vec<(String, Arc<Counters>)> =
+            inner.clients.lock().map(|c| c.clone()).unwrap_or_default();
+        if !clients.is_empty() {
+            client_families(&mut encoder, &clients)?;
+        }
         Ok(())
     }
+}
+
+/// The engine's own client families (see the module docs).
+fn client_families(
+    encoder: &mut DescriptorEncoder,
+    clients: &[(String, Arc<Counters>)],
+) -> Result<(), std::fmt::Error> {
+    let mut by_callee: std::collections::BTreeMap<&str, Vec<CallCounters>> = Default::default();
+    for (callee, c) in clients {
+        by_callee.entry(callee).or_default().push(c.get());
+    }
+    type Family = (&'static str, &'static str, fn(&CallCounters) -> u64);
+    let families: [Family; 6] = [
+        (
+            "ringrpc_client_retries",
+            "Attempts sent again after a failure or a retryable result.",
+            |c| c.retries,
+        ),
+        (
+            "ringrpc_client_result_retries",
+            "Of the retries, those sent because a reply matched a result retry rule.",
+            |c| c.result_retries,
+        ),
+        (
+            "ringrpc_client_backups",
+            "Backup requests sent because no answer came in time.",
+            |c| c.backups,
+        ),
+        (
+            "ringrpc_client_breaker_rejected",
+            "Attempts a service circuit breaker refused.",
+            |c| c.rejected,
+        ),
+        (
+            "ringrpc_client_breakers_opened",
+            "Times a circuit breaker (service or instance) opened.",
+            |c| c.breakers_opened,
+        ),
+        (
+            "ringrpc_client_fallbacks",
+            "Failed calls a fallback answered.",
+            |c| c.fallbacks,
+        ),
+    ];
+    for (name, help, f) in families {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for (callee, counts) in &by_callee {
+            let v = counts.iter().map(f).sum::<u64>();
+            let labels = [("callee", (*callee).to_owned())];
+            Value(v, MetricType::Counter).encode(family.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
 }
 
 /// The engine's own server families (see the module docs).

@@ -26,6 +26,7 @@
 //! | `WaitReadStart` | — | waiting for the reply began |
 //! | `RpcFinish` | the reply is written to the buffer | the call returns |
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use ringrpc_codec::thrift::ExceptionKind;
@@ -110,11 +111,13 @@ impl Outcome {
     }
 }
 
-/// What one call recorded.
+/// What one call recorded. Events are recorded through a shared
+/// reference (a client's attempts see the call's context shared), so the
+/// stats are per core: not `Sync`.
 #[derive(Debug, Clone, Default)]
 pub struct RpcStats {
     level: StatsLevel,
-    events: [Option<Instant>; EVENTS],
+    events: [Cell<Option<Instant>>; EVENTS],
     /// Bytes of the request frame (read on the server, written on the
     /// client).
     pub request_bytes: usize,
@@ -142,25 +145,31 @@ impl RpcStats {
         self.level
     }
 
+    /// Records at least at `level` from now on (a traced call needs its
+    /// start and finish even with no tracer).
+    pub(crate) fn raise_to(&mut self, level: StatsLevel) {
+        self.level = self.level.max(level);
+    }
+
     /// Records `event` now, if the level asks for it.
     #[inline]
-    pub fn record(&mut self, event: Event) {
+    pub fn record(&self, event: Event) {
         if self.level >= event.level() && self.level != StatsLevel::Disabled {
-            self.events[event as usize] = Some(Instant::now());
+            self.events[event as usize].set(Some(Instant::now()));
         }
     }
 
     /// Records `event` at `at`, if the level asks for it.
     #[inline]
-    pub fn record_at(&mut self, event: Event, at: Instant) {
+    pub fn record_at(&self, event: Event, at: Instant) {
         if self.level >= event.level() && self.level != StatsLevel::Disabled {
-            self.events[event as usize] = Some(at);
+            self.events[event as usize].set(Some(at));
         }
     }
 
     /// When `event` happened, if recorded.
     pub fn at(&self, event: Event) -> Option<Instant> {
-        self.events[event as usize]
+        self.events[event as usize].get()
     }
 
     /// The time from `from` to `to`, if both were recorded.
@@ -245,22 +254,50 @@ impl Observers {
     }
 }
 
+/// Makes a core's tracer (a builder keeps one per tracer added, and runs
+/// each on every core it builds).
+#[derive(Clone)]
+pub(crate) struct MakeTracer(std::sync::Arc<dyn Fn() -> std::rc::Rc<dyn Tracer> + Send + Sync>);
+
+impl MakeTracer {
+    pub(crate) fn new<M, T>(make: M) -> Self
+    where
+        M: Fn() -> T + Send + Sync + 'static,
+        T: Tracer,
+    {
+        Self(std::sync::Arc::new(move || {
+            std::rc::Rc::new(make()) as std::rc::Rc<dyn Tracer>
+        }))
+    }
+}
+
+impl std::fmt::Debug for MakeTracer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MakeTracer")
+    }
+}
+
+/// A core's observers: one instance of each tracer.
+pub(crate) fn observers(make: &[MakeTracer], level: Option<StatsLevel>) -> Observers {
+    Observers::new(make.iter().map(|m| (m.0)()).collect(), level)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn levels_decide_what_is_recorded() {
-        let mut s = RpcStats::new(StatsLevel::Base);
+        let s = RpcStats::new(StatsLevel::Base);
         s.record(Event::RpcStart);
         s.record(Event::DecodeStart);
         s.record(Event::RpcFinish);
         assert!(s.at(Event::DecodeStart).is_none(), "detailed only");
         assert!(s.latency().is_some());
-        let mut off = RpcStats::new(StatsLevel::Disabled);
+        let off = RpcStats::new(StatsLevel::Disabled);
         off.record(Event::RpcStart);
         assert!(off.at(Event::RpcStart).is_none());
-        let mut all = RpcStats::new(StatsLevel::Detailed);
+        let all = RpcStats::new(StatsLevel::Detailed);
         all.record(Event::DecodeStart);
         all.record(Event::DecodeFinish);
         assert!(

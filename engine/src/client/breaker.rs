@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use ringrpc_codec::thrift::Utf8Bytes;
 use ringrpc_discovery::PolicyTable;
-use ringrpc_discovery::breaker::{Breaker, BreakerOptions, BreakerSnapshot, Outcome};
+use ringrpc_discovery::breaker::{Breaker, BreakerOptions, BreakerSnapshot, BreakerState, Outcome};
 use rustc_hash::FxHashMap as HashMap;
 
 use super::ClientReply;
@@ -98,13 +98,17 @@ impl ServiceBreakers {
         }
     }
 
-    /// Records how an attempt of `method` ended.
-    pub(crate) fn record(&mut self, method: &str, now: Instant, r: &Result<ClientReply>) {
+    /// Records how an attempt of `method` ended; whether that opened its
+    /// breaker.
+    pub(crate) fn record(&mut self, method: &str, now: Instant, r: &Result<ClientReply>) -> bool {
         if let Some(outcome) = outcome(r)
             && let Some(e) = self.entry(method, now)
         {
+            let was = e.breaker.state();
             e.breaker.record(now, outcome);
+            return was != BreakerState::Open && e.breaker.state() == BreakerState::Open;
         }
+        false
     }
 
     /// Every method's breaker: its key and snapshot at `now`.
@@ -146,7 +150,7 @@ fn outcome(r: &Result<ClientReply>) -> Option<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ringrpc_discovery::breaker::BreakerState;
+
     use std::time::Duration;
 
     fn refused() -> Result<ClientReply> {

@@ -26,6 +26,7 @@ use super::warmup::WarmUp;
 use crate::Result;
 use crate::error::ConfigError;
 use crate::middleware::{Identity, Layer, Stack};
+use crate::stats::{MakeTracer, StatsLevel, Tracer, observers};
 
 /// Builds clients: shareable across threads; [`build`](Self::build) on each
 /// core that calls.
@@ -36,6 +37,8 @@ pub struct ClientBuilder<L = Identity> {
     retry: RetryConfig,
     governance: GovernanceConfig,
     layer: L,
+    tracers: Vec<MakeTracer>,
+    stats_level: Option<StatsLevel>,
 }
 
 impl ClientBuilder {
@@ -50,6 +53,8 @@ impl ClientBuilder {
             retry: RetryConfig::default(),
             governance: GovernanceConfig::default(),
             layer: Identity,
+            tracers: Vec::new(),
+            stats_level: None,
         }
     }
 }
@@ -214,7 +219,30 @@ impl<L> ClientBuilder<L> {
             retry: self.retry,
             governance: self.governance,
             layer: Stack::new(self.layer, outer),
+            tracers: self.tracers,
+            stats_level: self.stats_level,
         }
+    }
+
+    /// Adds a tracer that sees every call start and finish (see
+    /// [`stats`](crate::stats)): `make` runs once for each client built
+    /// (on each core). With a tracer, calls record at
+    /// [`StatsLevel::Base`] unless [`stats_level`](Self::stats_level) says
+    /// otherwise. Default: none.
+    pub fn tracer<M, T>(mut self, make: M) -> Self
+    where
+        M: Fn() -> T + Send + Sync + 'static,
+        T: Tracer,
+    {
+        self.tracers.push(MakeTracer::new(make));
+        self
+    }
+
+    /// How much each call records for the tracers. Default:
+    /// [`StatsLevel::Base`] with a tracer, [`StatsLevel::Disabled`] without.
+    pub fn stats_level(mut self, level: StatsLevel) -> Self {
+        self.stats_level = Some(level);
+        self
     }
 
     /// The configuration.
@@ -273,6 +301,7 @@ impl<L> ClientBuilder<L> {
             cfg,
             governance,
             self.governance.fallbacks.clone(),
+            observers(&self.tracers, self.stats_level),
         )
     }
 

@@ -20,8 +20,12 @@ use super::governance::{Counters, Governance};
 use super::options::{CallOptions, ClientConfig};
 use super::retry::MethodRetry;
 use crate::context::{ClientContext, Endpoint, RpcInfo};
+use crate::metainfo::TraceContext;
 use crate::middleware::Service;
+use crate::stats::{Event, Observers, Outcome, RpcStats, Side, StatsLevel};
 use crate::{BizStatus, Error, Result};
+use tracing::Instrument;
+use tracing::field::Empty;
 
 /// A call, encoded, as it travels the client chain.
 #[derive(Debug, Clone)]
@@ -65,6 +69,44 @@ pub struct Client<S = super::Resolve> {
     parts: RefCell<Vec<Bytes>>,
     /// The length of the last message encoded (room made for the next).
     last_len: Cell<usize>,
+    /// This core's tracers and stats level.
+    observers: Observers,
+    /// The caller's and the callee's names, for each call's [`RpcInfo`].
+    caller: Option<Utf8Bytes>,
+    callee: Option<Utf8Bytes>,
+}
+
+/// Runs the chain for a prepared call: within its RPC timeout, and inside
+/// its span when that is enabled. A macro rather than an async helper: each
+/// level of nesting would copy the whole call's future once more.
+macro_rules! run_chain {
+    ($self:ident, $cx:ident, $req:ident, $timeout:ident, $span:ident) => {
+        match ($timeout, $span.is_disabled()) {
+            (None, true) => $self.chain.call(&mut $cx, $req).await,
+            (Some(t), true) => {
+                match monoio::time::timeout(t, $self.chain.call(&mut $cx, $req)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(Error::Timeout(t)),
+                }
+            }
+            (None, false) => {
+                $self
+                    .chain
+                    .call(&mut $cx, $req)
+                    .instrument($span.clone())
+                    .await
+            }
+            (Some(t), false) => {
+                match monoio::time::timeout(t, $self.chain.call(&mut $cx, $req))
+                    .instrument($span.clone())
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(Error::Timeout(t)),
+                }
+            }
+        }
+    };
 }
 
 impl<S> Client<S> {
@@ -73,7 +115,11 @@ impl<S> Client<S> {
         cfg: Rc<ClientConfig>,
         governance: Governance,
         fallbacks: HashMap<String, Fallback>,
+        observers: Observers,
     ) -> Self {
+        let name = |s: &str| (!s.is_empty()).then(|| Utf8Bytes::from(s.to_owned()));
+        let caller = name(&cfg.caller);
+        let callee = name(governance.callee());
         Self {
             chain,
             cfg,
@@ -83,6 +129,9 @@ impl<S> Client<S> {
             scratch: RefCell::new(LinkWriter::new()),
             parts: RefCell::new(Vec::new()),
             last_len: Cell::new(0),
+            observers,
+            caller,
+            callee,
         }
     }
 }
@@ -130,16 +179,17 @@ where
         // The chain is awaited here rather than in a shared async helper:
         // every level of nesting copies the whole call's future once more.
         let name = Utf8Bytes::from_static(method);
-        let (mut cx, req, rpc_timeout) = self.prepare(name, false, Typed(args), opts);
-        let reply = match rpc_timeout {
-            Some(t) => match monoio::time::timeout(t, self.chain.call(&mut cx, req)).await {
-                Ok(r) => r,
-                Err(_) => Err(Error::Timeout(t)),
-            },
-            None => self.chain.call(&mut cx, req).await,
-        };
+        let span = self.span(&name);
+        let (mut cx, req, rpc_timeout) = self.prepare(name, false, Typed(args), opts, &span);
+        let reply = run_chain!(self, cx, req, rpc_timeout, span);
         let r = match reply {
-            Ok(ClientReply { frame: Some(frame) }) => decode_reply(&frame, method),
+            Ok(ClientReply { frame: Some(frame) }) => {
+                cx.stats.reply_bytes = frame.size;
+                cx.stats.record(Event::DecodeStart);
+                let r = decode_reply(&frame, method);
+                cx.stats.record(Event::DecodeFinish);
+                r
+            }
             // Only a middleware that answers a call itself can leave the
             // frame out; the caller waited for a reply and got none.
             Ok(ClientReply { frame: None }) => Err(Error::Io(std::io::Error::new(
@@ -148,9 +198,67 @@ where
             ))),
             Err(e) => Err(e),
         };
+        self.finish(&mut cx, &span, outcome_of(&r));
         match r {
             Err(e) if !self.fallbacks.is_empty() => self.fall_back(&cx, args, e),
             r => r,
+        }
+    }
+
+    /// The call's span (disabled unless a subscriber enables
+    /// `ringrpc::client` at `INFO`).
+    #[inline]
+    fn span(&self, method: &Utf8Bytes) -> tracing::Span {
+        tracing::info_span!(
+            target: "ringrpc::client",
+            "rpc",
+            side = "client",
+            service = self.callee.as_ref().map_or("", |s| s.as_str()),
+            method = %method,
+            seqid = Empty,
+            peer = Empty,
+            trace_id = Empty,
+            span_id = Empty,
+            parent_span_id = Empty,
+            status = Empty,
+            retries = Empty,
+            request_bytes = Empty,
+            reply_bytes = Empty,
+            latency_us = Empty,
+        )
+    }
+
+    /// Ends a call's stats and span: its tracers see it finish.
+    #[inline]
+    fn finish(&self, cx: &mut ClientContext, span: &tracing::Span, outcome: Outcome) {
+        if cx.stats.level() == StatsLevel::Disabled {
+            return;
+        }
+        self.finish_observed(cx, span, outcome);
+    }
+
+    #[inline(never)]
+    fn finish_observed(&self, cx: &mut ClientContext, span: &tracing::Span, outcome: Outcome) {
+        let stats = &mut cx.stats;
+        stats.record(Event::RpcFinish);
+        stats.outcome = outcome;
+        stats.retries = cx.attempt;
+        self.observers.finish(Side::Client, &cx.info, stats);
+        if !span.is_disabled() {
+            let status = if outcome.is_error() {
+                "error"
+            } else {
+                "succeed"
+            };
+            span.record("status", status);
+            span.record("retries", cx.attempt);
+            span.record("reply_bytes", stats.reply_bytes);
+            if let Some(addr) = cx.info.callee.addr {
+                span.record("peer", tracing::field::display(addr));
+            }
+            if let Some(l) = stats.latency() {
+                span.record("latency_us", l.as_micros() as u64);
+            }
         }
     }
 
@@ -185,14 +293,11 @@ where
         opts: &CallOptions,
     ) -> Result<()> {
         let name = Utf8Bytes::from_static(method);
-        let (mut cx, req, rpc_timeout) = self.prepare(name, true, Typed(args), opts);
-        match rpc_timeout {
-            Some(t) => match monoio::time::timeout(t, self.chain.call(&mut cx, req)).await {
-                Ok(r) => r.map(drop),
-                Err(_) => Err(Error::Timeout(t)),
-            },
-            None => self.chain.call(&mut cx, req).await.map(drop),
-        }
+        let span = self.span(&name);
+        let (mut cx, req, rpc_timeout) = self.prepare(name, true, Typed(args), opts, &span);
+        let r = run_chain!(self, cx, req, rpc_timeout, span).map(drop);
+        self.finish(&mut cx, &span, outcome_of(&r));
+        r
     }
 
     /// The transport and protocol a call with `opts` goes in: the options'
@@ -220,21 +325,22 @@ where
         args: Bytes,
         opts: &CallOptions,
     ) -> Result<RawReply> {
-        let (mut cx, req, rpc_timeout) = self.prepare(method.clone(), false, Raw(args), opts);
-        let reply = match rpc_timeout {
-            Some(t) => match monoio::time::timeout(t, self.chain.call(&mut cx, req)).await {
-                Ok(r) => r,
-                Err(_) => Err(Error::Timeout(t)),
-            },
-            None => self.chain.call(&mut cx, req).await,
-        }?;
-        let frame = reply.frame.ok_or_else(|| {
-            Error::Io(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the client chain answered a call with no reply frame",
-            ))
-        })?;
-        decode_raw_reply(&frame, &method)
+        let span = self.span(&method);
+        let (mut cx, req, rpc_timeout) =
+            self.prepare(method.clone(), false, Raw(args), opts, &span);
+        let reply = run_chain!(self, cx, req, rpc_timeout, span);
+        let r = reply.and_then(|reply| {
+            let frame = reply.frame.ok_or_else(|| {
+                Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the client chain answered a call with no reply frame",
+                ))
+            })?;
+            cx.stats.reply_bytes = frame.size;
+            decode_raw_reply(&frame, &method)
+        });
+        self.finish(&mut cx, &span, outcome_of(&r));
+        r
     }
 
     /// Sends a oneway call whose arguments struct is already encoded (see
@@ -245,14 +351,11 @@ where
         args: Bytes,
         opts: &CallOptions,
     ) -> Result<()> {
-        let (mut cx, req, rpc_timeout) = self.prepare(method, true, Raw(args), opts);
-        match rpc_timeout {
-            Some(t) => match monoio::time::timeout(t, self.chain.call(&mut cx, req)).await {
-                Ok(r) => r.map(drop),
-                Err(_) => Err(Error::Timeout(t)),
-            },
-            None => self.chain.call(&mut cx, req).await.map(drop),
-        }
+        let span = self.span(&method);
+        let (mut cx, req, rpc_timeout) = self.prepare(method, true, Raw(args), opts, &span);
+        let r = run_chain!(self, cx, req, rpc_timeout, span).map(drop);
+        self.finish(&mut cx, &span, outcome_of(&r));
+        r
     }
 
     /// Encodes the call and builds its context and request; returns them
@@ -263,7 +366,16 @@ where
         oneway: bool,
         args: A,
         opts: &CallOptions,
+        span: &tracing::Span,
     ) -> (ClientContext, ClientRequest, Option<Duration>) {
+        let traced = !span.is_disabled();
+        // A traced call needs its start and finish even with no tracer.
+        let level = match self.observers.level() {
+            StatsLevel::Disabled if traced => StatsLevel::Base,
+            l => l,
+        };
+        let stats = RpcStats::new(level);
+        stats.record(Event::RpcStart);
         let codec = self.codec_for(opts);
         let seqid = self.next_seq();
         let msg_type = if oneway {
@@ -277,11 +389,45 @@ where
             args,
         );
         let rpc_timeout = opts.rpc_timeout.or(self.cfg.rpc_timeout);
+        // Inside a handler the call continues the handler's trace; a traced
+        // call outside one starts a trace.
+        let parent = crate::metainfo::current_trace();
+        let trace = match parent {
+            Some(p) => Some(p.child()),
+            None if traced => Some(TraceContext::new_root()),
+            None => None,
+        };
+        let mut stats = stats;
+        stats.oneway = oneway;
+        stats.request_bytes = payload.len();
+        if traced {
+            span.record("seqid", seqid);
+            span.record("request_bytes", payload.len());
+            if let Some(t) = &trace {
+                span.record(
+                    "trace_id",
+                    tracing::field::display(format_args!("{:032x}", t.trace_id)),
+                );
+                span.record(
+                    "span_id",
+                    tracing::field::display(format_args!("{:016x}", t.span_id)),
+                );
+            }
+            if let Some(p) = &parent {
+                span.record(
+                    "parent_span_id",
+                    tracing::field::display(format_args!("{:016x}", p.span_id)),
+                );
+            }
+        }
         let cx = ClientContext {
             info: RpcInfo {
-                caller: Endpoint::default(),
+                caller: Endpoint {
+                    service: self.caller.clone(),
+                    addr: None,
+                },
                 callee: Endpoint {
-                    service: None,
+                    service: self.callee.clone(),
                     addr: opts.addr,
                 },
                 method: name.clone(),
@@ -293,7 +439,12 @@ where
             request_keys: Vec::new(),
             reply_header: None,
             attempt: 0,
+            stats,
+            trace,
         };
+        if level != StatsLevel::Disabled {
+            self.observers.start(Side::Client, &cx.info);
+        }
         let req = ClientRequest {
             method: name,
             oneway,
@@ -330,6 +481,16 @@ where
             joined.extend_from_slice(&p);
         }
         joined.freeze()
+    }
+}
+
+/// How a call ended, for its stats.
+fn outcome_of<T>(r: &Result<T>) -> Outcome {
+    match r {
+        Ok(_) => Outcome::Success,
+        Err(Error::Biz(b)) => Outcome::Biz(b.code),
+        Err(Error::Application(ex)) => Outcome::Exception(ex.kind),
+        Err(_) => Outcome::Failed,
     }
 }
 

@@ -30,7 +30,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringrpc_discovery::balance::{AnyBalancer, Balancer, BalancerKind, PickRequest};
-use ringrpc_discovery::breaker::{BreakerOptions, BreakerSnapshot, InstanceBreakers, Outcome};
+use ringrpc_discovery::breaker::{
+    BreakerOptions, BreakerSnapshot, BreakerState, InstanceBreakers, Outcome,
+};
 use ringrpc_discovery::{
     EndpointInfo, Instance, LocalView, ResolverCache, Subscription, ViewUpdate,
 };
@@ -297,9 +299,12 @@ impl Instances {
         latency: Duration,
         now: Instant,
         outcome: Option<Outcome>,
-    ) {
+    ) -> bool {
+        let mut opened = false;
         if let (Some(b), Some(o)) = (&mut self.breakers, outcome) {
+            let was = b.state(&addr);
             b.record(addr, now, o);
+            opened = was != BreakerState::Open && b.state(&addr) == BreakerState::Open;
         }
         if self.feedback
             && let Some(inst) = self.by_addr.get(&addr)
@@ -307,6 +312,7 @@ impl Instances {
             let ok = outcome.is_none_or(|o| o == Outcome::Success);
             self.balancer.on_finish(inst, latency, ok);
         }
+        opened
     }
 
     /// Whether finishing an attempt needs the time it started (P2C).
@@ -368,16 +374,18 @@ impl<'a> AttemptGuard<'a> {
         }
     }
 
-    /// Records the attempt's result.
-    pub(crate) fn finish(mut self, r: &Result<super::ClientReply>) {
-        if self.track {
-            self.track = false;
-            let now = Instant::now();
-            let latency = self.started.map_or(Duration::ZERO, |s| now - s);
-            self.state
-                .borrow_mut()
-                .finish(self.addr, latency, now, Some(outcome(r)));
+    /// Records the attempt's result; whether it opened the instance's
+    /// breaker.
+    pub(crate) fn finish(mut self, r: &Result<super::ClientReply>) -> bool {
+        if !self.track {
+            return false;
         }
+        self.track = false;
+        let now = Instant::now();
+        let latency = self.started.map_or(Duration::ZERO, |s| now - s);
+        self.state
+            .borrow_mut()
+            .finish(self.addr, latency, now, Some(outcome(r)))
     }
 }
 
@@ -395,7 +403,9 @@ impl Drop for AttemptGuard<'_> {
             .is_some_and(|d| now >= d)
             .then_some(Outcome::Timeout);
         if let Ok(mut s) = self.state.try_borrow_mut() {
-            s.finish(self.addr, latency, now, outcome);
+            // A timeout can open the breaker here; the next attempt that
+            // finishes normally is what the counters see.
+            let _ = s.finish(self.addr, latency, now, outcome);
         }
     }
 }

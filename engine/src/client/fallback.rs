@@ -133,6 +133,8 @@ mod tests {
             },
             request_keys: Vec::new(),
             reply_header: None,
+            stats: Default::default(),
+            trace: None,
             attempt: 0,
         }
     }

@@ -11,9 +11,11 @@
 //! too). Reading takes a snapshot: it copies counts, it never blocks a
 //! call.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use ringrpc_codec::thrift::Utf8Bytes;
@@ -63,30 +65,39 @@ pub struct CallCounters {
     pub rejected: u64,
     /// Failed calls a [`Fallback`](super::Fallback) answered with a value.
     pub fallbacks: u64,
+    /// Times a breaker (service or instance) opened.
+    pub breakers_opened: u64,
 }
 
-/// The counters, as cells a call bumps.
+/// The counters a call bumps. Written by their core only (a relaxed load
+/// and store, no locked instruction), read by a metrics scrape from
+/// another thread: [`Governance::shared_counters`].
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) retries: Cell<u64>,
-    pub(crate) result_retries: Cell<u64>,
-    pub(crate) backups: Cell<u64>,
-    pub(crate) rejected: Cell<u64>,
-    pub(crate) fallbacks: Cell<u64>,
+pub struct Counters {
+    pub(crate) retries: AtomicU64,
+    pub(crate) result_retries: AtomicU64,
+    pub(crate) backups: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) fallbacks: AtomicU64,
+    pub(crate) breakers_opened: AtomicU64,
 }
 
 impl Counters {
-    pub(crate) fn bump(c: &Cell<u64>) {
-        c.set(c.get() + 1);
+    #[inline]
+    pub(crate) fn bump(c: &AtomicU64) {
+        c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
-    fn get(&self) -> CallCounters {
+    /// The counts now.
+    pub fn get(&self) -> CallCounters {
+        let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
         CallCounters {
-            retries: self.retries.get(),
-            result_retries: self.result_retries.get(),
-            backups: self.backups.get(),
-            rejected: self.rejected.get(),
-            fallbacks: self.fallbacks.get(),
+            retries: r(&self.retries),
+            result_retries: r(&self.result_retries),
+            backups: r(&self.backups),
+            rejected: r(&self.rejected),
+            fallbacks: r(&self.fallbacks),
+            breakers_opened: r(&self.breakers_opened),
         }
     }
 }
@@ -100,7 +111,7 @@ pub(crate) struct CoreState {
     pub(crate) retry: RefCell<RetryState>,
     /// `None` when no method has a service breaker.
     pub(crate) service: Option<RefCell<ServiceBreakers>>,
-    pub(crate) counters: Counters,
+    pub(crate) counters: Arc<Counters>,
     /// The callee, as the breakers' keys name it.
     callee: String,
 }
@@ -116,7 +127,7 @@ impl CoreState {
             instances: RefCell::new(instances),
             retry: RefCell::new(retry),
             service: service.map(RefCell::new),
-            counters: Counters::default(),
+            counters: Arc::default(),
             callee,
         });
         CLIENTS.with(|c| {
@@ -162,6 +173,12 @@ impl Governance {
     /// The counters so far.
     pub fn counters(&self) -> CallCounters {
         self.0.counters.get()
+    }
+
+    /// The counters themselves, readable from any thread (what
+    /// [`Metrics::add_client`](crate::metrics::Metrics::add_client) keeps).
+    pub fn shared_counters(&self) -> Arc<Counters> {
+        self.0.counters.clone()
     }
 
     /// The service-level breaker of `method`, if it has one and a call used

@@ -20,6 +20,7 @@ use super::options::{ClientConfig, PoolKind};
 use super::{mux, pool};
 use crate::context::ClientContext;
 use crate::metainfo::{Kind, MetainfoError, TRACEPARENT};
+use crate::stats::Event;
 use crate::{Error, Result};
 
 /// The seq id of a reply frame, and whether its connection may carry the
@@ -185,7 +186,8 @@ impl Invoke {
         }
         // Inside a server handler: the persistent metainfo that arrived,
         // what the handler added, and the trace (see `metainfo`).
-        if let Some(trace) = crate::metainfo::forward(h) {
+        crate::metainfo::forward(h);
+        if let Some(trace) = &cx.trace {
             let tp = bytes::Bytes::from(trace.to_traceparent());
             let _ = crate::metainfo::put(h, Kind::Transient, TRACEPARENT, tp);
         }
@@ -209,6 +211,7 @@ impl Invoke {
         if ttheader && !cx.request_keys.is_empty() {
             check_room(cx)?;
         }
+        let stats = &cx.stats;
         let encode = |w: &mut LinkWriter| {
             let mut h = self.header.borrow_mut();
             let header = if ttheader {
@@ -223,24 +226,36 @@ impl Invoke {
         };
         match self.cfg.pool {
             PoolKind::Mux { .. } => {
+                stats.record(Event::ClientConnStart);
                 let conn = self
                     .mux
                     .get(addr, req.connect_timeout, req.codec, self.cfg.frame_limits)
                     .await?;
+                stats.record(Event::ClientConnFinish);
+                // Written and read by the connection's own tasks: the
+                // call sees the whole exchange.
+                stats.record(Event::WriteStart);
                 let frame = conn.call(cx.info.seqid, req.oneway, encode).await?;
+                stats.record(Event::ReadFinish);
                 Ok(ClientReply { frame })
             }
             PoolKind::Long { .. } => {
+                stats.record(Event::ClientConnStart);
                 let mut conn = self.long.get(addr, req.connect_timeout).await?;
+                stats.record(Event::ClientConnFinish);
+                stats.record(Event::WriteStart);
                 encode(conn.writer());
                 // IO-error handling: on any error the connection is dropped
                 // here instead of going back to the pool.
                 conn.send(addr).await?;
+                stats.record(Event::WriteFinish);
                 if req.oneway {
                     self.long.put(addr, conn);
                     return Ok(ClientReply { frame: None });
                 }
+                stats.record(Event::WaitReadStart);
                 let frame = conn.recv(req.codec, &self.cfg.frame_limits).await?;
+                stats.record(Event::ReadFinish);
                 // A reply belongs to its call: one with another seq id means
                 // the stream is out of step (Apache Thrift's clients raise
                 // BAD_SEQUENCE_ID); the connection is dropped, not pooled.

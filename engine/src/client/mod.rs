@@ -85,7 +85,7 @@ pub use builder::ClientBuilder;
 pub use call::{Client, ClientReply, ClientRequest, RawReply, decode_raw_reply, decode_reply};
 pub use discover::DiscoveryConfig;
 pub use fallback::Fallback;
-pub use governance::{CallCounters, Governance, GovernanceConfig, GovernanceSnapshot};
+pub use governance::{CallCounters, Counters, Governance, GovernanceConfig, GovernanceSnapshot};
 pub use invoke::Invoke;
 pub use options::{CallOptions, ClientConfig, PoolKind};
 pub use reply::ReplyKind;

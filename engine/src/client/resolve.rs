@@ -193,9 +193,22 @@ impl Resolve {
     #[inline]
     fn record(&self, req: &ClientRequest, r: &Result<ClientReply>) {
         if let Some(breakers) = &self.core.service {
-            breakers
+            let opened = breakers
                 .borrow_mut()
                 .record(req.method.as_str(), Instant::now(), r);
+            if opened {
+                self.breaker_opened(None);
+            }
+        }
+    }
+
+    /// Counts a breaker that opened (an instance's, or the method's).
+    #[cold]
+    fn breaker_opened(&self, addr: Option<SocketAddr>) {
+        Counters::bump(&self.core.counters.breakers_opened);
+        match addr {
+            Some(addr) => tracing::info!(%addr, "instance breaker opened"),
+            None => tracing::info!("service breaker opened"),
         }
     }
 
@@ -244,7 +257,9 @@ impl Resolve {
                 }
                 None => self.invoke.call(cx, addr, req).await,
             };
-            guard.finish(&r);
+            if guard.finish(&r) {
+                self.breaker_opened(Some(addr));
+            }
             self.record(req, &r);
             if track {
                 self.forget_if_gone(epoch, &addr);
@@ -305,7 +320,9 @@ impl Resolve {
                 }
                 None => self.invoke.call(cx, addr, req).await,
             };
-            guard.finish(&r);
+            if guard.finish(&r) {
+                self.breaker_opened(Some(addr));
+            }
             self.record(req, &r);
             if track {
                 self.forget_if_gone(epoch, &addr);

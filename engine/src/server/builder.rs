@@ -21,7 +21,7 @@ use crate::middleware::Service;
 use crate::middleware::{Identity, Layer, Stack};
 use crate::notify::Signal;
 use crate::runtime::Runtime;
-use crate::stats::{Observers, StatsLevel, Tracer};
+use crate::stats::{MakeTracer, StatsLevel, Tracer, observers};
 
 /// The server entry point.
 #[derive(Debug)]
@@ -58,21 +58,6 @@ pub struct ServerBuilder<F, L = Identity> {
     limiter: Option<MakeLimiter>,
     tracers: Vec<MakeTracer>,
     stats_level: Option<StatsLevel>,
-}
-
-/// Makes a core's tracer.
-#[derive(Clone)]
-struct MakeTracer(Arc<dyn Fn() -> Rc<dyn Tracer> + Send + Sync>);
-
-impl std::fmt::Debug for MakeTracer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MakeTracer")
-    }
-}
-
-/// A core's observers: one instance of each tracer.
-fn observers(make: &[MakeTracer], level: Option<StatsLevel>) -> Observers {
-    Observers::new(make.iter().map(|m| (m.0)()).collect(), level)
 }
 
 /// Makes a core's user limiter.
@@ -148,9 +133,7 @@ impl<F, L> ServerBuilder<F, L> {
         M: Fn() -> T + Send + Sync + 'static,
         T: Tracer,
     {
-        self.tracers.push(MakeTracer(Arc::new(move || {
-            Rc::new(make()) as Rc<dyn Tracer>
-        })));
+        self.tracers.push(MakeTracer::new(make));
         self
     }
 

@@ -604,6 +604,9 @@ where
         let trace = if span.is_disabled() {
             trace
         } else {
+            // The span's latency needs the call's start and finish.
+            stats.raise_to(StatsLevel::Base);
+            stats.record_at(Event::RpcStart, req.received);
             // Traced here: a call that brought no trace starts one.
             let t = trace.unwrap_or_else(TraceContext::new_root);
             span.record(
@@ -748,8 +751,8 @@ where
 /// Ends a server call's observation: `RpcFinish`, the tracers, the span's
 /// closing fields.
 fn finish(obs: &Observers, span: &tracing::Span, info: &RpcInfo, stats: &mut RpcStats) {
+    stats.record(Event::RpcFinish);
     if obs.level() != StatsLevel::Disabled {
-        stats.record(Event::RpcFinish);
         obs.finish(Side::Server, info, stats);
     }
     if !span.is_disabled() {
