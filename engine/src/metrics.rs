@@ -128,6 +128,8 @@ struct Inner {
     servers: Mutex<Vec<LimitHandle>>,
     /// Clients' governance counters, one per client per core, by callee.
     clients: Mutex<Vec<(String, Arc<Counters>)>>,
+    /// The size of the last scrape's text.
+    last_len: AtomicUsize,
 }
 
 /// One core's series.
@@ -195,6 +197,7 @@ impl Metrics {
                 cores: Mutex::new(Vec::new()),
                 servers: Mutex::new(Vec::new()),
                 clients: Mutex::new(Vec::new()),
+                last_len: AtomicUsize::new(0),
             }),
         }
     }
@@ -242,9 +245,13 @@ impl Metrics {
     pub fn encode(&self) -> String {
         let mut registry = prometheus_client::registry::Registry::default();
         registry.register_collector(Box::new(Collector(self.inner.clone())));
-        let mut out = String::new();
+        // Room for what the last scrape wrote and a bit: growing a large
+        // output by doubling copies it again and again.
+        let hint = self.inner.last_len.load(Ordering::Relaxed);
+        let mut out = String::with_capacity(hint + hint / 8);
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &registry);
+        self.inner.last_len.store(out.len(), Ordering::Relaxed);
         out
     }
 
