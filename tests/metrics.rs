@@ -186,3 +186,113 @@ fn the_endpoint_answers_only_get_metrics() {
         .expect("two responses, then close");
     assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 2);
 }
+
+/// The `echo_server` example's binary: `cargo test` builds the examples
+/// beside the tests. Run alone (`--test metrics`), the test builds it
+/// itself, in a target directory of its own (the outer cargo may hold the
+/// lock on this one).
+fn echo_server_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test's path");
+    // target/<profile>/deps/metrics-<hash> -> target/<profile>/examples/
+    let profile_dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
+    let bin = profile_dir.join("examples").join("echo_server");
+    if bin.exists() {
+        return bin;
+    }
+    let own = profile_dir.join("metrics-test-example");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "-q", "-p", "ringrpc", "--example", "echo_server"])
+        .env("CARGO_TARGET_DIR", &own)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the echo_server example");
+    own.join("debug").join("examples").join("echo_server")
+}
+
+/// Kills the example's process if the test fails before it stops it.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn echo_server_example_serves_metrics_counting_exactly_the_calls_made() {
+    use std::io::BufRead;
+    let mut child = Child(
+        std::process::Command::new(echo_server_binary())
+            .args([
+                "--addr",
+                "127.0.0.1:0",
+                "--cores",
+                "1",
+                "--metrics",
+                "127.0.0.1:0",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("echo_server starts"),
+    );
+    let out = child.0.stdout.take().expect("stdout");
+    let mut lines = std::io::BufReader::new(out).lines();
+    let mut metrics_addr = None;
+    let mut addr = None;
+    while addr.is_none() {
+        let line = lines.next().expect("a line").expect("utf-8");
+        if let Some(rest) = line.strip_prefix("metrics on http://") {
+            metrics_addr = rest
+                .strip_suffix("/metrics")
+                .map(|a| a.parse().expect("addr"));
+        }
+        if let Some(rest) = line.strip_prefix("listening on ") {
+            addr = Some(rest.parse::<SocketAddr>().expect("addr"));
+        }
+    }
+    let metrics_addr: SocketAddr = metrics_addr.expect("the metrics address, printed first");
+    let b = ClientBuilder::new("EchoService")
+        .target(addr.expect("addr"))
+        .transport(Transport::TtHeader)
+        .protocol(Protocol::Binary)
+        .caller("example-test")
+        .rpc_timeout(Duration::from_secs(5));
+    let calls = 7;
+    ringrpc::engine::runtime::block_on(async move {
+        let c = EchoServiceClient::new(b.build().expect("client"));
+        for _ in 0..calls {
+            c.echo(EchoRequest { msg: "ok".into() }).await.expect("ok");
+        }
+    });
+    let (status, text) = http(
+        metrics_addr,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let labels = r#"{type="pingpong",caller="example-test",callee="EchoService",method="echo",status="succeed",retry="0"}"#;
+    assert_eq!(
+        sample(&text, &format!("kitex_server_throughput{labels}")),
+        Some(calls as f64),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, &format!("kitex_server_latency_us_count{labels}")),
+        Some(calls as f64)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!(
+                "kitex_server_throughput{}",
+                labels.replace("succeed", "error")
+            )
+        ),
+        None,
+        "no failed call, no error series"
+    );
+}
