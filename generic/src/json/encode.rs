@@ -86,10 +86,23 @@ pub(crate) fn encode_struct<W: Wire>(
 }
 
 /// Which fields of a struct were written: a bit each, inline up to 256
-/// fields.
+/// fields. Wider structs borrow their words from a per-thread pool and give
+/// them back when done, so that a list of them (or the next call) does not
+/// allocate per struct: warm, nothing is allocated.
 pub(crate) struct Seen {
     inline: [u64; 4],
     spill: Vec<u64>,
+}
+
+/// Spill buffers kept per thread, at most this many (one per level of
+/// nested wide structs in use at once)...
+const SPILL_POOL: usize = 16;
+/// ... of at most this many words (32 768 fields, more than an `i16` id
+/// can number).
+const SPILL_WORDS: usize = 512;
+
+thread_local! {
+    static SPILLS: std::cell::RefCell<Vec<Vec<u64>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Seen {
@@ -98,11 +111,23 @@ impl Seen {
         Self {
             inline: [0; 4],
             spill: if n > 256 {
-                vec![0; n.div_ceil(64)]
+                Self::spill(n.div_ceil(64))
             } else {
                 Vec::new()
             },
         }
+    }
+    /// `words` zeroed words, from the pool when it has a buffer.
+    #[cold]
+    fn spill(words: usize) -> Vec<u64> {
+        let mut v = SPILLS
+            .try_with(|p| p.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        v.clear();
+        v.resize(words, 0);
+        v
     }
     #[inline]
     fn words(&mut self) -> &mut [u64] {
@@ -124,6 +149,22 @@ impl Seen {
     #[inline]
     pub(crate) fn get(&mut self, i: usize) -> bool {
         self.words()[i / 64] & (1u64 << (i % 64)) != 0
+    }
+}
+
+impl Drop for Seen {
+    #[inline]
+    fn drop(&mut self) {
+        if self.spill.capacity() == 0 || self.spill.capacity() > SPILL_WORDS {
+            return;
+        }
+        let v = std::mem::take(&mut self.spill);
+        let _ = SPILLS.try_with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < SPILL_POOL {
+                p.push(v);
+            }
+        });
     }
 }
 
