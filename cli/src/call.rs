@@ -81,6 +81,7 @@ pub(crate) fn run(
         .rpc_timeout(a.timeout)
         .connect_timeout(a.timeout);
     let opts = a.output.options();
+    let pretty = opts.pretty;
     let reply = ringrpc_engine::runtime::block_on(async {
         let client = builder.build()?;
         let client = GenericClient::new(client, idl, service)?.json_options(opts);
@@ -91,9 +92,34 @@ pub(crate) fn run(
             writeln!(stdout, "{json}")?;
             Ok(OK)
         }
+        JsonReply::Exception { name, json } if pretty => {
+            writeln!(stdout, "{}", pretty_exception(&name, &json))?;
+            Ok(DECLARED)
+        }
         exception @ JsonReply::Exception { .. } => {
             writeln!(stdout, "{}", exception.to_result_json())?;
             Ok(DECLARED)
         }
+    }
+}
+
+/// `{"<name>": <json>}` indented as the pretty `json` is: the exception's
+/// lines one level deeper (JSON strings hold no raw newlines, so the
+/// lines are the formatter's).
+fn pretty_exception(name: &str, json: &str) -> String {
+    let key = serde_json::to_string(name).unwrap_or_default();
+    let inner = json.replace('\n', "\n  ");
+    format!("{{\n  {key}: {inner}\n}}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_pretty_exception_is_indented_as_a_whole() {
+        let inner = "{\n  \"errorCode\": 1001,\n  \"message\": \"a\\nb\"\n}";
+        assert_eq!(
+            super::pretty_exception("err1", inner),
+            "{\n  \"err1\": {\n    \"errorCode\": 1001,\n    \"message\": \"a\\nb\"\n  }\n}"
+        );
     }
 }
