@@ -9,7 +9,7 @@
 //!   exceptions and a business status.
 //! - [`thrift_test`] (`ThriftTest.thrift`): Apache Thrift's cross-language
 //!   test service, for Apache Thrift's own test clients.
-//! - [`bench`] (`bench.thrift`): the nested struct of the codec benchmarks
+//! - [`bench`](mod@bench) (`bench.thrift`): the nested struct of the codec benchmarks
 //!   (`Payload`: i64, string, `list<string>`, `map<string, i64>`,
 //!   `list<Nested>`), types only.
 //!
