@@ -1,14 +1,16 @@
 //! Generates the Rust of this folder's IDLs with ringrpc-build, as a user's
 //! `build.rs` would: `echo.thrift` and `item.thrift` (the examples, tests
-//! and benchmarks) and `ThriftTest.thrift` (Apache Thrift's cross-language
+//! and benchmarks), `ThriftTest.thrift` (Apache Thrift's cross-language
 //! test service, for the `thrift_test_server` example and the Python interop
-//! test). The generated code names `::ringrpc_codec` and `::ringrpc_engine`
-//! because this crate depends on them rather than on the facade.
+//! test) and `bench.thrift` (the codec benchmarks' nested struct). The
+//! generated code names `::ringrpc_codec` and `::ringrpc_engine` because
+//! this crate depends on them rather than on the facade.
 fn main() {
     let out = std::env::var("OUT_DIR").expect("OUT_DIR is set for build scripts");
     for (dir, files) in [
         ("common", &["echo.thrift", "item.thrift"][..]),
         ("thrift_test", &["ThriftTest.thrift"][..]),
+        ("bench", &["bench.thrift"][..]),
     ] {
         ringrpc_build::Builder::new()
             .codec_path("::ringrpc_codec")

@@ -4,8 +4,9 @@
 //!   (`volo_gen.rs`): the peer side of the wire-compatibility tests and the
 //!   live Volo servers and clients. A test oracle, never ringrpc's code
 //!   generator (see DESIGN.md, "Thrift IDL parsing for codegen").
-//! - the benchmark IDL `interop/idl/bench.thrift` twice: by volo-build
-//!   (`volo_bench.rs`) and by ringrpc-build, codec-only
+//! - the benchmark IDL `idl/bench.thrift` (shared with the generic JSON
+//!   bench) twice: by volo-build (`volo_bench.rs`) and by ringrpc-build,
+//!   codec-only
 //!   (`OUT_DIR/ringrpc_bench/ringrpc_gen.rs`), and by ringrpc-build again
 //!   with FxHash and AHash maps (`OUT_DIR/ringrpc_bench_fx`,
 //!   `OUT_DIR/ringrpc_bench_ahash`; the benchmark includes those itself).
@@ -16,7 +17,7 @@ fn main() {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     let echo = here.join("../idl/echo.thrift");
     let item = here.join("../idl/item.thrift");
-    let bench = here.join("idl/bench.thrift");
+    let bench = here.join("../idl/bench.thrift");
     for idl in [&echo, &item, &bench] {
         println!("cargo:rerun-if-changed={}", idl.display());
     }

@@ -10,7 +10,8 @@ use crate::{CallArgs, DECLARED, Failure, OK};
 
 pub(crate) const HELP: &str = "\
 The arguments are a JSON object keyed by the method's argument names, given as
-the JSON argument, with --data (JSON or @FILE), or on standard input. They are
+the JSON argument, with --data (JSON or @FILE), or on standard input (not read
+for a method without arguments). They are
 checked against the IDL before anything is sent: a wrong type, a missing
 required field, an unknown field or a number out of range is an error naming
 the path ($.thing.i32_thing).
@@ -71,8 +72,15 @@ pub(crate) fn run(
         ))
     })?;
     // Unknown services and methods are reported before reading the data.
-    idl.method(service, method)?;
-    let json = arguments(&a, stdin)?;
+    let m = idl.method(service, method)?;
+    let json = if a.json.is_none() && a.data.is_none() && idl.types().get(m.args).fields.is_empty()
+    {
+        // A method without arguments needs none: standard input is not
+        // waited for (`ringrpc call ... ThriftTest.testVoid`).
+        "{}".to_owned()
+    } else {
+        arguments(&a, stdin)?
+    };
     let addr = resolve(&a.addr)?;
     let builder = ClientBuilder::new(idl.service(service)?.name.clone())
         .target(addr)
@@ -81,6 +89,7 @@ pub(crate) fn run(
         .rpc_timeout(a.timeout)
         .connect_timeout(a.timeout);
     let opts = a.output.options();
+    let pretty = opts.pretty;
     let reply = ringrpc_engine::runtime::block_on(async {
         let client = builder.build()?;
         let client = GenericClient::new(client, idl, service)?.json_options(opts);
@@ -91,9 +100,34 @@ pub(crate) fn run(
             writeln!(stdout, "{json}")?;
             Ok(OK)
         }
+        JsonReply::Exception { name, json } if pretty => {
+            writeln!(stdout, "{}", pretty_exception(&name, &json))?;
+            Ok(DECLARED)
+        }
         exception @ JsonReply::Exception { .. } => {
             writeln!(stdout, "{}", exception.to_result_json())?;
             Ok(DECLARED)
         }
+    }
+}
+
+/// `{"<name>": <json>}` indented as the pretty `json` is: the exception's
+/// lines one level deeper (JSON strings hold no raw newlines, so the
+/// lines are the formatter's).
+fn pretty_exception(name: &str, json: &str) -> String {
+    let key = serde_json::to_string(name).unwrap_or_default();
+    let inner = json.replace('\n', "\n  ");
+    format!("{{\n  {key}: {inner}\n}}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_pretty_exception_is_indented_as_a_whole() {
+        let inner = "{\n  \"errorCode\": 1001,\n  \"message\": \"a\\nb\"\n}";
+        assert_eq!(
+            super::pretty_exception("err1", inner),
+            "{\n  \"err1\": {\n    \"errorCode\": 1001,\n    \"message\": \"a\\nb\"\n  }\n}"
+        );
     }
 }

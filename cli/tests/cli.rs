@@ -225,6 +225,29 @@ fn mock_serves_canned_responses_that_call_reads() {
         .unwrap();
     let o = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8(o.stdout).unwrap().trim(), r#""canned""#);
+    // A method without arguments needs no JSON (standard input, null here,
+    // is not read); a declared exception printed pretty is one document.
+    let base = [
+        "call",
+        "--idl",
+        &idl("ThriftTest.thrift"),
+        "--addr",
+        &m.addr,
+    ];
+    let (code, out, err) = output(bin().args(base).arg("ThriftTest.testVoid"));
+    assert_eq!((code, out.trim()), (0, "null"), "{err}");
+    let (code, out, _) = output(
+        bin()
+            .args(base)
+            .args(["ThriftTest.testException", r#"{"arg": "x"}"#]),
+    );
+    assert_eq!(
+        (code, out.trim()),
+        (
+            1,
+            "{\n  \"err1\": {\n    \"errorCode\": 7,\n    \"message\": \"mocked\"\n  }\n}"
+        )
+    );
     assert!(started.elapsed() < Duration::from_secs(60));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -58,6 +58,9 @@
 //!   any order); JSON in declaration order gives the bytes generated code
 //!   writes.
 //!
+//! The JSON text must be UTF-8 (RFC 8259); input that is not is refused
+//! whole, with the byte offset where it stops being UTF-8.
+//!
 //! Errors carry the path of the value that failed ([`Path`]: `$` is the
 //! arguments object, then `.field`, `[index]`, `["key"]`), and nothing is
 //! sent. Kitex's dynamicgo writes a missing required field with its zero
@@ -73,11 +76,27 @@
 //!
 //! Encoding JSON allocates nothing per field: keys and strings are read in
 //! place from the input (`serde_json` borrows them unless they hold
-//! escapes), base64 is decoded straight into the output, and container
-//! headers are filled in once their count is known (`wire`). Decoding
-//! reads strings and binaries as slices of the message and writes JSON
-//! through `serde_json`'s formatter. `benches/json.rs` compares both with
-//! generated code on the codegen bench's nested struct.
+//! escapes; the input is checked as UTF-8 once, whole), base64 is decoded
+//! straight into the output, and container headers are filled in once
+//! their count is known (`wire`). Decoding reads strings and binaries as
+//! slices of the message and writes JSON through `serde_json`'s formatter.
+//! Into a reused buffer ([`JsonCodec::encode_into`],
+//! [`JsonCodec::decode_into`]) neither allocates at all, however many
+//! fields, elements and nested structs (`tests/alloc.rs` counts).
+//!
+//! `benches/json.rs` times both against generated code on the codegen
+//! bench's nested struct (692 bytes in binary). On a shared 2-core box
+//! (December 2026, criterion medians, several runs): decoding to JSON
+//! takes 1.4-1.5x the generated decode (which builds the struct), in
+//! either protocol; encoding from JSON takes 4.0-4.6x the generated encode
+//! in binary and 2.2-3.6x in compact (generated code writes a struct
+//! already in memory). About two thirds of the encode is `serde_json`
+//! tokenizing the text (its string scan, map and key access); reading the
+//! text and throwing it away is already 1.2-2.1x the generated binary
+//! encode. `sonic-rs` 0.5 in `serde_json`'s place (through its serde
+//! `Deserializer`, the same seeds) measured within noise of it (2.63 µs
+//! against 2.72 µs for the binary encode), so the crate stays on
+//! `serde_json`.
 #![deny(missing_docs)]
 #![allow(async_fn_in_trait)] // per-core futures are deliberately not `Send`
 

@@ -9,6 +9,9 @@
 //!   exceptions and a business status.
 //! - [`thrift_test`] (`ThriftTest.thrift`): Apache Thrift's cross-language
 //!   test service, for Apache Thrift's own test clients.
+//! - [`bench`](mod@bench) (`bench.thrift`): the nested struct of the codec benchmarks
+//!   (`Payload`: i64, string, `list<string>`, `map<string, i64>`,
+//!   `list<Nested>`), types only.
 //!
 //! Each module holds the IDL's types, and per service the handler trait
 //! (`EchoService`), the server adapter (`EchoServiceServer`), the typed
@@ -22,5 +25,10 @@ mod thrift_test_gen {
     include!(concat!(env!("OUT_DIR"), "/thrift_test/ringrpc_gen.rs"));
 }
 
+mod bench_gen {
+    include!(concat!(env!("OUT_DIR"), "/bench/ringrpc_gen.rs"));
+}
+
+pub use bench_gen::bench;
 pub use common::{echo, item};
 pub use thrift_test_gen::thrift_test;

@@ -1,5 +1,5 @@
 //! Generated code against generated code: ringrpc-build's types for
-//! `interop/idl/bench.thrift` against volo-build's (pilota's), binary
+//! `idl/bench.thrift` against volo-build's (pilota's), binary
 //! protocol, decode and encode of one nested struct (i64, string,
 //! `list<string>`, `map<string, i64>`, `list<Nested>`).
 //!

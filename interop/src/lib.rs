@@ -47,7 +47,7 @@ pub use generated::volo_gen::echo;
 /// `rs example.shop.item`).
 pub use generated::volo_gen::example::shop::item;
 
-/// The codec benchmark's IDL (`interop/idl/bench.thrift`), generated twice.
+/// The codec benchmark's IDL (`idl/bench.thrift`), generated twice.
 pub mod bench {
     /// By volo-build: pilota's types.
     #[allow(

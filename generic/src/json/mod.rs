@@ -2,9 +2,15 @@
 //! guided by an [`Idl`], with no tree in between. See the
 //! [crate docs](crate#the-json-mapping) for the mapping.
 //!
-//! [`JsonCodec`] keeps its scratch buffers between calls, so a warm codec
-//! allocates nothing per call but the output it hands back (nothing at all
-//! with [`JsonCodec::encode_into`] and a reused `Vec`).
+//! [`JsonCodec`] keeps no state between calls, and allocates nothing per
+//! value: into a reused `Vec` ([`JsonCodec::encode_into`],
+//! [`JsonCodec::decode_into`]) a call allocates nothing at all, however
+//! many fields, elements and nested structs it carries;
+//! [`encode`](JsonCodec::encode) and [`decode`](JsonCodec::decode)
+//! allocate only the output they hand back (`tests/alloc.rs` counts). The
+//! exceptions are per call, not per value: JSON strings with escapes are
+//! unescaped into one scratch buffer per call (`serde_json`'s), and the
+//! compact protocol spills the field ids of structs nested deeper than 16.
 
 mod decode;
 pub(crate) mod encode;
