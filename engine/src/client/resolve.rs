@@ -284,6 +284,8 @@ impl Resolve {
     ) -> Outcome {
         let mut last: Option<(Result<ClientReply>, SocketAddr)> = None;
         let mut attempt: u32 = 0;
+        // Why the next attempt goes out: counted once it does.
+        let mut again: Option<Again> = None;
         let track = fixed.is_none();
         let results = match retry {
             Some(_) => self.results(req),
@@ -305,6 +307,9 @@ impl Resolve {
             };
             if let Some(retry) = &mut retry {
                 retry.on_attempt(&Instance::new(addr));
+            }
+            if let Some(a) = again.take() {
+                self.count(a);
             }
             let epoch = self.core.instances.borrow().epoch();
             let guard = AttemptGuard::new(&self.core.instances, addr, cx.info.deadline, track);
@@ -344,11 +349,11 @@ impl Resolve {
                     match &r {
                         Ok(_) => {
                             tracing::debug!(method = %req.method, %addr, attempt, "retrying a result");
-                            self.count(Again::ResultRetry);
+                            again = Some(Again::ResultRetry);
                         }
                         Err(e) => {
                             tracing::debug!(method = %req.method, %addr, error = %e, attempt, "retrying");
-                            self.count(Again::Retry);
+                            again = Some(Again::Retry);
                         }
                     }
                     if !after.is_zero() {
