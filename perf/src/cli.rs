@@ -346,6 +346,10 @@ pub struct ServeArgs {
     /// address, serve them at `GET ADDR/metrics`.
     #[arg(long, num_args = 0..=1, default_missing_value = "off")]
     pub metrics: Option<String>,
+    /// With `--metrics`: make up this many more series at start (method x
+    /// status pairs), to measure scrapes of a large registry.
+    #[arg(long, default_value_t = 0)]
+    pub metrics_series: usize,
     /// Answer each `EchoService.echo` call with its reply (Framed or
     /// TTHeader, strict binary), patched in place, instead of echoing the
     /// bytes (`raw-server` only; `client-compare` uses it).

@@ -70,6 +70,7 @@ fn run(a: cli::RunArgs) -> std::io::Result<()> {
                 a.load.server_cores,
                 a.load.server_first_core,
                 a.metrics.as_deref(),
+                0,
             )?;
             let addr = s.local_addr();
             (
@@ -188,7 +189,13 @@ fn run(a: cli::RunArgs) -> std::io::Result<()> {
 
 /// `serve`: ringrpc's echo server in its own process (for `compare`).
 fn serve(a: cli::ServeArgs) -> std::io::Result<()> {
-    let s = peers::ringrpc::start(a.addr, a.cores, a.first_core, a.metrics.as_deref())?;
+    let s = peers::ringrpc::start(
+        a.addr,
+        a.cores,
+        a.first_core,
+        a.metrics.as_deref(),
+        a.metrics_series,
+    )?;
     println!("listening on {}", s.local_addr());
     if a.stats {
         peers::serve_stats();
