@@ -46,11 +46,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
         .with_simple_exporter(opentelemetry_stdout::SpanExporter::default())
         .build();
-    // Only the engine's per-call spans, at INFO: with no subscriber
+    // Only the engine's per-call spans, at DEBUG: with no subscriber
     // enabling them, they cost one cached check per call.
     let rpc_spans = Targets::new()
-        .with_target("ringrpc::client", tracing::Level::INFO)
-        .with_target("ringrpc::server", tracing::Level::INFO);
+        .with_target("ringrpc::client", tracing::Level::DEBUG)
+        .with_target("ringrpc::server", tracing::Level::DEBUG);
     tracing_subscriber::registry()
         .with(
             tracing_opentelemetry::layer()

@@ -86,8 +86,8 @@ fn each_side_has_a_span_and_the_trace_continues_across_the_hop() {
         .with(
             capture.clone().with_filter(
                 tracing_subscriber::filter::Targets::new()
-                    .with_target("ringrpc::client", tracing::Level::INFO)
-                    .with_target("ringrpc::server", tracing::Level::INFO),
+                    .with_target("ringrpc::client", tracing::Level::DEBUG)
+                    .with_target("ringrpc::server", tracing::Level::DEBUG),
             ),
         )
         .init();

@@ -206,10 +206,10 @@ where
     }
 
     /// The call's span (disabled unless a subscriber enables
-    /// `ringrpc::client` at `INFO`).
+    /// `ringrpc::client` at `DEBUG`).
     #[inline]
     fn span(&self, method: &Utf8Bytes) -> tracing::Span {
-        tracing::info_span!(
+        tracing::debug_span!(
             target: "ringrpc::client",
             "rpc",
             side = "client",

@@ -584,7 +584,7 @@ where
             .and_then(|h| metainfo::value(h, Kind::Transient, TRACEPARENT))
             .and_then(TraceContext::parse)
             .map(|t| t.child());
-        let span = tracing::info_span!(
+        let span = tracing::debug_span!(
             target: "ringrpc::server",
             "rpc",
             side = "server",
@@ -645,11 +645,18 @@ where
         let handled = Scoped {
             scope: &scope,
             fut: self.handler.call(&mut cx, args),
-        }
-        .instrument(span.clone());
+        };
         let out = match deadline.filter(|_| self.core.enforce_deadline) {
-            None => catch_unwind(handled).await,
-            Some(d) => match monoio::time::timeout_at(d.into(), catch_unwind(handled)).await {
+            // Instrumented only when the span is on: the wrapper moves the
+            // handler's future once more.
+            None if span.is_disabled() => catch_unwind(handled).await,
+            None => catch_unwind(handled.instrument(span.clone())).await,
+            Some(d) => match monoio::time::timeout_at(
+                d.into(),
+                catch_unwind(handled.instrument(span.clone())),
+            )
+            .await
+            {
                 Ok(out) => out,
                 Err(_) => {
                     self.core.limits.timed_out();
