@@ -8,6 +8,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use ringrpc::engine::context::ServerContext;
@@ -15,8 +16,12 @@ use ringrpc::engine::metrics::Metrics;
 use ringrpc::engine::server::{Limits, Server};
 use ringrpc_example_idl::echo::{EchoRequest, EchoResponse, EchoService, EchoServiceServer};
 
+/// Echoes, after `work` of CPU time (a stand-in for a handler that does
+/// something, to see the limits shed load from outside).
 #[derive(Clone)]
-struct Echo;
+struct Echo {
+    work: Duration,
+}
 
 impl EchoService for Echo {
     async fn echo(
@@ -24,6 +29,12 @@ impl EchoService for Echo {
         _cx: &mut ServerContext,
         req: EchoRequest,
     ) -> ringrpc::engine::Result<EchoResponse> {
+        if !self.work.is_zero() {
+            let until = Instant::now() + self.work;
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+        }
         Ok(EchoResponse { msg: req.msg })
     }
 }
@@ -58,6 +69,10 @@ struct Args {
     /// `kitex_server_latency_us`, and the engine's own) at `GET ADDR/metrics`.
     #[arg(long)]
     metrics: Option<SocketAddr>,
+    /// Microseconds of CPU each call spends before it answers (a busy
+    /// handler, so the limits have work to save).
+    #[arg(long, default_value_t = 0)]
+    work_us: u64,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -79,7 +94,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.metrics.is_some() {
         builder = builder.tracer(metrics.tracer());
     }
-    let server = builder.service(EchoServiceServer::new(Echo)).start()?;
+    let echo = Echo {
+        work: Duration::from_micros(args.work_us),
+    };
+    let server = builder.service(EchoServiceServer::new(echo)).start()?;
     let _endpoint = match args.metrics {
         Some(addr) => {
             metrics.add_server(&server);
