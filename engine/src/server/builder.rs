@@ -171,9 +171,14 @@ impl<F, L> ServerBuilder<F, L> {
     }
 
     fn with_routes<G>(self, routes: G) -> ServerBuilder<G, L> {
+        self.map_routes(|_| routes)
+    }
+
+    /// The same builder with its routes made from the old ones.
+    fn map_routes<G>(self, f: impl FnOnce(F) -> G) -> ServerBuilder<G, L> {
         ServerBuilder {
             cfg: self.cfg,
-            routes,
+            routes: f(self.routes),
             layer: self.layer,
             registry: self.registry,
             limiter: self.limiter,
@@ -251,16 +256,7 @@ impl<F: RouteFactory, L: Clone + Send + Sync + 'static> ServerBuilder<F, L> {
         L::Service: Handler<S::Descriptor>,
     {
         let tail = ServiceFactory::new(Cloned(svc), self.layer.clone());
-        let head = self.routes;
-        ServerBuilder {
-            cfg: self.cfg,
-            routes: ChainFactory { head, tail },
-            layer: self.layer,
-            registry: self.registry,
-            limiter: self.limiter,
-            tracers: self.tracers,
-            stats_level: self.stats_level,
-        }
+        self.map_routes(|head| ChainFactory { head, tail })
     }
 
     /// Adds another service made on each core; see
@@ -280,16 +276,7 @@ impl<F: RouteFactory, L: Clone + Send + Sync + 'static> ServerBuilder<F, L> {
         L::Service: Handler<<M::Service as Described>::Descriptor>,
     {
         let tail = ServiceFactory::new(make, self.layer.clone());
-        let head = self.routes;
-        ServerBuilder {
-            cfg: self.cfg,
-            routes: ChainFactory { head, tail },
-            layer: self.layer,
-            registry: self.registry,
-            limiter: self.limiter,
-            tracers: self.tracers,
-            stats_level: self.stats_level,
-        }
+        self.map_routes(|head| ChainFactory { head, tail })
     }
 
     /// Adds another service described by a value; see
@@ -308,16 +295,7 @@ impl<F: RouteFactory, L: Clone + Send + Sync + 'static> ServerBuilder<F, L> {
             + 'static,
     {
         let tail = DescribedFactory::new(desc, Cloned(svc), self.layer.clone());
-        let head = self.routes;
-        ServerBuilder {
-            cfg: self.cfg,
-            routes: ChainFactory { head, tail },
-            layer: self.layer,
-            registry: self.registry,
-            limiter: self.limiter,
-            tracers: self.tracers,
-            stats_level: self.stats_level,
-        }
+        self.map_routes(|head| ChainFactory { head, tail })
     }
 
     /// One core's routes of this server, served over an in-memory
