@@ -164,6 +164,19 @@ struct Series {
     buckets: Box<[AtomicU64]>,
 }
 
+impl Series {
+    /// Counts one call of `us` microseconds (`bounds`: the buckets' upper
+    /// bounds). Only the series' own core calls it.
+    #[inline]
+    fn add(&self, us: u64, bounds: &[f64]) {
+        bump(&self.count, 1);
+        bump(&self.sum_us, us);
+        if let Some(i) = bounds.iter().position(|b| us as f64 <= *b) {
+            bump(&self.buckets[i], 1);
+        }
+    }
+}
+
 #[inline]
 fn bump(c: &AtomicU64, n: u64) {
     c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
@@ -296,16 +309,27 @@ const UNKNOWN: &str = "unknown";
 const OVERFLOW: &str = "overflow";
 
 impl MetricsTracer {
-    fn series(&self, wanted: LabelsRef<'_>) -> Arc<Series> {
+    /// Adds a call of `us` microseconds to the series of `wanted`, made on
+    /// first use. A known series is found and counted under the index's
+    /// borrow: no reference count is touched on the call's path.
+    fn record(&self, wanted: LabelsRef<'_>, us: u64) {
         let hash = wanted.hash();
-        if let Some(s) = self
-            .index
-            .borrow()
-            .get(&hash)
-            .and_then(|v| v.iter().find(|s| wanted.matches(&s.labels)))
         {
-            return s.clone();
+            let index = self.index.borrow();
+            if let Some(s) = index
+                .get(&hash)
+                .and_then(|v| v.iter().find(|s| wanted.matches(&s.labels)))
+            {
+                s.add(us, &self.buckets);
+                return;
+            }
         }
+        self.series(wanted).add(us, &self.buckets);
+    }
+
+    /// The series of `wanted`, made if new (or its `overflow` series).
+    #[cold]
+    fn series(&self, wanted: LabelsRef<'_>) -> Arc<Series> {
         let wanted = if self.len.load(Ordering::Relaxed) >= MAX_SERIES_PER_CORE {
             LabelsRef {
                 caller: OVERFLOW,
@@ -414,13 +438,7 @@ impl Tracer for MetricsTracer {
             },
             retry: stats.retries,
         };
-        let s = self.series(labels);
-        let us = latency.as_micros() as u64;
-        bump(&s.count, 1);
-        bump(&s.sum_us, us);
-        if let Some(i) = self.buckets.iter().position(|b| us as f64 <= *b) {
-            bump(&s.buckets[i], 1);
-        }
+        self.record(labels, latency.as_micros() as u64);
     }
 }
 
