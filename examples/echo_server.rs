@@ -4,6 +4,12 @@
 //! cargo run --release --example echo_server -- --addr 127.0.0.1:9000 --cores 1
 //! ```
 //! Prints `listening on ADDR` once ready; drains and stops on SIGINT/SIGTERM.
+//!
+//! With `--tls-cert server.pem --tls-key server.key` it serves TLS (add
+//! `--tls-client-ca ca.pem` to require client certificates; make throwaway
+//! ones with `cargo run --example tls_certs -- DIR`). A TLS client whose
+//! certificate was verified gets its identity back for the message
+//! `whoami`.
 
 mod common;
 
@@ -14,6 +20,7 @@ use clap::Parser;
 use ringrpc::engine::context::ServerContext;
 use ringrpc::engine::metrics::Metrics;
 use ringrpc::engine::server::{Limits, Server};
+use ringrpc::engine::tls::ServerTls;
 use ringrpc_example_idl::echo::{EchoRequest, EchoResponse, EchoService, EchoServiceServer};
 
 /// Echoes, after `work` of CPU time (a stand-in for a handler that does
@@ -26,9 +33,17 @@ struct Echo {
 impl EchoService for Echo {
     async fn echo(
         &self,
-        _cx: &mut ServerContext,
+        cx: &mut ServerContext,
         req: EchoRequest,
     ) -> ringrpc::engine::Result<EchoResponse> {
+        if req.msg.as_str() == "whoami"
+            && let Some(id) = cx.peer_identity()
+        {
+            let sans: Vec<String> = id.sans.iter().map(|s| format!("{s:?}")).collect();
+            return Ok(EchoResponse {
+                msg: format!("{} [{}]", id.subject, sans.join(", ")).into(),
+            });
+        }
         if !self.work.is_zero() {
             let until = Instant::now() + self.work;
             while Instant::now() < until {
@@ -73,6 +88,18 @@ struct Args {
     /// handler, so the limits have work to save).
     #[arg(long, default_value_t = 0)]
     work_us: u64,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The TLS private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Require client certificates signed by this CA (mutual TLS).
+    #[arg(long, requires = "tls_cert")]
+    tls_client_ca: Option<std::path::PathBuf>,
+    /// Serve plaintext clients on the TLS port too.
+    #[arg(long, requires = "tls_cert")]
+    tls_accept_plaintext: bool,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -89,6 +116,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .configure(|c| c.enforce_deadline = args.enforce_deadline);
     if let Some(n) = args.cores {
         builder = builder.cores(n);
+    }
+    // Certificates renewed on disk are picked up within a second.
+    let mut _tls_watch = None;
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let mut tls = ServerTls::builder()
+            .cert_file(cert)
+            .key_file(key)
+            .accept_plaintext(args.tls_accept_plaintext);
+        if let Some(ca) = &args.tls_client_ca {
+            tls = tls.client_ca_file(ca);
+        }
+        let tls = tls.build()?;
+        _tls_watch = Some(tls.watch(Duration::from_secs(1)));
+        builder = builder.tls(tls);
     }
     let metrics = Metrics::new();
     if args.metrics.is_some() {

@@ -2,6 +2,7 @@
 //! method, the sequence id, the deadline and the transport's metadata.
 
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use ringrpc_codec::thrift::Utf8Bytes;
@@ -18,6 +19,49 @@ pub struct Endpoint {
     pub service: Option<Utf8Bytes>,
     /// The peer's address, when known.
     pub addr: Option<SocketAddr>,
+}
+
+/// Who a peer proved to be with its TLS certificate (mutual TLS): read from
+/// the certificate the server verified against its client CA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerIdentity {
+    /// The certificate's subject, as `CN=client, O=example` (RFC 4514
+    /// order as the certificate holds it).
+    pub subject: String,
+    /// Its subject alternative names, in certificate order.
+    pub sans: Vec<SubjectAltName>,
+}
+
+impl PeerIdentity {
+    /// The DNS names among the SANs.
+    pub fn dns_names(&self) -> impl Iterator<Item = &str> {
+        self.sans.iter().filter_map(|s| match s {
+            SubjectAltName::Dns(d) => Some(d.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The URIs among the SANs (a SPIFFE ID is one).
+    pub fn uris(&self) -> impl Iterator<Item = &str> {
+        self.sans.iter().filter_map(|s| match s {
+            SubjectAltName::Uri(u) => Some(u.as_str()),
+            _ => None,
+        })
+    }
+}
+
+/// One subject alternative name of a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SubjectAltName {
+    /// `dNSName`.
+    Dns(String),
+    /// `iPAddress`.
+    Ip(std::net::IpAddr),
+    /// `uniformResourceIdentifier`.
+    Uri(String),
+    /// `rfc822Name` (an e-mail address).
+    Email(String),
 }
 
 /// What a middleware knows about one call.
@@ -62,6 +106,8 @@ pub struct ServerContext {
     pub biz_status: Option<BizStatus>,
     /// Backward metainfo for the reply's TTHeader.
     pub(crate) backward: Vec<(Utf8Bytes, Utf8Bytes)>,
+    /// The caller's verified TLS certificate, read.
+    pub(crate) peer_identity: Option<Rc<PeerIdentity>>,
 }
 
 impl ServerContext {
@@ -73,7 +119,22 @@ impl ServerContext {
             request_header: None,
             biz_status: None,
             backward: Vec::new(),
+            peer_identity: None,
         }
+    }
+
+    /// Who the caller proved to be: the subject and SANs of the client
+    /// certificate a mutual-TLS server verified. `None` on a plaintext
+    /// connection, or a TLS one without a client certificate.
+    pub fn peer_identity(&self) -> Option<&PeerIdentity> {
+        self.peer_identity.as_deref()
+    }
+
+    /// Sets the caller's identity (for tests and custom dispatch; the server
+    /// sets it from the TLS handshake).
+    pub fn with_peer_identity(mut self, identity: Option<Rc<PeerIdentity>>) -> Self {
+        self.peer_identity = identity;
+        self
     }
 
     /// A persistent metainfo value the caller sent (`RPC_PERSIST_<key>`),

@@ -1,10 +1,114 @@
-//! The engine's edge with monoio: an owned vectored write of a
+//! The engine's edge with monoio: a connection's read and write halves
+//! (plain TCP, or TLS over it), and an owned vectored write of a
 //! [`LinkWriter`]'s chain, reusing its iovec array across writes.
+
+use std::cell::RefCell;
 
 use bytes::Bytes;
 use monoio::buf::IoVecBuf;
-use monoio::io::AsyncWriteRent;
-use ringrpc_codec::buffer::LinkWriter;
+use monoio::io::{AsyncReadRent, AsyncWriteRent, CancelableAsyncReadRent, Canceller};
+use monoio::net::TcpStream;
+use monoio::net::tcp::{TcpOwnedReadHalf, TcpOwnedWriteHalf};
+use ringrpc_codec::buffer::{LinkBuffer, LinkWriter};
+
+/// A connection's read side.
+pub(crate) enum ReadHalf {
+    Plain(TcpOwnedReadHalf),
+    #[cfg(feature = "tls")]
+    Tls(Box<crate::tls::TlsReader>),
+}
+
+impl ReadHalf {
+    /// Reads into `buf` (plaintext: for TLS, what the records carried):
+    /// the bytes added, 0 when the peer closed. With `cancel`, the read can
+    /// be cancelled through that canceller (a time-out, parking).
+    pub(crate) async fn read(
+        &mut self,
+        buf: &mut LinkBuffer,
+        cancel: Option<&RefCell<Canceller>>,
+    ) -> std::io::Result<usize> {
+        match self {
+            ReadHalf::Plain(rd) => {
+                let target = buf.read_target();
+                let (res, chunk) = match cancel {
+                    Some(c) => {
+                        let handle = c.borrow().handle();
+                        rd.cancelable_read(target, handle).await
+                    }
+                    None => rd.read(target).await,
+                };
+                buf.commit_read(chunk);
+                res
+            }
+            #[cfg(feature = "tls")]
+            ReadHalf::Tls(t) => t.read(buf, cancel).await,
+        }
+    }
+
+    /// Whether a readiness wait on the socket tells when there is more to
+    /// read: not for TLS, whose library may hold decrypted bytes already.
+    pub(crate) fn can_park(&self) -> bool {
+        matches!(self, ReadHalf::Plain(_))
+    }
+
+    /// Whether the TLS layer has records of its own to send (an alert, a
+    /// key update's answer) that the write half should flush.
+    pub(crate) fn wants_write(&self) -> bool {
+        match self {
+            ReadHalf::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            ReadHalf::Tls(t) => t.wants_write(),
+        }
+    }
+
+    /// The socket (readiness, `MSG_PEEK`).
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        match self {
+            // SAFETY: only the task that owns this read half reaches the
+            // stream through it, and only by `&` (readiness, fd); monoio's
+            // split halves reach the stream the same way.
+            ReadHalf::Plain(rd) => unsafe { &*rd.0.get() },
+            #[cfg(feature = "tls")]
+            ReadHalf::Tls(t) => t.tcp(),
+        }
+    }
+}
+
+/// A connection's write side.
+pub(crate) enum WriteHalf {
+    Plain(TcpOwnedWriteHalf),
+    #[cfg(feature = "tls")]
+    Tls(Box<crate::tls::TlsWriter>),
+}
+
+impl WriteHalf {
+    /// Writes all of `chain` (encrypted, for TLS); returns it, cleared, for
+    /// reuse. Also flushes records the TLS layer queued itself.
+    pub(crate) async fn write(&mut self, chain: OutChain) -> (std::io::Result<()>, OutChain) {
+        match self {
+            WriteHalf::Plain(wr) => write_all(wr, chain).await,
+            #[cfg(feature = "tls")]
+            WriteHalf::Tls(t) => t.write(chain).await,
+        }
+    }
+
+    /// Whether the TLS layer has records queued to send.
+    pub(crate) fn wants_write(&self) -> bool {
+        match self {
+            WriteHalf::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            WriteHalf::Tls(t) => t.wants_write(),
+        }
+    }
+
+    /// Ends the connection's writing: a TLS `close_notify` (best effort).
+    pub(crate) async fn close(&mut self) {
+        #[cfg(feature = "tls")]
+        if let WriteHalf::Tls(t) = self {
+            t.close().await;
+        }
+    }
+}
 
 /// The slices of one vectored write, owned so io_uring may hold them while
 /// the write is in flight. Reused across writes: steady-state flushes
@@ -89,6 +193,27 @@ impl OutChain {
         }
     }
 
+    /// The buffers of the last [`fill`](Self::fill), for a writer that
+    /// encrypts them rather than handing iovecs to the kernel.
+    #[cfg(feature = "tls")]
+    pub(crate) fn slices(&self) -> &[Bytes] {
+        &self.bufs
+    }
+
+    /// Bytes not yet written.
+    #[cfg(feature = "tls")]
+    pub(crate) fn remaining(&self) -> usize {
+        self.iovs[self.start..].iter().map(|v| v.iov_len).sum()
+    }
+
+    /// Ends a write done without [`write_all`]: `written` bytes of the
+    /// chain left, and the buffers are dropped.
+    #[cfg(feature = "tls")]
+    pub(crate) fn finish(&mut self, written: usize) {
+        self.written = written;
+        self.clear();
+    }
+
     /// Drops the buffers (their chunks become reusable), keeps the capacity.
     pub(crate) fn clear(&mut self) {
         self.bufs.clear();
@@ -99,7 +224,7 @@ impl OutChain {
 
 /// Writes all of `chain` to `io`, handling short writes; returns the chain
 /// (cleared) for reuse.
-pub(crate) async fn write_all<W: AsyncWriteRent>(
+async fn write_all<W: AsyncWriteRent>(
     io: &mut W,
     mut chain: OutChain,
 ) -> (std::io::Result<()>, OutChain) {

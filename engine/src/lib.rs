@@ -22,6 +22,7 @@
 //! - [`stats`]: per-call events, sizes and outcome, and the [`stats::Tracer`]
 //!   hook that metrics and users build on.
 //! - [`testing`]: a server's connection in memory, for tests without sockets.
+//! - `tls` (feature `tls`): TLS and mutual TLS for servers and clients.
 //! - [`notify`]: wake-ups between threads and within a core.
 //!
 //! Generated code also uses a hidden `codegen` module: the service
@@ -44,5 +45,7 @@ pub mod runtime;
 pub mod server;
 pub mod stats;
 pub mod testing;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use error::{BizStatus, ConfigError, Error, HandlerError, NoInstanceReason, Result};

@@ -221,6 +221,21 @@ impl LinkBuffer {
         }
     }
 
+    /// Appends a copy of `data` into the buffer's read space, as a socket
+    /// read would have put it (bytes a layer below produced: TLS's
+    /// plaintext). It lands where [`reserve_contiguous`](Self::reserve_contiguous)
+    /// made room, and allocates only when the per-thread pool has no free
+    /// chunk.
+    pub fn copy_in(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let mut target = self.read_target();
+            let n = data.len().min(target.capacity() - target.len());
+            target.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            self.commit_read(target);
+        }
+    }
+
     /// Appends a copy of `data` (tests and fuzzing).
     pub fn extend_from_slice(&mut self, data: &[u8]) {
         self.push(Bytes::copy_from_slice(data));

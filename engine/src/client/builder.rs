@@ -186,6 +186,14 @@ impl<L> ClientBuilder<L> {
         self
     }
 
+    /// Connects with TLS (feature `tls`): every connection of the long and
+    /// multiplexed pools, sessions resumed across them. See [`crate::tls`].
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::ClientTls) -> Self {
+        self.cfg.tls = Some(tls);
+        self
+    }
+
     /// Sets the transport.
     pub fn transport(mut self, t: Transport) -> Self {
         self.cfg.transport = t;

@@ -128,15 +128,29 @@ impl Invoke {
         match self.cfg.pool {
             PoolKind::Mux { .. } => self
                 .mux
-                .get(addr, self.cfg.connect_timeout, codec, self.cfg.frame_limits)
+                .get(
+                    addr,
+                    self.cfg.connect_timeout,
+                    codec,
+                    self.cfg.frame_limits,
+                    self.tls(),
+                )
                 .await
                 .map(drop),
             PoolKind::Long { .. } => {
-                let stream = pool::connect(addr, self.cfg.connect_timeout).await?;
-                self.long.put(addr, pool::LongConn::new(stream));
+                let halves = pool::connect(addr, self.cfg.connect_timeout, self.tls()).await?;
+                self.long.put(addr, pool::LongConn::new(halves));
                 Ok(())
             }
         }
+    }
+
+    /// The TLS settings connections take, if any.
+    fn tls(&self) -> Option<&super::Tls> {
+        #[cfg(feature = "tls")]
+        return self.cfg.tls.as_ref();
+        #[cfg(not(feature = "tls"))]
+        None
     }
 
     /// Closes pooled connections to an instance that went away.
@@ -229,7 +243,13 @@ impl Invoke {
                 stats.record(Event::ClientConnStart);
                 let conn = self
                     .mux
-                    .get(addr, req.connect_timeout, req.codec, self.cfg.frame_limits)
+                    .get(
+                        addr,
+                        req.connect_timeout,
+                        req.codec,
+                        self.cfg.frame_limits,
+                        self.tls(),
+                    )
                     .await?;
                 stats.record(Event::ClientConnFinish);
                 // Written and read by the connection's own tasks: the
@@ -241,7 +261,7 @@ impl Invoke {
             }
             PoolKind::Long { .. } => {
                 stats.record(Event::ClientConnStart);
-                let mut conn = self.long.get(addr, req.connect_timeout).await?;
+                let mut conn = self.long.get(addr, req.connect_timeout, self.tls()).await?;
                 stats.record(Event::ClientConnFinish);
                 stats.record(Event::WriteStart);
                 encode(conn.writer());

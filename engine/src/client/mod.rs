@@ -92,3 +92,11 @@ pub use reply::ReplyKind;
 pub use resolve::Resolve;
 pub use retry::{MethodRetry, ResultRetry, RetryConfig};
 pub use warmup::{OnWarmUpError, WarmUp, WarmUpReport};
+
+/// A client's TLS settings, where the pools take them.
+#[cfg(feature = "tls")]
+pub(crate) type Tls = crate::tls::ClientTls;
+/// Without the `tls` feature there are none.
+#[cfg(not(feature = "tls"))]
+#[derive(Debug)]
+pub(crate) enum Tls {}

@@ -19,12 +19,11 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use monoio::io::{AsyncReadRent, Splitable};
 use ringrpc_codec::buffer::{LinkBuffer, LinkWriter};
 use ringrpc_codec::transport::{self, Codec, Decoded, Frame, FrameLimits};
 use slab::Slab;
 
-use crate::io::{OutChain, write_all};
+use crate::io::{OutChain, ReadHalf, WriteHalf};
 use crate::notify::LocalNotify;
 use crate::{Error, Result};
 
@@ -170,9 +169,9 @@ impl MuxConn {
         connect_timeout: std::time::Duration,
         codec: Codec,
         limits: FrameLimits,
+        tls: Option<&super::Tls>,
     ) -> Result<Self> {
-        let stream = super::pool::connect(addr, connect_timeout).await?;
-        let (rd, wr) = stream.into_split();
+        let (rd, wr) = super::pool::connect(addr, connect_timeout, tls).await?;
         let shared = Rc::new(Shared::new(addr));
         monoio::spawn(read_loop(rd, shared.clone(), codec, limits));
         monoio::spawn(write_loop(wr, shared.clone()));
@@ -269,12 +268,7 @@ impl Drop for SlotGuard<'_> {
     }
 }
 
-async fn read_loop(
-    mut rd: monoio::net::tcp::TcpOwnedReadHalf,
-    shared: Rc<Shared>,
-    codec: Codec,
-    limits: FrameLimits,
-) {
+async fn read_loop(mut rd: ReadHalf, shared: Rc<Shared>, codec: Codec, limits: FrameLimits) {
     let mut buf = LinkBuffer::new();
     loop {
         // Hand every whole reply over; then the length the next one needs.
@@ -307,13 +301,16 @@ async fn read_loop(
             return;
         }
         buf.reserve_contiguous(want);
-        let (res, chunk) = monoio::select! {
-            r = rd.read(buf.read_target()) => r,
+        let res = monoio::select! {
+            r = rd.read(&mut buf, None) => r,
             // Retired and idle (or broken): stop reading, which closes the
             // read half; the writer has stopped too.
             _ = shared.stop_reader.notified() => return,
         };
-        buf.commit_read(chunk);
+        if rd.wants_write() {
+            // The TLS layer has records of its own to send.
+            shared.wake_writer.notify();
+        }
         match res {
             Ok(0) => {
                 shared.fail_all(Failure::Closed);
@@ -328,18 +325,18 @@ async fn read_loop(
     }
 }
 
-async fn write_loop(mut wr: monoio::net::tcp::TcpOwnedWriteHalf, shared: Rc<Shared>) {
+async fn write_loop(mut wr: WriteHalf, shared: Rc<Shared>) {
     let mut chain = OutChain::default();
     loop {
         if shared.broken.get() {
             return;
         }
-        if shared.writer.borrow().is_empty() {
+        if shared.writer.borrow().is_empty() && !wr.wants_write() {
             shared.wake_writer.notified().await;
             continue;
         }
         chain.fill(&mut shared.writer.borrow_mut());
-        let (res, c) = write_all(&mut wr, chain).await;
+        let (res, c) = wr.write(chain).await;
         chain = c;
         shared
             .flushed
@@ -419,6 +416,7 @@ impl MuxPool {
         connect_timeout: std::time::Duration,
         codec: Codec,
         limits: FrameLimits,
+        tls: Option<&super::Tls>,
     ) -> Result<MuxConn> {
         loop {
             let next = {
@@ -442,7 +440,8 @@ impl MuxPool {
                     // Boxed: a rare step whose state (a timer, a connect)
                     // would otherwise size every call's future.
                     let conn =
-                        Box::pin(MuxConn::connect(addr, connect_timeout, codec, limits)).await?;
+                        Box::pin(MuxConn::connect(addr, connect_timeout, codec, limits, tls))
+                            .await?;
                     self.conns
                         .borrow_mut()
                         .entry(addr)

@@ -71,6 +71,9 @@ pub struct ClientConfig {
     pub frame_limits: FrameLimits,
     /// Bounds on decoding replies.
     pub decode_limits: DecodeLimits,
+    /// TLS for every connection (feature `tls`). Default none.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::ClientTls>,
 }
 
 impl Default for ClientConfig {
@@ -86,6 +89,8 @@ impl Default for ClientConfig {
             pool: PoolKind::long(),
             frame_limits: FrameLimits::default(),
             decode_limits: DecodeLimits::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }

@@ -7,42 +7,82 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use monoio::io::AsyncReadRent;
+use monoio::io::Splitable;
 use monoio::net::TcpStream;
 use ringrpc_codec::buffer::{LinkBuffer, LinkWriter};
 use ringrpc_codec::transport::{self, Codec, Decoded, Frame, FrameLimits};
 
-use crate::io::{OutChain, write_all};
+use super::Tls;
+use crate::io::{OutChain, ReadHalf, WriteHalf};
 use crate::{Error, Result};
 
-/// Connects to `addr` within `timeout`, with `TCP_NODELAY`.
-pub(crate) async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream> {
-    match monoio::time::timeout(timeout, TcpStream::connect(addr)).await {
+/// How long a TLS handshake may take after the TCP connect at most (the
+/// call's RPC timeout bounds it too).
+#[cfg(feature = "tls")]
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects to `addr` within `timeout`, with `TCP_NODELAY`; with `tls`,
+/// then runs the TLS handshake.
+#[cfg_attr(not(feature = "tls"), allow(unused_variables))]
+pub(crate) async fn connect(
+    addr: SocketAddr,
+    timeout: Duration,
+    tls: Option<&Tls>,
+) -> Result<(ReadHalf, WriteHalf)> {
+    let stream = match monoio::time::timeout(timeout, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
-            Ok(s)
+            s
         }
-        Ok(Err(source)) => Err(Error::Connect { addr, source }),
-        Err(_) => Err(Error::Connect {
-            addr,
-            source: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
-        }),
+        Ok(Err(source)) => return Err(Error::Connect { addr, source }),
+        Err(_) => {
+            return Err(Error::Connect {
+                addr,
+                source: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
+            });
+        }
+    };
+    let (rd, wr) = stream.into_split();
+    #[cfg(feature = "tls")]
+    if let Some(tls) = tls {
+        let hs = crate::tls::client_handshake(rd, wr, tls, addr);
+        return match monoio::time::timeout(HANDSHAKE_TIMEOUT, hs).await {
+            Ok(Ok((r, w))) => Ok((ReadHalf::Tls(Box::new(r)), WriteHalf::Tls(Box::new(w)))),
+            Ok(Err(source)) => Err(Error::Connect { addr, source }),
+            Err(_) => Err(Error::Connect {
+                addr,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "TLS handshake timed out",
+                ),
+            }),
+        };
     }
+    Ok((ReadHalf::Plain(rd), WriteHalf::Plain(wr)))
 }
 
 /// One long connection and its buffers.
-#[derive(Debug)]
 pub(crate) struct LongConn {
-    stream: TcpStream,
+    rd: ReadHalf,
+    wr: WriteHalf,
     rbuf: LinkBuffer,
     wbuf: LinkWriter,
     chain: OutChain,
 }
 
+impl std::fmt::Debug for LongConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LongConn")
+            .field("buffered", &self.rbuf.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl LongConn {
-    pub(crate) fn new(stream: TcpStream) -> Self {
+    pub(crate) fn new((rd, wr): (ReadHalf, WriteHalf)) -> Self {
         Self {
-            stream,
+            rd,
+            wr,
             rbuf: LinkBuffer::new(),
             wbuf: LinkWriter::new(),
             chain: OutChain::default(),
@@ -60,7 +100,7 @@ impl LongConn {
     pub(crate) async fn send(&mut self, addr: SocketAddr) -> Result<()> {
         let mut chain = std::mem::take(&mut self.chain);
         chain.fill(&mut self.wbuf);
-        let (res, chain) = write_all(&mut self.stream, chain).await;
+        let (res, chain) = self.wr.write(chain).await;
         let written = chain.written();
         self.chain = chain;
         res.map_err(|source| match written {
@@ -77,10 +117,7 @@ impl LongConn {
                 // A reply whose length is known is read into one buffer.
                 Decoded::NeedMore(n) => self.rbuf.reserve_contiguous(self.rbuf.len() + n),
             }
-            let target = self.rbuf.read_target();
-            let (res, chunk) = self.stream.read(target).await;
-            self.rbuf.commit_read(chunk);
-            match res {
+            match self.rd.read(&mut self.rbuf, None).await {
                 Ok(0) => {
                     return Err(Error::Io(std::io::Error::new(
                         std::io::ErrorKind::UnexpectedEof,
@@ -105,7 +142,7 @@ impl LongConn {
         // the call; the fd is the stream's, open while `self` is borrowed.
         let n = unsafe {
             libc::recv(
-                self.stream.as_raw_fd(),
+                self.rd.tcp().as_raw_fd(),
                 (&mut byte as *mut u8).cast(),
                 1,
                 libc::MSG_PEEK | libc::MSG_DONTWAIT,
@@ -155,6 +192,7 @@ impl LongPool {
         &self,
         addr: SocketAddr,
         connect_timeout: Duration,
+        tls: Option<&Tls>,
     ) -> Result<LongConn> {
         let now = Instant::now();
         if let Some(list) = self.idle.borrow_mut().get_mut(&addr) {
@@ -167,7 +205,7 @@ impl LongPool {
         // Boxed: a new connection is rare, and the connect's state (a timer
         // among it) would otherwise size every call's future.
         Ok(LongConn::new(
-            Box::pin(connect(addr, connect_timeout)).await?,
+            Box::pin(connect(addr, connect_timeout, tls)).await?,
         ))
     }
 

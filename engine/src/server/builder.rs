@@ -102,6 +102,14 @@ impl<F, L> ServerBuilder<F, L> {
         self
     }
 
+    /// Serves TLS on the port (feature `tls`): TLS-only, unless `tls`
+    /// accepts plaintext too. See [`crate::tls`].
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::ServerTls) -> Self {
+        self.cfg.tls = Some(tls);
+        self
+    }
+
     /// The server-wide limits: QPS, calls in flight, connections (see
     /// [`limit`](super::limit)). Default: none.
     pub fn limits(mut self, limits: Limits) -> Self {

@@ -57,6 +57,10 @@ pub struct ServerConfig {
     /// opt-in too). A call whose deadline passed before its handler started
     /// is never run, whatever this says.
     pub enforce_deadline: bool,
+    /// TLS on the port (feature `tls`). Default none: plaintext. With it,
+    /// the port is TLS-only unless the settings accept plaintext too.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +81,8 @@ impl Default for ServerConfig {
             backlog: 1024,
             limits: Limits::default(),
             enforce_deadline: false,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }

@@ -23,6 +23,7 @@ use std::time::Instant;
 
 use monoio::io::CancelableAsyncReadRent;
 use monoio::io::Canceller;
+use monoio::net::TcpStream;
 use monoio::net::tcp::{TcpOwnedReadHalf, TcpOwnedWriteHalf};
 use ringrpc_codec::buffer::{LinkBuffer, LinkWriter};
 use ringrpc_codec::transport::Codec;
@@ -34,7 +35,8 @@ use super::limit::CoreLimits;
 use super::reply::ReplySink;
 use super::requests::{Requests, is_ttheader, requests};
 use super::router::Route;
-use crate::io::{OutChain, write_all};
+use crate::context::PeerIdentity;
+use crate::io::{OutChain, ReadHalf, WriteHalf};
 use crate::notify::LocalNotify;
 
 /// What a connection's tasks share on its core.
@@ -139,9 +141,11 @@ impl ConnShared {
 /// detection found. Everything else (the read buffer, the request state)
 /// lives in the active phase and is dropped when the connection goes quiet.
 struct Conn {
-    rd: TcpOwnedReadHalf,
+    rd: ReadHalf,
     out: Out,
     codec: Option<Codec>,
+    /// The client's verified TLS certificate (mutual TLS).
+    identity: Option<Rc<PeerIdentity>>,
 }
 
 /// Slices of a vectored reply write, allocated with the connection.
@@ -175,6 +179,25 @@ pub(crate) async fn serve<R: Route>(
 ) {
     let shared = Rc::new(ConnShared::new(core.limits.clone()));
     let key = core.register(shared.clone());
+    let (mut rd, wr) = (rd, wr);
+    prime_canceller(&mut rd, &shared).await;
+    // A new connection starts parked: it takes no buffer until its first
+    // bytes arrive (at once, for a client that calls right away).
+    shared
+        .deadline
+        .set(Some(core.read_deadline(cfg.idle_timeout)));
+    // SAFETY: as in `ReadHalf::tcp`.
+    let go = park(unsafe { &*rd.0.get() }, None, &shared, &core).await;
+    let start = if go {
+        start(rd, wr, peer, &cfg, &shared, &core).await
+    } else {
+        None
+    };
+    let Some((rd, wr, identity)) = start else {
+        shared.deadline.set(None);
+        core.unregister(key);
+        return;
+    };
     // Replies of in-order transports are written inline, after each batch of
     // requests; TTHeader replies finish in any order, so a writer task
     // flushes them as they come. Which one is known once the codec is.
@@ -182,14 +205,9 @@ pub(crate) async fn serve<R: Route>(
         rd,
         out: Out::Undecided(wr, OutChain::with_capacity(OUT_SLICES)),
         codec: None,
+        identity,
     };
-    prime_canceller(&mut conn.rd, &shared).await;
-    // A new connection starts parked: it takes no buffer until its first
-    // bytes arrive (at once, for a client that calls right away).
-    shared
-        .deadline
-        .set(Some(core.read_deadline(cfg.idle_timeout)));
-    let mut go = park(&conn, &shared, &core).await;
+    let mut go = true;
     while go {
         let phase = Box::pin(active(
             &mut conn,
@@ -207,7 +225,7 @@ pub(crate) async fn serve<R: Route>(
         shared
             .deadline
             .set(Some(core.read_deadline(cfg.idle_timeout)));
-        go = park(&conn, &shared, &core).await;
+        go = park(conn.rd.tcp(), conn.codec, &shared, &core).await;
     }
     shared.deadline.set(None);
     shared.closing.set(true);
@@ -217,11 +235,115 @@ pub(crate) async fn serve<R: Route>(
             let _ = writer.await;
         }
         Out::Inline(mut wr, mut chain) => {
-            let _ = Box::pin(flush_inline(&mut wr, &mut chain, &shared)).await;
+            let _ = Box::pin(async {
+                let _ = flush_inline(&mut wr, &mut chain, &shared).await;
+                wr.close().await;
+            })
+            .await;
         }
         Out::Undecided(..) | Out::Deciding => {}
     }
     core.unregister(key);
+}
+
+/// The connection's halves once its first bytes arrived: plaintext as they
+/// are, or TLS after the handshake (`None`: the handshake failed, or a
+/// plaintext client reached a TLS-only port; the connection closes).
+#[cfg_attr(not(feature = "tls"), allow(unused_variables))]
+async fn start(
+    rd: TcpOwnedReadHalf,
+    wr: TcpOwnedWriteHalf,
+    peer: SocketAddr,
+    cfg: &ServerConfig,
+    shared: &ConnShared,
+    core: &CoreState,
+) -> Option<(ReadHalf, WriteHalf, Option<Rc<PeerIdentity>>)> {
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &cfg.tls {
+        // SAFETY: as in `ReadHalf::tcp`.
+        let first = peek_byte(unsafe { &*rd.0.get() });
+        let plaintext = match first {
+            Ok(Some(b)) => b != crate::tls::TLS_HANDSHAKE_BYTE,
+            // Closed before a byte: nothing to serve.
+            Ok(None) => return None,
+            Err(_) => false,
+        };
+        if plaintext && !tls.accepts_plaintext() {
+            // Not a ClientHello on a TLS-only port: closed without a word
+            // (a TLS alert would only confuse a plaintext client's framing).
+            tracing::debug!(%peer, "closing: plaintext on a TLS-only port");
+            bump(&shared.counters().tls_handshake_failures, 1);
+            return None;
+        }
+        if !plaintext {
+            // Boxed: a one-off step whose state would otherwise size the
+            // connection's future for its life.
+            return Box::pin(handshake(rd, wr, peer, tls, cfg, shared, core)).await;
+        }
+    }
+    Some((ReadHalf::Plain(rd), WriteHalf::Plain(wr), None))
+}
+
+/// The first byte waiting on the socket, left there (`MSG_PEEK`); `None`
+/// when the peer closed.
+#[cfg(feature = "tls")]
+fn peek_byte(stream: &TcpStream) -> std::io::Result<Option<u8>> {
+    use std::os::fd::AsRawFd;
+    let mut byte = 0u8;
+    // SAFETY: `recv` writes at most 1 byte into `byte`, which lives for the
+    // call; the fd is the stream's, open while it is borrowed.
+    let n = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    match n {
+        0 => Ok(None),
+        1 => Ok(Some(byte)),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+/// The server side of the TLS handshake, bounded by the read timeout (the
+/// core's sweeper cancels a handshake that stalls, as it does a read).
+#[cfg(feature = "tls")]
+async fn handshake(
+    rd: TcpOwnedReadHalf,
+    wr: TcpOwnedWriteHalf,
+    peer: SocketAddr,
+    tls: &crate::tls::ServerTls,
+    cfg: &ServerConfig,
+    shared: &ConnShared,
+    core: &CoreState,
+) -> Option<(ReadHalf, WriteHalf, Option<Rc<PeerIdentity>>)> {
+    shared
+        .deadline
+        .set(Some(core.read_deadline(cfg.read_timeout)));
+    let res = crate::tls::server_handshake(rd, wr, tls.config(), Some(&shared.canceller)).await;
+    shared.deadline.set(None);
+    match res {
+        Ok((r, w, identity)) => {
+            bump(&shared.counters().tls_handshakes, 1);
+            Some((
+                ReadHalf::Tls(Box::new(r)),
+                WriteHalf::Tls(Box::new(w)),
+                identity.map(Rc::new),
+            ))
+        }
+        Err(e) => {
+            let why = if shared.timed_out.get() {
+                "timed out".to_owned()
+            } else {
+                e.to_string()
+            };
+            tracing::debug!(%peer, "closing: TLS handshake failed: {why}");
+            bump(&shared.counters().tls_handshake_failures, 1);
+            None
+        }
+    }
 }
 
 /// monoio's canceller allocates its set of operations on the first read a
@@ -262,7 +384,8 @@ async fn active<R: Route>(
         cfg.frame_limits,
         cfg.max_inflight_per_conn,
     )
-    .with_codec(conn.codec);
+    .with_codec(conn.codec)
+    .with_identity(conn.identity.clone());
     let mut buf = LinkBuffer::new();
     let phase = read_loop(conn, &mut buf, &mut reqs, shared, cfg, core, peer).await;
     // Finish what was accepted (a closing connection flushes it after).
@@ -336,17 +459,21 @@ where
         if let Some(total) = reqs.pending_frame() {
             buf.reserve_contiguous(total);
         }
-        shared.parkable.set(quiet);
-        let handle = shared.canceller.borrow().handle();
-        let read = conn.rd.cancelable_read(buf.read_target(), handle);
-        let mut read = pin!(read);
-        // Handlers in flight make progress while the read waits.
-        let (res, chunk) = poll_fn(|cx| {
-            reqs.poll_inflight(cx);
-            read.as_mut().poll(cx)
-        })
-        .await;
-        buf.commit_read(chunk);
+        shared.parkable.set(quiet && conn.rd.can_park());
+        let res = {
+            let read = conn.rd.read(buf, Some(&shared.canceller));
+            let mut read = pin!(read);
+            // Handlers in flight make progress while the read waits.
+            poll_fn(|cx| {
+                reqs.poll_inflight(cx);
+                read.as_mut().poll(cx)
+            })
+            .await
+        };
+        if conn.rd.wants_write() {
+            // The TLS layer has records of its own to send.
+            shared.wake_writer.notify();
+        }
         shared.parkable.set(false);
         shared.deadline.set(None);
         match res {
@@ -388,13 +515,14 @@ where
 /// readable (true: go active) or the sweeper interrupts (a timeout, or
 /// draining: false unless a TTHeader peer should be served until it
 /// closes).
-async fn park(conn: &Conn, shared: &ConnShared, core: &CoreState) -> bool {
+async fn park(
+    stream: &TcpStream,
+    codec: Option<Codec>,
+    shared: &ConnShared,
+    core: &CoreState,
+) -> bool {
     loop {
-        // SAFETY: the read half's stream is only reached from this task,
-        // which is waiting here; `readable` takes `&self` and polls the
-        // descriptor only. monoio's own split halves reach the stream the
-        // same way (e.g. `TcpOwnedReadHalf::peer_addr`).
-        let stream = unsafe { &*conn.rd.0.get() };
+        // `readable` takes `&self` and polls the descriptor only.
         let ready = monoio::select! {
             r = stream.readable(true) => Some(r),
             _ = shared.interrupt.notified() => None,
@@ -414,7 +542,7 @@ async fn park(conn: &Conn, shared: &ConnShared, core: &CoreState) -> bool {
                 return false;
             }
             None if shared.draining.get() => {
-                return conn.codec.is_some_and(is_ttheader) && core.before_deadline();
+                return codec.is_some_and(is_ttheader) && core.before_deadline();
             }
             // The interrupt that asked to park, seen late: wait on.
             None => {}
@@ -426,11 +554,11 @@ async fn park(conn: &Conn, shared: &ConnShared, core: &CoreState) -> bool {
 enum Out {
     /// The codec is not known yet (nothing to write yet); the chain is
     /// allocated with the connection.
-    Undecided(TcpOwnedWriteHalf, OutChain),
+    Undecided(WriteHalf, OutChain),
     /// Only while `decide` runs.
     Deciding,
     /// The connection task itself, after each batch (in-order transports).
-    Inline(TcpOwnedWriteHalf, OutChain),
+    Inline(WriteHalf, OutChain),
     /// A writer task (TTHeader: replies finish in any order).
     Task(monoio::task::JoinHandle<()>),
 }
@@ -450,17 +578,17 @@ impl Out {
 
 /// Writes the replies of the batch just handled, with one vectored write.
 async fn flush_inline(
-    wr: &mut TcpOwnedWriteHalf,
+    wr: &mut WriteHalf,
     chain: &mut OutChain,
     shared: &ConnShared,
 ) -> std::io::Result<()> {
-    if shared.writer.borrow().is_empty() {
+    if shared.writer.borrow().is_empty() && !wr.wants_write() {
         return Ok(());
     }
     let n = shared.writer.borrow().len() as u64;
     chain.fill(&mut shared.writer.borrow_mut());
     bump(&shared.counters().bytes_written, n);
-    let (res, c) = write_all(wr, std::mem::take(chain)).await;
+    let (res, c) = wr.write(std::mem::take(chain)).await;
     *chain = c;
     if let Err(e) = &res {
         tracing::debug!("write failed: {e}");
@@ -470,10 +598,11 @@ async fn flush_inline(
     res
 }
 
-async fn write_loop(mut wr: TcpOwnedWriteHalf, mut chain: OutChain, shared: Rc<ConnShared>) {
+async fn write_loop(mut wr: WriteHalf, mut chain: OutChain, shared: Rc<ConnShared>) {
     loop {
-        if shared.writer.borrow().is_empty() {
+        if shared.writer.borrow().is_empty() && !wr.wants_write() {
             if shared.closing.get() {
+                wr.close().await;
                 break;
             }
             shared.wake_writer.notified().await;
@@ -485,7 +614,7 @@ async fn write_loop(mut wr: TcpOwnedWriteHalf, mut chain: OutChain, shared: Rc<C
             bump(&shared.counters().bytes_written, w.len() as u64);
             chain.fill(&mut w);
         }
-        let (res, c) = write_all(&mut wr, chain).await;
+        let (res, c) = wr.write(chain).await;
         chain = c;
         shared.unflushed.set(0);
         shared.flushed.notify();

@@ -30,6 +30,10 @@ pub(crate) struct CoreCounters {
     pub(crate) rejected_limiter: AtomicU64,
     pub(crate) expired: AtomicU64,
     pub(crate) timed_out: AtomicU64,
+    /// TLS handshakes completed, and those that failed (a bad or missing
+    /// certificate, a plaintext client on a TLS-only port, a stall).
+    pub(crate) tls_handshakes: AtomicU64,
+    pub(crate) tls_handshake_failures: AtomicU64,
     /// The demand this core published at its last rebalance.
     pub(crate) qps_demand: AtomicU64,
     pub(crate) concurrency_demand: AtomicU64,
@@ -66,6 +70,10 @@ pub struct CoreStats {
     pub bytes_written: u64,
     /// Malformed metainfo values ignored so far.
     pub malformed_metainfo: u64,
+    /// TLS handshakes completed so far.
+    pub tls_handshakes: u64,
+    /// TLS handshakes that failed so far.
+    pub tls_handshake_failures: u64,
 }
 
 impl CoreCounters {
@@ -78,6 +86,8 @@ impl CoreCounters {
             bytes_read: l(&self.bytes_read),
             bytes_written: l(&self.bytes_written),
             malformed_metainfo: l(&self.malformed_metainfo),
+            tls_handshakes: l(&self.tls_handshakes),
+            tls_handshake_failures: l(&self.tls_handshake_failures),
         }
     }
 }

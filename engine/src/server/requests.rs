@@ -24,6 +24,7 @@ use ringrpc_codec::transport::{self, Codec, Decoded, FrameLimits, Transport};
 use super::inflight::{Inflight, Mailbox};
 use super::reply::{ReplySink, is_heartbeat, reply_heartbeat};
 use super::router::{Incoming, Route};
+use crate::context::PeerIdentity;
 
 /// Makes the worker that serves the requests of one in-flight slot.
 pub(crate) type Worker<R, K, F> = fn(Rc<R>, Rc<K>, Rc<Mailbox<Incoming>>) -> F;
@@ -33,6 +34,8 @@ pub(crate) struct Requests<R, K, F> {
     routes: Rc<R>,
     sink: Rc<K>,
     peer: SocketAddr,
+    /// The client's verified TLS certificate (mutual TLS).
+    identity: Option<Rc<PeerIdentity>>,
     codec: Option<Codec>,
     limits: FrameLimits,
     max_inflight: usize,
@@ -71,6 +74,7 @@ pub(crate) fn requests<R: Route, K: ReplySink + 'static>(
         routes,
         sink,
         peer,
+        identity: None,
         codec: None,
         limits,
         max_inflight: max_inflight.max(1),
@@ -85,6 +89,12 @@ impl<R, K, F> Requests<R, K, F> {
     /// park).
     pub(crate) fn with_codec(mut self, codec: Option<Codec>) -> Self {
         self.codec = codec;
+        self
+    }
+
+    /// Calls on this connection come from `identity` (mutual TLS).
+    pub(crate) fn with_identity(mut self, identity: Option<Rc<PeerIdentity>>) -> Self {
+        self.identity = identity;
         self
     }
 }
@@ -171,6 +181,7 @@ impl<R: Route, K: ReplySink, F: Future<Output = ()>> Requests<R, K, F> {
             let incoming = Incoming {
                 frame,
                 peer: self.peer,
+                identity: self.identity.clone(),
                 received,
             };
             // Every request runs in a reusable worker of the in-flight

@@ -177,6 +177,8 @@ pub struct Incoming {
     pub frame: Frame,
     /// The peer's address.
     pub peer: std::net::SocketAddr,
+    /// The peer's verified TLS certificate, read (mutual TLS).
+    pub identity: Option<std::rc::Rc<crate::context::PeerIdentity>>,
     /// When the frame was read: the caller's deadline (TTHeader
     /// `RPCTimeout`) counts from here.
     pub received: Instant,
@@ -822,6 +824,7 @@ fn server_context(service: &Utf8Bytes, req: &Incoming, ident: &MessageIdent) -> 
         timeout: None,
         codec: req.frame.codec,
     })
+    .with_peer_identity(req.identity.clone())
 }
 
 struct ResultReply<'a, D: ServiceDescriptor> {
