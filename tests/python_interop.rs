@@ -10,9 +10,16 @@
 //! `tests/python/thrift_test_client.py`. `scripts/setup` installs both. When
 //! `python3`, the package or the compiler is missing the test says so loudly
 //! and passes.
+//!
+//! Over TLS: the same package's `TSSLSocket` (Python's own `ssl`, that is
+//! OpenSSL) with `TFramedTransport` and `TBinaryProtocol` calls an echo
+//! server with mutual TLS, on TLS 1.3 and 1.2
+//! (`tests/python/tls_echo_client.py`).
 
 #[path = "../examples/thrift_test/handler.rs"]
 mod handler;
+#[path = "../examples/tls/pki.rs"]
+mod pki;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -65,16 +72,21 @@ impl Drop for TempDir {
     }
 }
 
+/// Whether `python3` and its `thrift` package are there, or why not.
+fn python_thrift() -> Result<(), String> {
+    match run(Command::new("python3").args(["-c", "import thrift"])) {
+        None => Err("python3 is not installed (run scripts/setup)".into()),
+        Some(o) if !o.status.success() => {
+            Err("Python's `thrift` package is not installed (run scripts/setup)".into())
+        }
+        Some(_) => Ok(()),
+    }
+}
+
 /// Generates the Python of `idl/ThriftTest.thrift` with Apache Thrift's
 /// compiler into a fresh folder, or says why it can't.
 fn generate_python() -> Result<TempDir, String> {
-    match run(Command::new("python3").args(["-c", "import thrift"])) {
-        None => return Err("python3 is not installed (run scripts/setup)".into()),
-        Some(o) if !o.status.success() => {
-            return Err("Python's `thrift` package is not installed (run scripts/setup)".into());
-        }
-        Some(_) => {}
-    }
+    python_thrift()?;
     let dir = TempDir(
         Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("python_interop-{}", std::process::id())),
@@ -202,4 +214,101 @@ fn apache_thrift_python_client_calls_every_method_on_every_transport_and_protoco
     }
     server.shutdown();
     assert!(failed.is_empty(), "failed:\n{}", failed.join("\n"));
+}
+
+/// Echoes; `whoami` answers with the caller's certificate subject.
+#[derive(Clone)]
+struct WhoAmI;
+
+impl ringrpc_example_idl::echo::EchoService for WhoAmI {
+    async fn echo(
+        &self,
+        cx: &mut ringrpc::engine::context::ServerContext,
+        req: ringrpc_example_idl::echo::EchoRequest,
+    ) -> ringrpc::engine::Result<ringrpc_example_idl::echo::EchoResponse> {
+        let msg = match (req.msg.as_str(), cx.peer_identity()) {
+            ("whoami", Some(id)) => id.subject.clone().into(),
+            _ => req.msg,
+        };
+        Ok(ringrpc_example_idl::echo::EchoResponse { msg })
+    }
+}
+
+#[test]
+fn python_ssl_client_calls_a_mutual_tls_server() {
+    if let Err(why) = python_thrift() {
+        return skip(&why);
+    }
+    let dir = TempDir(
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("python_tls-{}", std::process::id())),
+    );
+    let p = pki::generate(&dir.0).expect("certificates");
+    let tls = ringrpc::engine::tls::ServerTls::builder()
+        .cert_file(&p.server_cert)
+        .key_file(&p.server_key)
+        .client_ca_file(&p.ca)
+        .build()
+        .expect("server TLS");
+    let server = ringrpc::engine::server::Server::builder()
+        .addr("127.0.0.1:0".parse().expect("addr"))
+        .cores(1)
+        .tls(tls)
+        .configure(|c| c.pin = false)
+        .service(ringrpc_example_idl::echo::EchoServiceServer::new(WhoAmI))
+        .start()
+        .expect("the TLS echo server starts");
+    let port = server.local_addr().port().to_string();
+    let script = manifest_dir().join("tests/python/tls_echo_client.py");
+    let client = |label: &str, extra: &[&str], cert: bool| {
+        let mut cmd = Command::new("python3");
+        cmd.arg(&script)
+            .args(["--port", &port, "--ca"])
+            .arg(&p.ca)
+            .args(extra);
+        if cert {
+            cmd.arg("--cert").arg(&p.client_cert);
+            cmd.arg("--key").arg(&p.client_key);
+        }
+        ClientRun {
+            label: label.to_owned(),
+            child: cmd
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("python3 starts"),
+        }
+    };
+    let runs = vec![
+        client("tls1.3 whoami", &["--msg", "whoami"], true),
+        client(
+            "tls1.2 whoami",
+            &["--msg", "whoami", "--tls-version", "1.2"],
+            true,
+        ),
+        client("tls1.3 1 MiB", &["--msg", "x", "--repeat", "1048576"], true),
+        client("no client certificate", &["--msg", "hi"], false),
+    ];
+    let mut outs = std::collections::HashMap::new();
+    for (label, result) in wait_all(runs) {
+        let out = result.unwrap_or_else(|e| panic!("{label}: {e}"));
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        println!("== {label}: {}\n{stdout}", out.status);
+        outs.insert(label, (out.status.success(), stdout));
+    }
+    let subject = format!("CN={}", pki::CLIENT_CN);
+    for (label, version) in [("tls1.3 whoami", "TLSv1.3"), ("tls1.2 whoami", "TLSv1.2")] {
+        let (ok, out) = &outs[label];
+        assert!(*ok, "{label}: {out}");
+        assert!(
+            out.contains(&format!("version={version}")),
+            "{label}: {out}"
+        );
+        assert!(out.contains(&subject), "{label}: {out}");
+    }
+    let (ok, out) = &outs["tls1.3 1 MiB"];
+    assert!(*ok && out.contains("1048576 bytes"), "{out}");
+    let (ok, out) = &outs["no client certificate"];
+    assert!(!*ok && out.starts_with("FAIL"), "refused: {out}");
+    server.shutdown();
 }

@@ -180,6 +180,9 @@ fn mutual_tls_on_every_transport_and_both_pools() {
     }
     let stats = &srv.stats()[0];
     assert!(stats.tls_handshakes >= 6, "{stats:?}");
+    // One `ClientTls` per client here, each a session cache of its own: the
+    // first handshake of each is a full one.
+    assert!(stats.tls_resumed < stats.tls_handshakes, "{stats:?}");
     assert_eq!(stats.tls_handshake_failures, 0, "{stats:?}");
     srv.shutdown();
 }
@@ -247,6 +250,30 @@ fn sessions_resume_across_connections() {
         }
         assert_eq!(resumed, [false, true, true]);
     });
+    assert_eq!(srv.stats()[0].tls_resumed, 2);
+    // The engine's pools: clients sharing one `ClientTls` share its session
+    // cache, on both pools.
+    let shared_tls = client_tls(&p);
+    for (transport, pool) in [
+        (Transport::Framed, None),
+        (
+            Transport::TtHeader,
+            Some(PoolKind::Mux { conns_per_addr: 1 }),
+        ),
+    ] {
+        for _ in 0..2 {
+            run(async {
+                let mut b = client(addr, transport, shared_tls.clone());
+                if let Some(pool) = pool {
+                    b = b.pool(pool);
+                }
+                let c = EchoServiceClient::new(b.build().expect("client"));
+                assert_eq!(echo(&c, "x").await.expect("call"), "x");
+            });
+        }
+    }
+    // Four connections, the first a full handshake, the others resumed.
+    assert_eq!(srv.stats()[0].tls_resumed, 2 + 3);
     // Resumption off: every handshake is a full one.
     let full = ClientTls::builder()
         .ca_file(&p.ca)

@@ -325,12 +325,15 @@ async fn handshake(
     let res = crate::tls::server_handshake(rd, wr, tls.config(), Some(&shared.canceller)).await;
     shared.deadline.set(None);
     match res {
-        Ok((r, w, identity)) => {
+        Ok(a) => {
             bump(&shared.counters().tls_handshakes, 1);
+            if a.resumed {
+                bump(&shared.counters().tls_resumed, 1);
+            }
             Some((
-                ReadHalf::Tls(Box::new(r)),
-                WriteHalf::Tls(Box::new(w)),
-                identity.map(Rc::new),
+                ReadHalf::Tls(Box::new(a.reader)),
+                WriteHalf::Tls(Box::new(a.writer)),
+                a.identity.map(Rc::new),
             ))
         }
         Err(e) => {

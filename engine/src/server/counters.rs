@@ -33,6 +33,7 @@ pub(crate) struct CoreCounters {
     /// TLS handshakes completed, and those that failed (a bad or missing
     /// certificate, a plaintext client on a TLS-only port, a stall).
     pub(crate) tls_handshakes: AtomicU64,
+    pub(crate) tls_resumed: AtomicU64,
     pub(crate) tls_handshake_failures: AtomicU64,
     /// The demand this core published at its last rebalance.
     pub(crate) qps_demand: AtomicU64,
@@ -72,6 +73,8 @@ pub struct CoreStats {
     pub malformed_metainfo: u64,
     /// TLS handshakes completed so far.
     pub tls_handshakes: u64,
+    /// Of those, the ones that resumed a session.
+    pub tls_resumed: u64,
     /// TLS handshakes that failed so far.
     pub tls_handshake_failures: u64,
 }
@@ -87,6 +90,7 @@ impl CoreCounters {
             bytes_written: l(&self.bytes_written),
             malformed_metainfo: l(&self.malformed_metainfo),
             tls_handshakes: l(&self.tls_handshakes),
+            tls_resumed: l(&self.tls_resumed),
             tls_handshake_failures: l(&self.tls_handshake_failures),
         }
     }

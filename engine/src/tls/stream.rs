@@ -114,22 +114,37 @@ async fn handshake(
     }
 }
 
-/// The server side of a handshake on an accepted connection; returns the
-/// halves and the client's verified identity (mutual TLS).
+/// What a server handshake produced.
+pub(crate) struct Accepted {
+    pub(crate) reader: TlsReader,
+    pub(crate) writer: TlsWriter,
+    /// The client's verified certificate, read (mutual TLS).
+    pub(crate) identity: Option<PeerIdentity>,
+    /// The client resumed an earlier session.
+    pub(crate) resumed: bool,
+}
+
+/// The server side of a handshake on an accepted connection.
 pub(crate) async fn server_handshake(
     mut rd: TcpOwnedReadHalf,
     mut wr: TcpOwnedWriteHalf,
     config: Arc<ServerConfig>,
     cancel: Option<&RefCell<Canceller>>,
-) -> io::Result<(TlsReader, TlsWriter, Option<PeerIdentity>)> {
+) -> io::Result<Accepted> {
     let mut conn = Connection::Server(ServerConnection::new(config).map_err(tls_err)?);
     let (cipher, fed) = handshake(&mut rd, &mut wr, &mut conn, cancel).await?;
     let identity = conn
         .peer_certificates()
         .and_then(|c| c.first())
         .and_then(|leaf| super::identity_of(leaf));
-    let (r, w) = halves(rd, wr, conn, cipher, fed);
-    Ok((r, w, identity))
+    let resumed = conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+    let (reader, writer) = halves(rd, wr, conn, cipher, fed);
+    Ok(Accepted {
+        reader,
+        writer,
+        identity,
+        resumed,
+    })
 }
 
 /// The client side of a handshake with `addr`, verifying the server's
@@ -390,10 +405,7 @@ impl TlsStream {
 
     /// Whether the handshake resumed an earlier session.
     pub fn resumed(&self) -> bool {
-        match &*self.rd.conn.borrow() {
-            Connection::Client(c) => c.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
-            Connection::Server(s) => s.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
-        }
+        self.rd.conn.borrow().handshake_kind() == Some(rustls::HandshakeKind::Resumed)
     }
 
     /// The protocol version negotiated.
