@@ -115,6 +115,19 @@ where
     Fut: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
+    spawn_volo_with(DefaultIncoming::from, serve)
+}
+
+/// [`spawn_volo`] with the listener turned into the server's incoming
+/// connections by `incoming` (called on the server's runtime, so it may
+/// spawn tasks): TLS, for one.
+pub fn spawn_volo_with<M, I, F, Fut, E>(incoming: M, serve: F) -> VoloServer
+where
+    M: FnOnce(tokio::net::TcpListener) -> I + Send + 'static,
+    F: FnOnce(I, Record) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
     let log = Log::default();
     let record = Record(log.clone());
     let (tx, rx) = std::sync::mpsc::channel();
@@ -132,7 +145,7 @@ where
                     .expect("bind loopback");
                 tx.send(listener.local_addr().expect("local addr"))
                     .expect("send addr");
-                if let Err(e) = serve(DefaultIncoming::from(listener), record).await {
+                if let Err(e) = serve(incoming(listener), record).await {
                     panic!("volo server failed: {e}");
                 }
             });
@@ -336,6 +349,28 @@ pub fn volo_echo_client(
 ) -> vecho::EchoServiceClient {
     volo_client!(
         vecho::EchoServiceClientBuilder::new("echo-server"),
+        addr,
+        t,
+        p
+    )
+}
+
+/// A volo echo client over TLS (`tls` names the server and holds the
+/// rustls settings), ping-pong or multiplexed (volo-thrift's `multiplex`:
+/// many calls in flight on a connection, TTHeader only). Call inside a tokio
+/// runtime.
+pub fn volo_echo_client_tls(
+    addr: SocketAddr,
+    t: VoloTransport,
+    p: Protocol,
+    tls: volo::net::tls::ClientTlsConfig,
+    multiplex: bool,
+) -> vecho::EchoServiceClient {
+    let transport = volo::net::tls::TlsMakeTransport::new(volo::net::dial::Config::default(), tls);
+    volo_client!(
+        vecho::EchoServiceClientBuilder::new("echo-server")
+            .make_transport(transport)
+            .multiplex(multiplex),
         addr,
         t,
         p
