@@ -213,6 +213,8 @@ impl ServerTlsBuilder {
         };
         let mut config = builder.with_single_cert(load_certs(cert)?, load_key(key)?)?;
         config.alpn_protocols = self.alpn.clone();
+        // The engine seals and opens records itself after the handshake.
+        config.enable_secret_extraction = true;
         config.ticketer = tickets.clone();
         config.session_storage = sessions.clone();
         Ok(config)
@@ -233,6 +235,15 @@ impl ServerTlsBuilder {
             }),
         })
     }
+}
+
+/// `config` with secret extraction on (the engine's record layer takes
+/// the traffic keys over after the handshake).
+fn with_extraction(mut config: Arc<ServerConfig>) -> Arc<ServerConfig> {
+    if !config.enable_secret_extraction {
+        Arc::make_mut(&mut config).enable_secret_extraction = true;
+    }
+    config
 }
 
 /// Sessions a server or client remembers for resumption (per process).
@@ -261,6 +272,7 @@ impl ServerTls {
     /// resolvers by SNI, ...). It cannot be [`reload`](Self::reload)ed from
     /// files; [`replace`](Self::replace) swaps it.
     pub fn from_config(config: Arc<ServerConfig>, accept_plaintext: bool) -> Self {
+        let config = with_extraction(config);
         Self {
             inner: Arc::new(ServerInner {
                 tickets: config.ticketer.clone(),
@@ -289,7 +301,7 @@ impl ServerTls {
 
     /// Uses `config` for new connections.
     pub fn replace(&self, config: Arc<ServerConfig>) {
-        self.inner.current.store(config);
+        self.inner.current.store(with_extraction(config));
     }
 
     /// Reloads whenever one of the PEM files changes (checked every
@@ -458,6 +470,8 @@ impl ClientTlsBuilder {
             }
         };
         config.alpn_protocols = self.alpn;
+        // The engine seals and opens records itself after the handshake.
+        config.enable_secret_extraction = true;
         config.resumption = if self.resume {
             Resumption::in_memory_sessions(SESSION_CACHE)
         } else {
@@ -493,6 +507,10 @@ impl ClientTls {
         config: Arc<ClientConfig>,
         server_name: Option<ServerName<'static>>,
     ) -> Self {
+        let mut config = config;
+        if !config.enable_secret_extraction {
+            Arc::make_mut(&mut config).enable_secret_extraction = true;
+        }
         Self {
             config,
             server_name,

@@ -35,6 +35,7 @@
 
 mod config;
 mod identity;
+mod record;
 mod stream;
 
 pub use config::{ClientTls, ClientTlsBuilder, ServerTls, ServerTlsBuilder, TlsError, TlsWatch};

@@ -1,69 +1,152 @@
-//! rustls driven over the engine's buffers: the handshake, then a read half
-//! that decrypts into a `LinkBuffer` and a write half that encrypts an
-//! `OutChain` into one reusable buffer per write.
+//! The handshake, by rustls, and then the record layer, here: a read half
+//! that opens records in place in its ciphertext buffer and copies the
+//! plaintext into a `LinkBuffer`, and a write half that seals an
+//! `OutChain` into one reusable buffer per write (see [`super::record`]).
+//! Neither allocates per request.
 //!
-//! The two halves share the connection's rustls state in a `RefCell` on
-//! their core; neither holds the borrow across an await, so reads and
-//! writes interleave freely (the TTHeader writer task and the reader).
+//! The two halves share rustls's post-handshake state (key updates, a
+//! client's session tickets) in a `RefCell` on their core; neither holds
+//! the borrow across an await.
 
 use std::cell::RefCell;
-use std::io::{self, BufRead, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt, CancelableAsyncReadRent, Canceller, Splitable};
 use monoio::net::TcpStream;
 use monoio::net::tcp::{TcpOwnedReadHalf, TcpOwnedWriteHalf};
 use ringrpc_codec::buffer::LinkBuffer;
-use rustls::{ClientConnection, Connection, ServerConfig, ServerConnection};
+use rustls::client::{ClientConnectionData, UnbufferedClientConnection};
+use rustls::kernel::KernelConnection;
+use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
+use rustls::unbuffered::{ConnectionState, EncodeError, UnbufferedStatus};
+use rustls::{
+    CommonState, ConnectionTrafficSecrets, ExtractedSecrets, ProtocolVersion, ServerConfig,
+};
 
 use super::ClientTls;
+use super::record::{self, Keys};
 use crate::context::PeerIdentity;
 use crate::io::OutChain;
 
-/// Ciphertext read per syscall: two full records.
-const CIPHER_READ: usize = 2 * (16 * 1024 + 256);
+/// Ciphertext read per syscall at most: two whole records.
+const CIPHER_READ: usize = 2 * (record::HEADER + record::MAX_BODY);
 /// Ciphertext gathered before it is written (a large reply goes out in
 /// pieces of this size, so the buffer stays bounded).
 const FLUSH_AT: usize = 256 * 1024;
-
-type Shared = Rc<RefCell<Connection>>;
 
 fn tls_err(e: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
-/// Reads ciphertext into `cipher` (cleared first, capacity ensured).
-async fn read_cipher(
-    rd: &mut TcpOwnedReadHalf,
-    mut cipher: BytesMut,
-    cancel: Option<&RefCell<Canceller>>,
-) -> (io::Result<usize>, BytesMut) {
-    cipher.clear();
-    if cipher.capacity() < CIPHER_READ {
-        cipher.reserve(CIPHER_READ);
-    }
-    match cancel {
-        Some(c) => {
-            let handle = c.borrow().handle();
-            rd.cancelable_read(cipher, handle).await
+fn bad(msg: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+/// rustls after the handshake: what it still does for us.
+enum Kernel {
+    Server(KernelConnection<ServerConnectionData>),
+    Client(KernelConnection<ClientConnectionData>),
+}
+
+impl Kernel {
+    fn update_rx(&mut self) -> Result<(u64, ConnectionTrafficSecrets), rustls::Error> {
+        match self {
+            Kernel::Server(k) => k.update_rx_secret(),
+            Kernel::Client(k) => k.update_rx_secret(),
         }
-        None => rd.read(cipher).await,
+    }
+
+    fn update_tx(&mut self) -> Result<(u64, ConnectionTrafficSecrets), rustls::Error> {
+        match self {
+            Kernel::Server(k) => k.update_tx_secret(),
+            Kernel::Client(k) => k.update_tx_secret(),
+        }
     }
 }
 
-/// Writes whatever rustls has queued (handshake messages, alerts).
-async fn send_queued(
-    wr: &mut TcpOwnedWriteHalf,
-    conn: &mut Connection,
-    out: &mut Vec<u8>,
-) -> io::Result<()> {
-    while conn.wants_write() {
-        conn.write_tls(out)?;
+/// What the halves of one connection share.
+struct Shared {
+    kernel: Kernel,
+    tls13: bool,
+    version: Option<ProtocolVersion>,
+    resumed: bool,
+    /// The peer asked for a key update: ours goes out before our next
+    /// record.
+    update_requested: bool,
+}
+
+/// A connection in its handshake, server or client side.
+trait Handshaking {
+    type Data;
+    fn process<'c, 'i>(
+        &'c mut self,
+        incoming: &'i mut [u8],
+    ) -> UnbufferedStatus<'c, 'i, Self::Data>;
+    fn common(&self) -> &CommonState;
+    fn finish(self) -> Result<(ExtractedSecrets, Kernel), rustls::Error>;
+}
+
+impl Handshaking for UnbufferedServerConnection {
+    type Data = ServerConnectionData;
+    fn process<'c, 'i>(
+        &'c mut self,
+        incoming: &'i mut [u8],
+    ) -> UnbufferedStatus<'c, 'i, Self::Data> {
+        self.process_tls_records(incoming)
     }
+    fn common(&self) -> &CommonState {
+        self
+    }
+    fn finish(self) -> Result<(ExtractedSecrets, Kernel), rustls::Error> {
+        self.dangerous_into_kernel_connection()
+            .map(|(s, k)| (s, Kernel::Server(k)))
+    }
+}
+
+impl Handshaking for UnbufferedClientConnection {
+    type Data = ClientConnectionData;
+    fn process<'c, 'i>(
+        &'c mut self,
+        incoming: &'i mut [u8],
+    ) -> UnbufferedStatus<'c, 'i, Self::Data> {
+        self.process_tls_records(incoming)
+    }
+    fn common(&self) -> &CommonState {
+        self
+    }
+    fn finish(self) -> Result<(ExtractedSecrets, Kernel), rustls::Error> {
+        self.dangerous_into_kernel_connection()
+            .map(|(s, k)| (s, Kernel::Client(k)))
+    }
+}
+
+/// Appends what `encode` writes to `out`, growing it as rustls asks.
+fn encode(
+    out: &mut Vec<u8>,
+    mut encode: impl FnMut(&mut [u8]) -> Result<usize, EncodeError>,
+) -> io::Result<()> {
+    let start = out.len();
+    out.resize(start + 2048, 0);
+    let n = match encode(&mut out[start..]) {
+        Ok(n) => n,
+        Err(EncodeError::InsufficientSize(e)) => {
+            out.resize(start + e.required_size, 0);
+            encode(&mut out[start..]).map_err(|e| io::Error::other(e.to_string()))?
+        }
+        Err(e) => return Err(io::Error::other(e.to_string())),
+    };
+    out.truncate(start + n);
+    Ok(())
+}
+
+/// Writes all of `out`, then empties it (keeping its capacity).
+async fn send(wr: &mut TcpOwnedWriteHalf, out: &mut Vec<u8>) -> io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
@@ -73,45 +156,180 @@ async fn send_queued(
     res.map(drop)
 }
 
-/// Runs the handshake on `rd`/`wr`. Returns the ciphertext read past the
-/// handshake (the peer's first records may share its last segment), for
-/// the read half to decrypt first.
-async fn handshake(
+/// Reads more ciphertext after what `cipher` holds.
+async fn read_more(
     rd: &mut TcpOwnedReadHalf,
-    wr: &mut TcpOwnedWriteHalf,
-    conn: &mut Connection,
+    mut cipher: BytesMut,
     cancel: Option<&RefCell<Canceller>>,
-) -> io::Result<(BytesMut, usize)> {
-    let mut cipher = BytesMut::new();
-    let mut out = Vec::new();
-    loop {
-        send_queued(wr, conn, &mut out).await?;
-        if !conn.is_handshaking() {
-            return Ok((cipher, 0));
+) -> (io::Result<usize>, BytesMut) {
+    if cipher.capacity() - cipher.len() < record::HEADER + record::MAX_BODY {
+        cipher.reserve(CIPHER_READ);
+    }
+    // monoio reads into a buffer from its start: point it past what is
+    // held.
+    let held = cipher.len();
+    let spare = cipher.slice_mut(held..);
+    let (res, spare) = match cancel {
+        Some(c) => {
+            let handle = c.borrow().handle();
+            rd.cancelable_read(spare, handle).await
         }
-        let (res, c) = read_cipher(rd, cipher, cancel).await;
-        cipher = c;
-        if res? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "peer closed the connection during the TLS handshake",
-            ));
-        }
-        let mut data = &cipher[..];
-        while !data.is_empty() && conn.is_handshaking() {
-            conn.read_tls(&mut data)?;
-            if let Err(e) = conn.process_new_packets() {
-                // Tell the peer why (rustls queued an alert), then fail.
-                let _ = send_queued(wr, conn, &mut out).await;
-                return Err(tls_err(e));
+        None => rd.read(spare).await,
+    };
+    (res, spare.into_inner())
+}
+
+/// Drops the first `n` bytes of `buf`, keeping its capacity.
+fn discard(buf: &mut BytesMut, n: usize) {
+    if n > 0 {
+        let len = buf.len();
+        buf.copy_within(n..len, 0);
+        buf.truncate(len - n);
+    }
+}
+
+/// One step of rustls's handshake. A panic in it (a bug there, reached by
+/// a peer's bytes) fails this connection, not the core.
+fn step<'c, 'i, C: Handshaking>(
+    conn: &'c mut C,
+    incoming: &'i mut [u8],
+) -> io::Result<UnbufferedStatus<'c, 'i, C::Data>> {
+    let once = move || {
+        let conn = conn;
+        conn.process(incoming)
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(once))
+        .map_err(|_| io::Error::other("the TLS library panicked on this connection"))
+}
+
+/// The alerts rustls queued on a failed handshake (why it failed, for the
+/// peer), encoded into `out`. `incoming` must be the buffer the failed
+/// step saw, less what it said to discard: rustls keeps places in it.
+fn queued_alerts<C: Handshaking>(conn: &mut C, incoming: &mut [u8], out: &mut Vec<u8>) {
+    for _ in 0..8 {
+        let Ok(UnbufferedStatus { state, .. }) = step(conn, incoming) else {
+            return;
+        };
+        match state {
+            Ok(ConnectionState::EncodeTlsData(mut st)) => {
+                if encode(out, |b| st.encode(b)).is_err() {
+                    return;
+                }
             }
-        }
-        if !conn.is_handshaking() {
-            let fed = cipher.len() - data.len();
-            send_queued(wr, conn, &mut out).await?;
-            return Ok((cipher, fed));
+            Ok(ConnectionState::TransmitTlsData(st)) => st.done(),
+            _ => return,
         }
     }
+}
+
+/// Runs the handshake on `rd`/`wr`. Returns the ciphertext read past it
+/// (records the peer sent right after), and the plaintext of any records
+/// rustls already opened.
+async fn handshake<C: Handshaking>(
+    rd: &mut TcpOwnedReadHalf,
+    wr: &mut TcpOwnedWriteHalf,
+    conn: &mut C,
+    cancel: Option<&RefCell<Canceller>>,
+) -> io::Result<(BytesMut, Vec<u8>)> {
+    let mut incoming = BytesMut::with_capacity(CIPHER_READ);
+    let mut out = Vec::new();
+    let mut early = Vec::new();
+    loop {
+        let UnbufferedStatus { discard: n, state } = step(conn, &mut incoming)?;
+        let mut used = n;
+        let mut need_read = false;
+        match state {
+            Err(e) => {
+                discard(&mut incoming, used);
+                queued_alerts(conn, &mut incoming, &mut out);
+                let _ = send(wr, &mut out).await;
+                return Err(tls_err(e));
+            }
+            Ok(ConnectionState::ReadTraffic(mut st)) => {
+                while let Some(r) = st.next_record() {
+                    let r = r.map_err(tls_err)?;
+                    used += r.discard;
+                    early.extend_from_slice(r.payload);
+                }
+            }
+            Ok(ConnectionState::EncodeTlsData(mut st)) => encode(&mut out, |b| st.encode(b))?,
+            Ok(ConnectionState::TransmitTlsData(st)) => {
+                st.done();
+                send(wr, &mut out).await?;
+            }
+            Ok(ConnectionState::BlockedHandshake) => need_read = true,
+            Ok(ConnectionState::WriteTraffic(_)) => {
+                send(wr, &mut out).await?;
+                discard(&mut incoming, used);
+                return Ok((incoming, early));
+            }
+            Ok(ConnectionState::PeerClosed | ConnectionState::Closed) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "peer closed the connection during the TLS handshake",
+                ));
+            }
+            Ok(_) => return Err(bad("unexpected TLS handshake state")),
+        }
+        discard(&mut incoming, used);
+        if need_read {
+            send(wr, &mut out).await?;
+            let (res, c) = read_more(rd, incoming, cancel).await;
+            incoming = c;
+            if res? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "peer closed the connection during the TLS handshake",
+                ));
+            }
+        }
+    }
+}
+
+/// Runs the handshake and takes the traffic keys over from rustls.
+async fn establish<C: Handshaking>(
+    mut rd: TcpOwnedReadHalf,
+    mut wr: TcpOwnedWriteHalf,
+    mut conn: C,
+    cancel: Option<&RefCell<Canceller>>,
+) -> io::Result<(TlsReader, TlsWriter, Option<PeerIdentity>)> {
+    let (cipher, early) = handshake(&mut rd, &mut wr, &mut conn, cancel).await?;
+    let common = conn.common();
+    let identity = common
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|leaf| super::identity_of(leaf));
+    let version = common.protocol_version();
+    let resumed = common.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+    let tls13 = version == Some(ProtocolVersion::TLSv1_3);
+    let (secrets, kernel) = conn.finish().map_err(tls_err)?;
+    let rx = Keys::new(tls13, secrets.rx.1, secrets.rx.0)?;
+    let tx = Keys::new(tls13, secrets.tx.1, secrets.tx.0)?;
+    let shared = Rc::new(RefCell::new(Shared {
+        kernel,
+        tls13,
+        version,
+        resumed,
+        update_requested: false,
+    }));
+    Ok((
+        TlsReader {
+            rd,
+            shared: shared.clone(),
+            rx,
+            cipher,
+            early: (!early.is_empty()).then_some(early),
+            closed: false,
+        },
+        TlsWriter {
+            wr,
+            shared,
+            tx,
+            out: Vec::new(),
+            scratch: Vec::new(),
+        },
+        identity,
+    ))
 }
 
 /// What a server handshake produced.
@@ -126,19 +344,14 @@ pub(crate) struct Accepted {
 
 /// The server side of a handshake on an accepted connection.
 pub(crate) async fn server_handshake(
-    mut rd: TcpOwnedReadHalf,
-    mut wr: TcpOwnedWriteHalf,
+    rd: TcpOwnedReadHalf,
+    wr: TcpOwnedWriteHalf,
     config: Arc<ServerConfig>,
     cancel: Option<&RefCell<Canceller>>,
 ) -> io::Result<Accepted> {
-    let mut conn = Connection::Server(ServerConnection::new(config).map_err(tls_err)?);
-    let (cipher, fed) = handshake(&mut rd, &mut wr, &mut conn, cancel).await?;
-    let identity = conn
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .and_then(|leaf| super::identity_of(leaf));
-    let resumed = conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
-    let (reader, writer) = halves(rd, wr, conn, cipher, fed);
+    let conn = UnbufferedServerConnection::new(config).map_err(tls_err)?;
+    let (reader, writer, identity) = establish(rd, wr, conn, cancel).await?;
+    let resumed = reader.shared.borrow().resumed;
     Ok(Accepted {
         reader,
         writer,
@@ -150,99 +363,105 @@ pub(crate) async fn server_handshake(
 /// The client side of a handshake with `addr`, verifying the server's
 /// certificate for `tls`'s server name (default: `addr`'s IP).
 pub(crate) async fn client_handshake(
-    mut rd: TcpOwnedReadHalf,
-    mut wr: TcpOwnedWriteHalf,
+    rd: TcpOwnedReadHalf,
+    wr: TcpOwnedWriteHalf,
     tls: &ClientTls,
     addr: SocketAddr,
 ) -> io::Result<(TlsReader, TlsWriter)> {
-    let conn = ClientConnection::new(tls.config().clone(), tls.name_for(addr)).map_err(tls_err)?;
-    let mut conn = Connection::Client(conn);
-    let (cipher, fed) = handshake(&mut rd, &mut wr, &mut conn, None).await?;
-    Ok(halves(rd, wr, conn, cipher, fed))
-}
-
-fn halves(
-    rd: TcpOwnedReadHalf,
-    wr: TcpOwnedWriteHalf,
-    conn: Connection,
-    cipher: BytesMut,
-    fed: usize,
-) -> (TlsReader, TlsWriter) {
-    let conn = Rc::new(RefCell::new(conn));
-    (
-        TlsReader {
-            rd,
-            conn: conn.clone(),
-            cipher,
-            fed,
-            closed: false,
-        },
-        TlsWriter {
-            wr,
-            conn,
-            out: Vec::new(),
-        },
-    )
+    let conn = UnbufferedClientConnection::new(tls.config().clone(), tls.name_for(addr))
+        .map_err(tls_err)?;
+    let (r, w, _) = establish(rd, wr, conn, None).await?;
+    Ok((r, w))
 }
 
 /// The read half of a TLS connection.
 pub(crate) struct TlsReader {
     rd: TcpOwnedReadHalf,
-    conn: Shared,
-    /// Ciphertext read, of which `fed` bytes were given to rustls.
+    shared: Rc<RefCell<Shared>>,
+    rx: Keys,
+    /// Ciphertext read and not yet opened (at most a partial record between
+    /// reads).
     cipher: BytesMut,
-    fed: usize,
+    /// Plaintext rustls opened during the handshake, handed out first.
+    early: Option<Vec<u8>>,
     /// The peer sent `close_notify`.
     closed: bool,
 }
 
 impl TlsReader {
     /// Reads plaintext into `buf`: returns how many bytes were added, 0 when
-    /// the peer closed. Reads the socket only when rustls holds no
-    /// plaintext; records that carry none (a session ticket, a key update)
-    /// are handled and the read goes on.
+    /// the peer closed. Records that carry none (a session ticket, a key
+    /// update) are handled and the read goes on.
     pub(crate) async fn read(
         &mut self,
         buf: &mut LinkBuffer,
         cancel: Option<&RefCell<Canceller>>,
     ) -> io::Result<usize> {
+        let mut got = 0;
+        if let Some(e) = self.early.take() {
+            buf.copy_in(&e);
+            got += e.len();
+        }
         loop {
-            let got = self.feed(buf)?;
+            got += self.open_records(buf)?;
             if got > 0 || self.closed {
                 return Ok(got);
             }
-            let (res, c) =
-                read_cipher(&mut self.rd, std::mem::take(&mut self.cipher), cancel).await;
+            let (res, c) = read_more(&mut self.rd, std::mem::take(&mut self.cipher), cancel).await;
             self.cipher = c;
-            self.fed = 0;
             if res? == 0 {
                 return Ok(0);
             }
         }
     }
 
-    /// Gives rustls the ciphertext not fed yet, moving plaintext into `buf`
-    /// between records (so rustls's own plaintext buffer never fills).
-    fn feed(&mut self, buf: &mut LinkBuffer) -> io::Result<usize> {
-        let mut conn = self.conn.borrow_mut();
+    /// Opens every whole record buffered, in place, moving application data
+    /// into `buf`; keeps a partial record at the front for the next read.
+    fn open_records(&mut self, buf: &mut LinkBuffer) -> io::Result<usize> {
+        let mut at = 0;
         let mut got = 0;
-        loop {
-            got += drain(&mut conn, buf, &mut self.closed)?;
-            let mut data = &self.cipher[self.fed..];
-            if data.is_empty() || self.closed {
-                return Ok(got);
+        while !self.closed {
+            let Some((head, len)) = record::header(&self.cipher[at..])? else {
+                break;
+            };
+            if self.cipher.len() - at < record::HEADER + len {
+                break;
             }
-            let before = data.len();
-            conn.read_tls(&mut data)?;
-            self.fed += before - data.len();
-            conn.process_new_packets().map_err(tls_err)?;
+            let body = &mut self.cipher[at + record::HEADER..at + record::HEADER + len];
+            at += record::HEADER + len;
+            let (typ, range) = self.rx.open(head, body)?;
+            let plain = &body[range];
+            match typ {
+                record::APPLICATION_DATA => {
+                    buf.copy_in(plain);
+                    got += plain.len();
+                }
+                record::ALERT => match plain {
+                    // close_notify (RFC 8446 §6.1).
+                    [_, 0] => self.closed = true,
+                    [_, desc] => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::ConnectionAborted,
+                            format!(
+                                "received fatal alert: {:?}",
+                                rustls::AlertDescription::from(*desc)
+                            ),
+                        ));
+                    }
+                    _ => return Err(bad("malformed TLS alert")),
+                },
+                record::HANDSHAKE => post_handshake(&self.shared, &mut self.rx, plain)?,
+                _ => return Err(bad("unexpected TLS record type")),
+            }
         }
+        discard(&mut self.cipher, at);
+        Ok(got)
     }
 
-    /// Whether rustls has records to send that the write half should flush
-    /// (an alert, a key update's answer).
+    /// Whether the write half owes the peer a record (a key update's
+    /// answer).
     pub(crate) fn wants_write(&self) -> bool {
-        self.conn.borrow().wants_write()
+        self.shared.borrow().update_requested
     }
 
     /// The socket (for readiness and `MSG_PEEK`).
@@ -253,39 +472,58 @@ impl TlsReader {
     }
 }
 
-/// Moves the plaintext rustls decrypted into `buf`.
-fn drain(conn: &mut Connection, buf: &mut LinkBuffer, closed: &mut bool) -> io::Result<usize> {
-    let mut got = 0;
-    let mut reader = conn.reader();
-    loop {
-        let n = match reader.fill_buf() {
-            Ok(d) if d.is_empty() => {
-                *closed = true;
-                return Ok(got);
-            }
-            Ok(d) => {
-                buf.copy_in(d);
-                d.len()
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(got),
-            Err(e) => return Err(e),
-        };
-        reader.consume(n);
-        got += n;
+/// Handshake messages after the handshake (TLS 1.3 only; TLS 1.2's would
+/// be a renegotiation, refused): a server's session tickets, for a client
+/// to resume with, and key updates.
+fn post_handshake(shared: &RefCell<Shared>, rx: &mut Keys, mut msgs: &[u8]) -> io::Result<()> {
+    let mut s = shared.borrow_mut();
+    if !s.tls13 {
+        return Err(bad("TLS renegotiation is not supported"));
     }
+    while !msgs.is_empty() {
+        let [typ, a, b, c, ..] = *msgs else {
+            return Err(bad("truncated handshake message"));
+        };
+        let len = u32::from_be_bytes([0, a, b, c]) as usize;
+        let Some(body) = msgs.get(4..4 + len) else {
+            return Err(bad("handshake message split across records"));
+        };
+        match (typ, &mut s.kernel) {
+            // NewSessionTicket (RFC 8446 §4.6.1).
+            (4, Kernel::Client(k)) => k.handle_new_session_ticket(body).map_err(tls_err)?,
+            // KeyUpdate (§4.6.3): the peer's next records use new keys; if
+            // it asks, ours must change too.
+            (24, kernel) => {
+                let requested = match body {
+                    [0] => false,
+                    [1] => true,
+                    _ => return Err(bad("malformed KeyUpdate")),
+                };
+                let (seq, secrets) = kernel.update_rx().map_err(tls_err)?;
+                *rx = Keys::new(true, secrets, seq)?;
+                s.update_requested |= requested;
+            }
+            _ => return Err(bad("unexpected handshake message after the handshake")),
+        }
+        msgs = &msgs[4 + len..];
+    }
+    Ok(())
 }
 
 /// The write half of a TLS connection.
 pub(crate) struct TlsWriter {
     wr: TcpOwnedWriteHalf,
-    conn: Shared,
-    /// Ciphertext to write; its capacity is kept across writes.
+    shared: Rc<RefCell<Shared>>,
+    tx: Keys,
+    /// Sealed records to write; capacity kept across writes.
     out: Vec<u8>,
+    /// Small pieces of a reply gathered into one record's plaintext.
+    scratch: Vec<u8>,
 }
 
 impl TlsWriter {
-    /// Encrypts and writes all of `chain` (and any record rustls queued
-    /// itself). On failure, the chain's written count is 0 if no byte left,
+    /// Seals and writes all of `chain` (and a key update the peer asked
+    /// for). On failure, the chain's written count is 0 if no byte left,
     /// else all of it (a TLS stream cannot tell which records the peer got).
     pub(crate) async fn write(&mut self, mut chain: OutChain) -> (io::Result<()>, OutChain) {
         let total = chain.remaining();
@@ -297,13 +535,12 @@ impl TlsWriter {
         (res.map_err(|(e, _)| e), chain)
     }
 
-    /// Encrypts and writes `bufs`; on failure, whether any byte was sent.
+    /// Seals and writes `bufs`; on failure, whether any byte was sent.
     async fn write_slices<B: AsRef<[u8]>>(&mut self, bufs: &[B]) -> Result<(), (io::Error, bool)> {
         let (mut idx, mut off) = (0, 0);
         let mut sent = false;
         loop {
-            self.encrypt(bufs, &mut idx, &mut off)
-                .map_err(|e| (e, sent))?;
+            self.seal(bufs, &mut idx, &mut off).map_err(|e| (e, sent))?;
             if self.out.is_empty() {
                 return Ok(());
             }
@@ -315,48 +552,70 @@ impl TlsWriter {
         }
     }
 
-    /// Encrypts `bufs` from slice `idx`, byte `off`, into `out` until it
-    /// holds [`FLUSH_AT`] bytes or all is done.
-    fn encrypt<B: AsRef<[u8]>>(
+    /// Our key update, when the peer asked for one or our keys are near
+    /// their limit: a KeyUpdate message under the old keys, then new ones.
+    fn update_keys(&mut self) -> io::Result<()> {
+        let mut s = self.shared.borrow_mut();
+        if !s.update_requested && self.tx.seq < record::UPDATE_AFTER {
+            return Ok(());
+        }
+        if !s.tls13 {
+            return Err(bad("TLS 1.2 keys exhausted"));
+        }
+        // KeyUpdate, update_not_requested (RFC 8446 §4.6.3).
+        self.tx
+            .seal(&mut self.out, record::HANDSHAKE, &[24, 0, 0, 1, 0])?;
+        let (seq, secrets) = s.kernel.update_tx().map_err(tls_err)?;
+        self.tx = Keys::new(true, secrets, seq)?;
+        s.update_requested = false;
+        Ok(())
+    }
+
+    /// Seals `bufs` from slice `idx`, byte `off`, into `out` until it holds
+    /// [`FLUSH_AT`] bytes or all is done. Each record carries up to
+    /// [`record::MAX_PLAIN`] bytes; small pieces are gathered first.
+    fn seal<B: AsRef<[u8]>>(
         &mut self,
         bufs: &[B],
         idx: &mut usize,
         off: &mut usize,
     ) -> io::Result<()> {
-        let mut conn = self.conn.borrow_mut();
-        loop {
-            while conn.wants_write() {
-                conn.write_tls(&mut self.out)?;
+        self.update_keys()?;
+        while *idx < bufs.len() && self.out.len() < FLUSH_AT {
+            let piece = &bufs[*idx].as_ref()[*off..];
+            let take = piece.len().min(record::MAX_PLAIN - self.scratch.len());
+            let last = *idx + 1 == bufs.len() && take == piece.len();
+            if self.scratch.is_empty() && (take == record::MAX_PLAIN || last) {
+                // A whole record from one piece: no gathering.
+                self.tx
+                    .seal(&mut self.out, record::APPLICATION_DATA, &piece[..take])?;
+            } else {
+                self.scratch.extend_from_slice(&piece[..take]);
+                if self.scratch.len() == record::MAX_PLAIN || last {
+                    self.tx
+                        .seal(&mut self.out, record::APPLICATION_DATA, &self.scratch)?;
+                    self.scratch.clear();
+                }
             }
-            if *idx == bufs.len() || self.out.len() >= FLUSH_AT {
-                return Ok(());
-            }
-            let whole = bufs[*idx].as_ref();
-            let b = &whole[*off..];
-            let n = conn.writer().write(b)?;
-            if n == 0 && !b.is_empty() && !conn.wants_write() {
-                return Err(io::Error::new(
-                    io::ErrorKind::WriteZero,
-                    "TLS connection takes no more data",
-                ));
-            }
-            *off += n;
-            if *off == whole.len() {
+            *off += take;
+            if *off == bufs[*idx].as_ref().len() {
                 *idx += 1;
                 *off = 0;
             }
         }
+        Ok(())
     }
 
-    /// Whether rustls has records queued to send.
+    /// Whether a record is owed to the peer (a key update's answer).
     pub(crate) fn wants_write(&self) -> bool {
-        self.conn.borrow().wants_write()
+        self.shared.borrow().update_requested
     }
 
     /// Sends `close_notify` (best effort).
     pub(crate) async fn close(&mut self) {
-        self.conn.borrow_mut().send_close_notify();
-        let _ = self.write_slices::<&[u8]>(&[]).await;
+        if self.tx.seal(&mut self.out, record::ALERT, &[1, 0]).is_ok() {
+            let _ = send(&mut self.wr, &mut self.out).await;
+        }
     }
 }
 
@@ -405,12 +664,12 @@ impl TlsStream {
 
     /// Whether the handshake resumed an earlier session.
     pub fn resumed(&self) -> bool {
-        self.rd.conn.borrow().handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+        self.rd.shared.borrow().resumed
     }
 
     /// The protocol version negotiated.
-    pub fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
-        self.rd.conn.borrow().protocol_version()
+    pub fn protocol_version(&self) -> Option<ProtocolVersion> {
+        self.rd.shared.borrow().version
     }
 
     /// Encrypts and writes all of `data`.
