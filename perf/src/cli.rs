@@ -41,6 +41,10 @@ pub enum Cmd {
     /// generator), each driving the same raw reply server from a child
     /// process pinned to the load core, in alternating runs.
     ClientCompare(ClientCompareArgs),
+    /// TLS against plaintext on the same embedded server (one port takes
+    /// both), in alternating runs, and the server's handshake rate, full and
+    /// resumed.
+    Tls(TlsArgs),
     /// Serves ringrpc's echo server in this process until SIGTERM.
     #[command(hide = true)]
     Serve(ServeArgs),
@@ -155,8 +159,38 @@ pub struct RunArgs {
     /// cost; with an address, it also serves them at `GET ADDR/metrics`.
     #[arg(long, conflicts_with = "addr", num_args = 0..=1, default_missing_value = "off")]
     pub metrics: Option<String>,
+    /// Over TLS: the embedded server serves TLS 1.3 with certificates made
+    /// for the run, and the load connects with TLS (closed loop only).
+    #[arg(long, conflicts_with_all = ["addr", "rate"])]
+    pub tls: bool,
     /// Appended to the results folder's name.
     #[arg(long, default_value = "")]
+    pub label: String,
+}
+
+/// `tls`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct TlsArgs {
+    /// Load options (closed loop).
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// The echoed message's size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub payload: usize,
+    /// Connections.
+    #[arg(long, default_value_t = 100)]
+    pub connections: usize,
+    /// How long and how often each side runs.
+    #[command(flatten)]
+    pub runs: Rounds,
+    /// Seconds of each handshake-rate measurement (full, resumed).
+    #[arg(long, default_value_t = 3.0)]
+    pub handshake_secs: f64,
+    /// Handshakes in flight at once in the handshake-rate measurement.
+    #[arg(long, default_value_t = 16)]
+    pub handshake_concurrency: usize,
+    /// Appended to the results folder's name.
+    #[arg(long, default_value = "tls")]
     pub label: String,
 }
 
@@ -393,6 +427,7 @@ impl LoadArgs {
             first_core: self.load_first_core,
             expect,
             uring: self.load_uring,
+            tls: None,
         }
     }
 
@@ -496,6 +531,14 @@ mod tests {
                 assert_eq!(a.pool, ClientPool::Mux);
                 assert!(!a.hist);
             }
+            other => panic!("{other:?}"),
+        }
+        let c = Cli::try_parse_from(["ringrpc-perf", "--tls"]).unwrap();
+        assert!(c.run.tls && c.cmd.is_none());
+        assert!(Cli::try_parse_from(["ringrpc-perf", "--tls", "--rate", "1000"]).is_err());
+        let c = Cli::try_parse_from(["ringrpc-perf", "tls"]).unwrap();
+        match c.cmd {
+            Some(Cmd::Tls(a)) => assert_eq!((a.connections, a.payload), (100, 1024)),
             other => panic!("{other:?}"),
         }
         let c = Cli::try_parse_from(["ringrpc-perf", "mem"]).unwrap();

@@ -428,6 +428,7 @@ fn generator(
         first_core: a.load_core,
         expect: MessageType::Reply,
         uring: UringMode::Coop,
+        tls: None,
     };
     let opts = measure::Options {
         timing: crate::cli::timing(a.runs.warmup, a.runs.duration),

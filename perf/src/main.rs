@@ -33,6 +33,7 @@ mod mem;
 mod peers;
 mod plot;
 mod report;
+mod tls;
 mod uring;
 
 #[global_allocator]
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
         Some(cli::Cmd::Compare(a)) => done(compare::run(a)),
         Some(cli::Cmd::ClientCompare(a)) => done(client_compare::run(a)),
         Some(cli::Cmd::Mem(a)) => done(mem::run(a)),
+        Some(cli::Cmd::Tls(a)) => done(tls::run(a)),
         Some(cli::Cmd::Serve(a)) => done(serve(a)),
         Some(cli::Cmd::RawServer(a)) => done(raw_server(a)),
         Some(cli::Cmd::ClientLoad(a)) => client_load::run(a),
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
 /// The default command: one run, embedded server unless `--addr`.
 fn run(a: cli::RunArgs) -> std::io::Result<()> {
     let host = report::Host::probe();
+    let tls = if a.tls { Some(tls::Pki::make()?) } else { None };
     let (server, addr, probe, target, expect) = match a.addr {
         None => {
             let bind = "127.0.0.1:0".parse().expect("a loopback address");
@@ -71,6 +74,7 @@ fn run(a: cli::RunArgs) -> std::io::Result<()> {
                 a.load.server_first_core,
                 a.metrics.as_deref(),
                 0,
+                tls.as_ref().map(|t| t.server.clone()),
             )?;
             let addr = s.local_addr();
             (
@@ -112,7 +116,13 @@ fn run(a: cli::RunArgs) -> std::io::Result<()> {
             ""
         }
     );
-    let spec = a.load.spec(addr, a.payload, a.connections, expect);
+    let mut spec = a.load.spec(addr, a.payload, a.connections, expect);
+    spec.tls = tls.as_ref().map(|t| t.client.clone());
+    if spec.tls.is_some() {
+        println!(
+            "  over TLS (1.3, the server's first cipher suite; certificates made for this run)"
+        );
+    }
     let opts = measure::Options {
         timing: cli::timing(a.warmup, a.duration),
         progress: !a.load.no_progress,
@@ -195,6 +205,7 @@ fn serve(a: cli::ServeArgs) -> std::io::Result<()> {
         a.first_core,
         a.metrics.as_deref(),
         a.metrics_series,
+        None,
     )?;
     println!("listening on {}", s.local_addr());
     if a.stats {

@@ -7,17 +7,15 @@
 use std::rc::Rc;
 use std::time::Instant;
 
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
-use monoio::net::TcpStream;
 use ringrpc::codec::buffer::LinkBuffer;
 use ringrpc::codec::transport::{self, Decoded, FrameLimits};
 
 use super::request::{ReplyCheck, ReplyError, RequestTemplate, check_reply};
 use super::slots::Slots;
-use super::{Core, LiveGuard};
+use super::{Conn, Core, LiveGuard};
 
 /// Drives one connection until the run stops or the connection fails.
-pub(crate) async fn run(mut stream: TcpStream, core: Rc<Core>) {
+pub(crate) async fn run(mut stream: Conn, core: Rc<Core>) {
     let _live = LiveGuard(core.clone());
     let spec = core.spec.clone();
     let limits = FrameLimits::default();
@@ -44,9 +42,7 @@ pub(crate) async fn run(mut stream: TcpStream, core: Rc<Core>) {
             if core.stopped() {
                 return;
             }
-            let (res, chunk) = stream.read(buf.read_target()).await;
-            buf.commit_read(chunk);
-            match res {
+            match stream.read(&mut buf).await {
                 Ok(n) if n > 0 => {}
                 _ => {
                     if !core.stopped() {

@@ -60,6 +60,44 @@ pub struct LoadSpec {
     pub expect: MessageType,
     /// The load cores' io_uring task-run mode.
     pub uring: UringMode,
+    /// Connect with TLS (closed loop only).
+    pub tls: Option<ringrpc::engine::tls::ClientTls>,
+}
+
+/// One load connection: plain TCP or TLS.
+pub(crate) enum Conn {
+    Plain(monoio::net::TcpStream),
+    Tls(Box<ringrpc::engine::tls::TlsStream>),
+}
+
+impl Conn {
+    /// Writes all of `out`; returns it for reuse.
+    pub(crate) async fn write_all(&mut self, out: Vec<u8>) -> (std::io::Result<()>, Vec<u8>) {
+        use monoio::io::AsyncWriteRentExt;
+        match self {
+            Conn::Plain(s) => {
+                let (r, out) = s.write_all(out).await;
+                (r.map(drop), out)
+            }
+            Conn::Tls(s) => (s.write_all(&out).await, out),
+        }
+    }
+
+    /// Reads into `buf`: the bytes added, 0 when the server closed.
+    pub(crate) async fn read(
+        &mut self,
+        buf: &mut ringrpc::codec::buffer::LinkBuffer,
+    ) -> std::io::Result<usize> {
+        use monoio::io::AsyncReadRent;
+        match self {
+            Conn::Plain(s) => {
+                let (r, chunk) = s.read(buf.read_target()).await;
+                buf.commit_read(chunk);
+                r
+            }
+            Conn::Tls(s) => s.read(buf).await,
+        }
+    }
 }
 
 /// The phases of a run, flipped by the controlling thread.
@@ -367,10 +405,22 @@ fn run_core(index: usize, conns: usize, spec: Arc<LoadSpec>, control: Arc<Contro
     rt.block_on(async {
         let mut streams = Vec::with_capacity(conns);
         for _ in 0..conns {
-            match monoio::net::TcpStream::connect(spec.addr).await {
-                Ok(s) => {
+            let conn = match &spec.tls {
+                None => monoio::net::TcpStream::connect(spec.addr).await.map(|s| {
                     let _ = s.set_nodelay(true);
-                    streams.push(s);
+                    Conn::Plain(s)
+                }),
+                Some(tls) => ringrpc::engine::tls::TlsStream::connect(
+                    spec.addr,
+                    tls,
+                    Duration::from_secs(10),
+                )
+                .await
+                .map(|s| Conn::Tls(Box::new(s))),
+            };
+            match conn {
+                Ok(c) => {
+                    streams.push(c);
                     control.connected.fetch_add(1, Ordering::SeqCst);
                 }
                 Err(_) => {
@@ -387,6 +437,13 @@ fn run_core(index: usize, conns: usize, spec: Arc<LoadSpec>, control: Arc<Contro
                 }
             }
             Some(rate) => {
+                let streams = streams
+                    .into_iter()
+                    .filter_map(|c| match c {
+                        Conn::Plain(s) => Some(s),
+                        Conn::Tls(_) => None,
+                    })
+                    .collect();
                 let share = rate * conns as f64 / spec.connections.max(1) as f64;
                 open::start(streams, share, core.clone());
             }

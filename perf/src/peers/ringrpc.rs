@@ -67,6 +67,7 @@ pub fn start(
     first_core: usize,
     metrics: Option<&str>,
     prefill: usize,
+    tls: Option<ringrpc::engine::tls::ServerTls>,
 ) -> std::io::Result<Running> {
     SERVER_THREADS.clear();
     let recorder = metrics.map(|_| Metrics::new());
@@ -74,6 +75,9 @@ pub fn start(
         .addr(addr)
         .cores(cores)
         .first_core(first_core);
+    if let Some(tls) = tls {
+        b = b.tls(tls);
+    }
     if let Some(m) = &recorder {
         b = b.tracer(m.tracer());
     }
