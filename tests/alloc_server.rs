@@ -3,7 +3,11 @@
 //! frame is read into a pooled buffer sized to it, the header is read in
 //! place, the string is a slice of the frame, and the reply links it.
 //! Counted with a global allocator that counts only the server core's
-//! thread.
+//! thread. Over TLS too: records are opened and sealed in place in the
+//! connection's own buffers.
+
+#[path = "../examples/tls/pki.rs"]
+mod pki;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -103,7 +107,7 @@ fn call(transport: Transport, seqid: i32, msg: &str) -> Vec<u8> {
     w.to_vec()
 }
 
-fn exchange(s: &mut TcpStream, frame: &[u8], reply: &mut Vec<u8>) {
+fn exchange(s: &mut impl ReadWrite, frame: &[u8], reply: &mut Vec<u8>) {
     s.write_all(frame).expect("write");
     let mut len = [0u8; 4];
     s.read_exact(&mut len).expect("reply length");
@@ -111,16 +115,24 @@ fn exchange(s: &mut TcpStream, frame: &[u8], reply: &mut Vec<u8>) {
     s.read_exact(reply).expect("reply");
 }
 
-/// Without metrics and with them (one test: the count is process-wide).
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+/// Without metrics, with them, and over TLS (one test: the count is
+/// process-wide).
 #[test]
 fn an_echo_allocates_nothing_per_request_after_warm_up() {
-    echoes_allocate_nothing(None);
+    echoes_allocate_nothing(None, None);
     let metrics = Metrics::new();
-    echoes_allocate_nothing(Some(&metrics));
+    echoes_allocate_nothing(Some(&metrics), None);
     assert!(metrics.encode().contains("kitex_server_throughput{"));
+    let dir = tempfile::tempdir().expect("dir");
+    let p = pki::generate(dir.path()).expect("certificates");
+    echoes_allocate_nothing(None, Some(&p));
 }
 
-fn echoes_allocate_nothing(metrics: Option<&Metrics>) {
+fn echoes_allocate_nothing(metrics: Option<&Metrics>, tls: Option<&pki::Pki>) {
+    use ringrpc::engine::tls::{ClientTls, ServerTls, rustls};
     let mut builder = Server::builder()
         .addr("127.0.0.1:0".parse().expect("addr"))
         .cores(1)
@@ -128,6 +140,26 @@ fn echoes_allocate_nothing(metrics: Option<&Metrics>) {
     if let Some(m) = metrics {
         builder = builder.tracer(m.tracer());
     }
+    if let Some(p) = tls {
+        builder = builder.tls(
+            ServerTls::builder()
+                .cert_file(&p.server_cert)
+                .key_file(&p.server_key)
+                .client_ca_file(&p.ca)
+                .build()
+                .expect("server TLS"),
+        );
+    }
+    let client_tls = tls.map(|p| {
+        ClientTls::builder()
+            .ca_file(&p.ca)
+            .cert_file(&p.client_cert)
+            .key_file(&p.client_key)
+            .build()
+            .expect("client TLS")
+            .config()
+            .clone()
+    });
     let server = builder
         .service_per_core(|| {
             // Runs on the core's own thread: count its allocations.
@@ -145,12 +177,22 @@ fn echoes_allocate_nothing(metrics: Option<&Metrics>) {
         (Transport::TtHeaderFramed, 256 * 1024),
     ];
     for (transport, size) in cases {
-        let mut conns: Vec<TcpStream> = (0..4)
+        let mut conns: Vec<Box<dyn ReadWrite>> = (0..4)
             .map(|_| {
                 let s = TcpStream::connect(server.local_addr()).expect("connect");
                 s.set_read_timeout(Some(Duration::from_secs(20)))
                     .expect("timeout");
-                s
+                match &client_tls {
+                    None => Box::new(s) as Box<dyn ReadWrite>,
+                    Some(cfg) => {
+                        let c = rustls::ClientConnection::new(
+                            cfg.clone(),
+                            "localhost".try_into().expect("name"),
+                        )
+                        .expect("client");
+                        Box::new(rustls::StreamOwned::new(c, s))
+                    }
+                }
             })
             .collect();
         let frame = call(transport, 7, &"z".repeat(size));
@@ -172,8 +214,9 @@ fn echoes_allocate_nothing(metrics: Option<&Metrics>) {
         assert_eq!(
             allocs,
             0,
-            "{allocs} server allocations over {} {transport} echoes of {size} bytes",
-            n * conns.len()
+            "{allocs} server allocations over {} {transport} echoes of {size} bytes (TLS: {})",
+            n * conns.len(),
+            tls.is_some()
         );
     }
     server.shutdown();

@@ -281,6 +281,23 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever a peer sends, opening it fails or succeeds; it never
+        /// panics, in any version or suite.
+        #[test]
+        fn random_records_never_panic(
+            head in proptest::array::uniform5(proptest::prelude::any::<u8>()),
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            suite in 0u8..3,
+            tls13 in proptest::prelude::any::<bool>(),
+        ) {
+            let _ = header(&head);
+            let mut k = keys(tls13, suite);
+            let mut b = body.clone();
+            let _ = k.open(head, &mut b);
+        }
+    }
+
     #[test]
     fn headers_are_bounded() {
         assert!(header(&[23, 3, 3, 0]).expect("ok").is_none());
