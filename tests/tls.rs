@@ -462,6 +462,11 @@ fn a_client_without_a_good_certificate_is_refused() {
     });
     still_serves(addr, &p);
     assert_eq!(srv.stats()[0].tls_handshake_failures, 2);
+    let metrics = ringrpc::engine::metrics::Metrics::new();
+    metrics.add_server(&srv);
+    let text = metrics.encode();
+    assert!(text.contains("ringrpc_server_tls_handshake_failures_total 2"), "{text}");
+    assert!(text.contains("ringrpc_server_tls_handshakes_total 1"), "{text}");
     srv.shutdown();
 }
 

@@ -44,7 +44,9 @@
 //! core), `ringrpc_server_read_bytes_total`, `ringrpc_server_written_bytes_total`,
 //! `ringrpc_server_rejected_total{reason}` (`qps`, `concurrency`,
 //! `limiter`, `connections`), `ringrpc_server_expired_total`,
-//! `ringrpc_server_timed_out_total`, `ringrpc_server_malformed_metainfo_total`.
+//! `ringrpc_server_timed_out_total`, `ringrpc_server_malformed_metainfo_total`,
+//! `ringrpc_server_tls_handshakes_total`, `ringrpc_server_tls_resumed_total`,
+//! `ringrpc_server_tls_handshake_failures_total`.
 //!
 //! From [`add_client`](Metrics::add_client), by `callee`:
 //! `ringrpc_client_retries_total`, `ringrpc_client_result_retries_total`,
@@ -708,6 +710,24 @@ fn server_families(
         "ringrpc_server_malformed_metainfo",
         "Malformed metainfo values that arrived and were ignored.",
         total(|s| s.malformed_metainfo),
+    )?;
+    counter(
+        encoder,
+        "ringrpc_server_tls_handshakes",
+        "TLS handshakes completed.",
+        total(|s| s.tls_handshakes),
+    )?;
+    counter(
+        encoder,
+        "ringrpc_server_tls_resumed",
+        "TLS handshakes that resumed a session.",
+        total(|s| s.tls_resumed),
+    )?;
+    counter(
+        encoder,
+        "ringrpc_server_tls_handshake_failures",
+        "TLS handshakes that failed (bad or missing certificate, plaintext on a TLS-only port, a stall).",
+        total(|s| s.tls_handshake_failures),
     )?;
     let mut stats = crate::server::LimitStats::default();
     for s in servers {
