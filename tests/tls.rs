@@ -465,8 +465,14 @@ fn a_client_without_a_good_certificate_is_refused() {
     let metrics = ringrpc::engine::metrics::Metrics::new();
     metrics.add_server(&srv);
     let text = metrics.encode();
-    assert!(text.contains("ringrpc_server_tls_handshake_failures_total 2"), "{text}");
-    assert!(text.contains("ringrpc_server_tls_handshakes_total 1"), "{text}");
+    assert!(
+        text.contains("ringrpc_server_tls_handshake_failures_total 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ringrpc_server_tls_handshakes_total 1"),
+        "{text}"
+    );
     srv.shutdown();
 }
 
@@ -657,4 +663,35 @@ fn shared() -> (SocketAddr, &'static pki::Pki) {
         (addr, p)
     });
     (*addr, p)
+}
+
+#[test]
+fn quiet_tls_connections_park_and_wake() {
+    let (_d, p) = pki();
+    let srv = mtls_server(&p);
+    let addr = srv.local_addr();
+    let big = "y".repeat(300 * 1024);
+    run(async {
+        for transport in [Transport::Framed, Transport::TtHeader] {
+            let c = EchoServiceClient::new(
+                client(addr, transport, client_tls(&p))
+                    .build()
+                    .expect("client"),
+            );
+            for round in 0..3 {
+                assert_eq!(echo(&c, &big).await.expect("big").len(), big.len());
+                // Quiet for several sweeps: the server parks the
+                // connection and frees its TLS buffers.
+                monoio::time::sleep(Duration::from_millis(150)).await;
+                assert_eq!(
+                    echo(&c, "again").await.expect("after a park"),
+                    "again",
+                    "{round}"
+                );
+            }
+        }
+    });
+    // One connection per client: parking is not reconnecting.
+    assert_eq!(srv.stats()[0].tls_handshakes, 2);
+    srv.shutdown();
 }

@@ -46,9 +46,22 @@ impl ReadHalf {
     }
 
     /// Whether a readiness wait on the socket tells when there is more to
-    /// read: not for TLS, whose library may hold decrypted bytes already.
+    /// read: for TLS, only when no partial record is held.
     pub(crate) fn can_park(&self) -> bool {
-        matches!(self, ReadHalf::Plain(_))
+        match self {
+            ReadHalf::Plain(_) => true,
+            #[cfg(feature = "tls")]
+            ReadHalf::Tls(t) => t.holds_nothing(),
+        }
+    }
+
+    /// Gives back the memory a quiet connection does not need (a parked
+    /// TLS connection's ciphertext buffer).
+    pub(crate) fn release(&mut self) {
+        #[cfg(feature = "tls")]
+        if let ReadHalf::Tls(t) = self {
+            t.release();
+        }
     }
 
     /// Whether the TLS layer has records of its own to send (an alert, a
@@ -98,6 +111,15 @@ impl WriteHalf {
             WriteHalf::Plain(_) => false,
             #[cfg(feature = "tls")]
             WriteHalf::Tls(t) => t.wants_write(),
+        }
+    }
+
+    /// Gives back the memory a quiet connection does not need (a TLS
+    /// writer's record buffer).
+    pub(crate) fn release(&mut self) {
+        #[cfg(feature = "tls")]
+        if let WriteHalf::Tls(t) = self {
+            t.release();
         }
     }
 

@@ -396,6 +396,10 @@ async fn active<R: Route>(
     conn.codec = reqs.codec();
     if matches!(phase, Phase::Quiet) {
         shared.writer.borrow_mut().release();
+        conn.rd.release();
+        if let Out::Inline(wr, _) = &mut conn.out {
+            wr.release();
+        }
     }
     phase
 }

@@ -464,6 +464,20 @@ impl TlsReader {
         self.shared.borrow().update_requested
     }
 
+    /// Whether no ciphertext or plaintext is held back: a readiness wait
+    /// on the socket then sees everything still to come.
+    pub(crate) fn holds_nothing(&self) -> bool {
+        self.cipher.is_empty() && self.early.is_none()
+    }
+
+    /// Frees the ciphertext buffer when it holds nothing (a quiet
+    /// connection); the next read takes a new one.
+    pub(crate) fn release(&mut self) {
+        if self.cipher.is_empty() {
+            self.cipher = BytesMut::new();
+        }
+    }
+
     /// The socket (for readiness and `MSG_PEEK`).
     pub(crate) fn tcp(&self) -> &TcpStream {
         // SAFETY: as for `TcpOwnedReadHalf` elsewhere: only this task
@@ -609,6 +623,12 @@ impl TlsWriter {
     /// Whether a record is owed to the peer (a key update's answer).
     pub(crate) fn wants_write(&self) -> bool {
         self.shared.borrow().update_requested
+    }
+
+    /// Frees the record buffers (a quiet connection).
+    pub(crate) fn release(&mut self) {
+        self.out = Vec::new();
+        self.scratch = Vec::new();
     }
 
     /// Sends `close_notify` (best effort).
