@@ -379,6 +379,14 @@ fn a_plaintext_client_on_a_tls_only_port_is_closed() {
     srv.shutdown();
 }
 
+/// The error a Framed call with `tls` to `addr` fails with.
+fn refused(addr: SocketAddr, tls: ClientTls) -> String {
+    run(async {
+        let c = EchoServiceClient::new(client(addr, Transport::Framed, tls).build().expect("c"));
+        handshake_error(echo(&c, "hi").await.expect_err("refused"))
+    })
+}
+
 fn handshake_error(err: Error) -> String {
     match err {
         Error::Connect { source, .. } | Error::Io(source) => source.to_string(),
@@ -397,39 +405,28 @@ fn untrusted_and_expired_server_certificates_fail_the_client() {
             .expect("tls"),
     );
     let good = mtls_server(&p);
-    run(async {
-        let c = EchoServiceClient::new(
-            client(expired.local_addr(), Transport::Framed, client_tls(&p))
-                .build()
-                .expect("client"),
-        );
-        let e = handshake_error(echo(&c, "hi").await.expect_err("expired"));
-        assert!(e.contains("expired"), "{e}");
-        let rogue = ClientTls::builder()
-            .ca_file(&p.rogue_ca)
-            .server_name("localhost")
+    let trusting = |ca: &std::path::Path, name: &str| {
+        ClientTls::builder()
+            .ca_file(ca)
+            .server_name(name)
             .build()
-            .expect("tls");
-        let c = EchoServiceClient::new(
-            client(good.local_addr(), Transport::Framed, rogue)
-                .build()
-                .expect("client"),
-        );
-        let e = handshake_error(echo(&c, "hi").await.expect_err("untrusted"));
-        assert!(e.contains("UnknownIssuer"), "{e}");
-        let wrong_name = ClientTls::builder()
-            .ca_file(&p.ca)
-            .server_name("elsewhere.example")
-            .build()
-            .expect("tls");
-        let c = EchoServiceClient::new(
-            client(good.local_addr(), Transport::Framed, wrong_name)
-                .build()
-                .expect("client"),
-        );
-        let e = handshake_error(echo(&c, "hi").await.expect_err("wrong name"));
-        assert!(e.contains("not valid for name"), "{e}");
-    });
+            .expect("tls")
+    };
+    for (addr, tls, why) in [
+        (expired.local_addr(), client_tls(&p), "expired"),
+        (
+            good.local_addr(),
+            trusting(&p.rogue_ca, "localhost"),
+            "UnknownIssuer",
+        ),
+        (
+            good.local_addr(),
+            trusting(&p.ca, "elsewhere.example"),
+            "not valid for name",
+        ),
+    ] {
+        assert!(refused(addr, tls).contains(why), "{why}");
+    }
     still_serves(good.local_addr(), &p);
     expired.shutdown();
     good.shutdown();
@@ -440,26 +437,22 @@ fn a_client_without_a_good_certificate_is_refused() {
     let (_d, p) = pki();
     let srv = mtls_server(&p);
     let addr = srv.local_addr();
-    run(async {
-        let none = ClientTls::builder()
-            .ca_file(&p.ca)
-            .server_name("localhost")
-            .build()
-            .expect("tls");
-        let rogue = ClientTls::builder()
-            .ca_file(&p.ca)
-            .server_name("localhost")
-            .cert_file(&p.rogue_cert)
-            .key_file(&p.rogue_key)
-            .build()
-            .expect("tls");
-        for (tls, why) in [(none, "CertificateRequired"), (rogue, "UnknownCA")] {
-            let c =
-                EchoServiceClient::new(client(addr, Transport::Framed, tls).build().expect("c"));
-            let e = handshake_error(echo(&c, "hi").await.expect_err("refused"));
-            assert!(e.contains(why), "{e}");
-        }
-    });
+    let none = ClientTls::builder()
+        .ca_file(&p.ca)
+        .server_name("localhost")
+        .build()
+        .expect("tls");
+    let rogue = ClientTls::builder()
+        .ca_file(&p.ca)
+        .server_name("localhost")
+        .cert_file(&p.rogue_cert)
+        .key_file(&p.rogue_key)
+        .build()
+        .expect("tls");
+    for (tls, why) in [(none, "CertificateRequired"), (rogue, "UnknownCA")] {
+        let e = refused(addr, tls);
+        assert!(e.contains(why), "{e}");
+    }
     still_serves(addr, &p);
     assert_eq!(srv.stats()[0].tls_handshake_failures, 2);
     let metrics = ringrpc::engine::metrics::Metrics::new();
