@@ -540,11 +540,16 @@ fn garbage_after_the_handshake_closes_only_that_connection() {
     srv.shutdown();
 }
 
-#[test]
-fn reload_takes_new_certificates_for_new_connections() {
-    let (_d, p) = pki();
-    let (_d2, q) = pki();
-    // The server's files, which the test rewrites.
+/// Server settings from copies of `p`'s server files, which a test may
+/// rewrite: the folder, the certificate and key paths, the settings.
+fn renewable(
+    p: &pki::Pki,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    ServerTls,
+) {
     let dir = tempfile::tempdir().expect("dir");
     let (cert, key) = (dir.path().join("s.pem"), dir.path().join("s.key"));
     std::fs::copy(&p.server_cert, &cert).expect("copy");
@@ -554,6 +559,14 @@ fn reload_takes_new_certificates_for_new_connections() {
         .key_file(&key)
         .build()
         .expect("tls");
+    (dir, cert, key, tls)
+}
+
+#[test]
+fn reload_takes_new_certificates_for_new_connections() {
+    let (_d, p) = pki();
+    let (_d2, q) = pki();
+    let (_dir, cert, key, tls) = renewable(&p);
     let srv = server(tls.clone());
     let addr = srv.local_addr();
     let trusts = |pki: &pki::Pki| {
@@ -588,15 +601,7 @@ fn reload_takes_new_certificates_for_new_connections() {
 fn the_watch_reloads_when_the_files_change() {
     let (_d, p) = pki();
     let (_d2, q) = pki();
-    let dir = tempfile::tempdir().expect("dir");
-    let (cert, key) = (dir.path().join("s.pem"), dir.path().join("s.key"));
-    std::fs::copy(&p.server_cert, &cert).expect("copy");
-    std::fs::copy(&p.server_key, &key).expect("copy");
-    let tls = ServerTls::builder()
-        .cert_file(&cert)
-        .key_file(&key)
-        .build()
-        .expect("tls");
+    let (_dir, cert, key, tls) = renewable(&p);
     let before = tls.config();
     let _watch = tls.watch(Duration::from_millis(20));
     // Let the watch note the files' times first, then change them (a
