@@ -148,6 +148,14 @@ pub fn run(a: TlsArgs) -> std::io::Result<()> {
                 "tls"
             };
             let m = measure::measure(name, &spec, Probe::Embedded, opts)?;
+            println!(
+                "  {name:<10} r{}  {:>9} req/s  p50 {:>7.1} µs  p99 {:>7.1} µs  server CPU {:.2} µs/req",
+                round + 1,
+                thousands(m.qps),
+                m.latency_us.p50,
+                m.latency_us.p99,
+                m.server_cpu_us_per_req.unwrap_or(0.0)
+            );
             if which == 0 {
                 plain.push(m);
             } else {
