@@ -11,14 +11,34 @@ use monoio::net::TcpStream;
 use monoio::net::tcp::{TcpOwnedReadHalf, TcpOwnedWriteHalf};
 use ringrpc_codec::buffer::{LinkBuffer, LinkWriter};
 
-/// A connection's read side.
-pub(crate) enum ReadHalf {
-    Plain(TcpOwnedReadHalf),
+/// A connection's read side: the socket's read half, and over it the TLS
+/// layer once a handshake set one up.
+pub(crate) struct ReadHalf {
+    rd: TcpOwnedReadHalf,
     #[cfg(feature = "tls")]
-    Tls(Box<crate::tls::TlsReader>),
+    tls: Option<Box<crate::tls::TlsReader>>,
 }
 
 impl ReadHalf {
+    pub(crate) fn plain(rd: TcpOwnedReadHalf) -> Self {
+        Self {
+            rd,
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+
+    /// The socket's half (for a handshake, or a read of its own).
+    pub(crate) fn socket(&mut self) -> &mut TcpOwnedReadHalf {
+        &mut self.rd
+    }
+
+    /// From now on, reads go through `tls`.
+    #[cfg(feature = "tls")]
+    pub(crate) fn set_tls(&mut self, tls: crate::tls::TlsReader) {
+        self.tls = Some(Box::new(tls));
+    }
+
     /// Reads into `buf` (plaintext: for TLS, what the records carried):
     /// the bytes added, 0 when the peer closed. With `cancel`, the read can
     /// be cancelled through that canceller (a time-out, parking).
@@ -27,98 +47,113 @@ impl ReadHalf {
         buf: &mut LinkBuffer,
         cancel: Option<&RefCell<Canceller>>,
     ) -> std::io::Result<usize> {
-        match self {
-            ReadHalf::Plain(rd) => {
-                let target = buf.read_target();
-                let (res, chunk) = match cancel {
-                    Some(c) => {
-                        let handle = c.borrow().handle();
-                        rd.cancelable_read(target, handle).await
-                    }
-                    None => rd.read(target).await,
-                };
-                buf.commit_read(chunk);
-                res
-            }
-            #[cfg(feature = "tls")]
-            ReadHalf::Tls(t) => t.read(buf, cancel).await,
+        #[cfg(feature = "tls")]
+        if let Some(t) = &mut self.tls {
+            return t.read(&mut self.rd, buf, cancel).await;
         }
+        let target = buf.read_target();
+        let (res, chunk) = match cancel {
+            Some(c) => {
+                let handle = c.borrow().handle();
+                self.rd.cancelable_read(target, handle).await
+            }
+            None => self.rd.read(target).await,
+        };
+        buf.commit_read(chunk);
+        res
     }
 
     /// Whether a readiness wait on the socket tells when there is more to
     /// read: for TLS, only when no partial record is held.
     pub(crate) fn can_park(&self) -> bool {
-        match self {
-            ReadHalf::Plain(_) => true,
-            #[cfg(feature = "tls")]
-            ReadHalf::Tls(t) => t.holds_nothing(),
+        #[cfg(feature = "tls")]
+        if let Some(t) = &self.tls {
+            return t.holds_nothing();
         }
+        true
     }
 
     /// Gives back the memory a quiet connection does not need (a parked
     /// TLS connection's ciphertext buffer).
     pub(crate) fn release(&mut self) {
         #[cfg(feature = "tls")]
-        if let ReadHalf::Tls(t) = self {
+        if let Some(t) = &mut self.tls {
             t.release();
         }
     }
 
-    /// Whether the TLS layer has records of its own to send (an alert, a
-    /// key update's answer) that the write half should flush.
+    /// Whether the TLS layer has records of its own to send (a key
+    /// update's answer) that the write half should flush.
     pub(crate) fn wants_write(&self) -> bool {
-        match self {
-            ReadHalf::Plain(_) => false,
-            #[cfg(feature = "tls")]
-            ReadHalf::Tls(t) => t.wants_write(),
+        #[cfg(feature = "tls")]
+        if let Some(t) = &self.tls {
+            return t.wants_write();
         }
+        false
     }
 
     /// The socket (readiness, `MSG_PEEK`).
     pub(crate) fn tcp(&self) -> &TcpStream {
-        match self {
-            // SAFETY: only the task that owns this read half reaches the
-            // stream through it, and only by `&` (readiness, fd); monoio's
-            // split halves reach the stream the same way.
-            ReadHalf::Plain(rd) => unsafe { &*rd.0.get() },
-            #[cfg(feature = "tls")]
-            ReadHalf::Tls(t) => t.tcp(),
-        }
+        // SAFETY: only the task that owns this read half reaches the stream
+        // through it, and only by `&` (readiness, fd); monoio's split halves
+        // reach the stream the same way.
+        unsafe { &*self.rd.0.get() }
     }
 }
 
-/// A connection's write side.
-pub(crate) enum WriteHalf {
-    Plain(TcpOwnedWriteHalf),
+/// A connection's write side: the socket's write half, and the TLS layer
+/// once a handshake set one up.
+pub(crate) struct WriteHalf {
+    wr: TcpOwnedWriteHalf,
     #[cfg(feature = "tls")]
-    Tls(Box<crate::tls::TlsWriter>),
+    tls: Option<Box<crate::tls::TlsWriter>>,
 }
 
 impl WriteHalf {
-    /// Writes all of `chain` (encrypted, for TLS); returns it, cleared, for
-    /// reuse. Also flushes records the TLS layer queued itself.
-    pub(crate) async fn write(&mut self, chain: OutChain) -> (std::io::Result<()>, OutChain) {
-        match self {
-            WriteHalf::Plain(wr) => write_all(wr, chain).await,
+    pub(crate) fn plain(wr: TcpOwnedWriteHalf) -> Self {
+        Self {
+            wr,
             #[cfg(feature = "tls")]
-            WriteHalf::Tls(t) => t.write(chain).await,
+            tls: None,
         }
     }
 
-    /// Whether the TLS layer has records queued to send.
-    pub(crate) fn wants_write(&self) -> bool {
-        match self {
-            WriteHalf::Plain(_) => false,
-            #[cfg(feature = "tls")]
-            WriteHalf::Tls(t) => t.wants_write(),
+    /// The socket's half (for a handshake on it).
+    #[cfg(feature = "tls")]
+    pub(crate) fn socket(&mut self) -> &mut TcpOwnedWriteHalf {
+        &mut self.wr
+    }
+
+    /// From now on, writes go through `tls`.
+    #[cfg(feature = "tls")]
+    pub(crate) fn set_tls(&mut self, tls: crate::tls::TlsWriter) {
+        self.tls = Some(Box::new(tls));
+    }
+
+    /// Writes all of `chain` (sealed into records, for TLS); returns it,
+    /// cleared, for reuse. Also sends a record the TLS layer owes.
+    pub(crate) async fn write(&mut self, chain: OutChain) -> (std::io::Result<()>, OutChain) {
+        #[cfg(feature = "tls")]
+        if let Some(t) = &mut self.tls {
+            return t.write(&mut self.wr, chain).await;
         }
+        write_all(&mut self.wr, chain).await
+    }
+
+    /// Whether the TLS layer owes the peer a record.
+    pub(crate) fn wants_write(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Some(t) = &self.tls {
+            return t.wants_write();
+        }
+        false
     }
 
     /// Gives back the memory a quiet connection does not need (a TLS
     /// writer's record buffer).
     pub(crate) fn release(&mut self) {
         #[cfg(feature = "tls")]
-        if let WriteHalf::Tls(t) = self {
+        if let Some(t) = &mut self.tls {
             t.release();
         }
     }
@@ -126,8 +161,8 @@ impl WriteHalf {
     /// Ends the connection's writing: a TLS `close_notify` (best effort).
     pub(crate) async fn close(&mut self) {
         #[cfg(feature = "tls")]
-        if let WriteHalf::Tls(t) = self {
-            t.close().await;
+        if let Some(t) = &mut self.tls {
+            t.close(&mut self.wr).await;
         }
     }
 }

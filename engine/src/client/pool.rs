@@ -43,11 +43,17 @@ pub(crate) async fn connect(
         }
     };
     let (rd, wr) = stream.into_split();
+    #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+    let (mut rd, mut wr) = (ReadHalf::plain(rd), WriteHalf::plain(wr));
     #[cfg(feature = "tls")]
     if let Some(tls) = tls {
-        let hs = crate::tls::client_handshake(rd, wr, tls, addr);
+        let hs = crate::tls::client_handshake(rd.socket(), wr.socket(), tls, addr);
         return match monoio::time::timeout(HANDSHAKE_TIMEOUT, hs).await {
-            Ok(Ok((r, w))) => Ok((ReadHalf::Tls(Box::new(r)), WriteHalf::Tls(Box::new(w)))),
+            Ok(Ok((r, w))) => {
+                rd.set_tls(r);
+                wr.set_tls(w);
+                Ok((rd, wr))
+            }
             Ok(Err(source)) => Err(Error::Connect { addr, source }),
             Err(_) => Err(Error::Connect {
                 addr,
@@ -58,7 +64,7 @@ pub(crate) async fn connect(
             }),
         };
     }
-    Ok((ReadHalf::Plain(rd), WriteHalf::Plain(wr)))
+    Ok((rd, wr))
 }
 
 /// One long connection and its buffers.

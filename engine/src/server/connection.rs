@@ -179,35 +179,30 @@ pub(crate) async fn serve<R: Route>(
 ) {
     let shared = Rc::new(ConnShared::new(core.limits.clone()));
     let key = core.register(shared.clone());
-    let (mut rd, wr) = (rd, wr);
-    prime_canceller(&mut rd, &shared).await;
+    // Replies of in-order transports are written inline, after each batch of
+    // requests; TTHeader replies finish in any order, so a writer task
+    // flushes them as they come. Which one is known once the codec is. The
+    // connection's long-lived allocations happen now, before any buffer it
+    // will let go, so they do not pin pages among those.
+    let mut conn = Conn {
+        rd: ReadHalf::plain(rd),
+        out: Out::Undecided(WriteHalf::plain(wr), OutChain::with_capacity(OUT_SLICES)),
+        codec: None,
+        identity: None,
+    };
+    prime_canceller(&mut conn.rd, &shared).await;
     // A new connection starts parked: it takes no buffer until its first
     // bytes arrive (at once, for a client that calls right away).
     shared
         .deadline
         .set(Some(core.read_deadline(cfg.idle_timeout)));
-    // SAFETY: as in `ReadHalf::tcp`.
-    let go = park(unsafe { &*rd.0.get() }, None, &shared, &core).await;
-    let start = if go {
-        start(rd, wr, peer, &cfg, &shared, &core).await
-    } else {
-        None
-    };
-    let Some((rd, wr, identity)) = start else {
-        shared.deadline.set(None);
-        core.unregister(key);
-        return;
-    };
-    // Replies of in-order transports are written inline, after each batch of
-    // requests; TTHeader replies finish in any order, so a writer task
-    // flushes them as they come. Which one is known once the codec is.
-    let mut conn = Conn {
-        rd,
-        out: Out::Undecided(wr, OutChain::with_capacity(OUT_SLICES)),
-        codec: None,
-        identity,
-    };
-    let mut go = true;
+    let mut go = park(conn.rd.tcp(), None, &shared, &core).await;
+    #[cfg(feature = "tls")]
+    if go && let Some(tls) = &cfg.tls {
+        // Boxed: a one-off step whose state would otherwise size every
+        // connection's future for its life.
+        go = Box::pin(start_tls(&mut conn, tls, peer, &cfg, &shared, &core)).await;
+    }
     while go {
         let phase = Box::pin(active(
             &mut conn,
@@ -246,42 +241,73 @@ pub(crate) async fn serve<R: Route>(
     core.unregister(key);
 }
 
-/// The connection's halves once its first bytes arrived: plaintext as they
-/// are, or TLS after the handshake (`None`: the handshake failed, or a
-/// plaintext client reached a TLS-only port; the connection closes).
-#[cfg_attr(not(feature = "tls"), allow(unused_variables))]
-async fn start(
-    rd: TcpOwnedReadHalf,
-    wr: TcpOwnedWriteHalf,
+/// Sets a new connection up on a TLS port, once its first bytes arrived:
+/// plaintext as they are (if the port takes it), or TLS after the
+/// handshake. False: the connection closes (the handshake failed, or a
+/// plaintext client reached a TLS-only port).
+#[cfg(feature = "tls")]
+async fn start_tls(
+    conn: &mut Conn,
+    tls: &crate::tls::ServerTls,
     peer: SocketAddr,
     cfg: &ServerConfig,
     shared: &ConnShared,
     core: &CoreState,
-) -> Option<(ReadHalf, WriteHalf, Option<Rc<PeerIdentity>>)> {
-    #[cfg(feature = "tls")]
-    if let Some(tls) = &cfg.tls {
-        // SAFETY: as in `ReadHalf::tcp`.
-        let first = peek_byte(unsafe { &*rd.0.get() });
-        let plaintext = match first {
-            Ok(Some(b)) => b != crate::tls::TLS_HANDSHAKE_BYTE,
-            // Closed before a byte: nothing to serve.
-            Ok(None) => return None,
-            Err(_) => false,
-        };
-        if plaintext && !tls.accepts_plaintext() {
+) -> bool {
+    let plaintext = match peek_byte(conn.rd.tcp()) {
+        Ok(Some(b)) => b != crate::tls::TLS_HANDSHAKE_BYTE,
+        // Closed before a byte: nothing to serve.
+        Ok(None) => return false,
+        Err(_) => false,
+    };
+    if plaintext {
+        if !tls.accepts_plaintext() {
             // Not a ClientHello on a TLS-only port: closed without a word
             // (a TLS alert would only confuse a plaintext client's framing).
             tracing::debug!(%peer, "closing: plaintext on a TLS-only port");
             bump(&shared.counters().tls_handshake_failures, 1);
-            return None;
+            return false;
         }
-        if !plaintext {
-            // Boxed: a one-off step whose state would otherwise size the
-            // connection's future for its life.
-            return Box::pin(handshake(rd, wr, peer, tls, cfg, shared, core)).await;
+        return true;
+    }
+    let Out::Undecided(wr, _) = &mut conn.out else {
+        return false;
+    };
+    // Bounded by the read timeout: the core's sweeper cancels a handshake
+    // that stalls, as it does a read.
+    shared
+        .deadline
+        .set(Some(core.read_deadline(cfg.read_timeout)));
+    let res = crate::tls::server_handshake(
+        conn.rd.socket(),
+        wr.socket(),
+        tls.config(),
+        Some(&shared.canceller),
+    )
+    .await;
+    shared.deadline.set(None);
+    match res {
+        Ok(a) => {
+            bump(&shared.counters().tls_handshakes, 1);
+            if a.resumed {
+                bump(&shared.counters().tls_resumed, 1);
+            }
+            conn.rd.set_tls(a.reader);
+            wr.set_tls(a.writer);
+            conn.identity = a.identity.map(Rc::new);
+            true
+        }
+        Err(e) => {
+            let why = if shared.timed_out.get() {
+                "timed out".to_owned()
+            } else {
+                e.to_string()
+            };
+            tracing::debug!(%peer, "closing: TLS handshake failed: {why}");
+            bump(&shared.counters().tls_handshake_failures, 1);
+            false
         }
     }
-    Some((ReadHalf::Plain(rd), WriteHalf::Plain(wr), None))
 }
 
 /// The first byte waiting on the socket, left there (`MSG_PEEK`); `None`
@@ -307,57 +333,15 @@ fn peek_byte(stream: &TcpStream) -> std::io::Result<Option<u8>> {
     }
 }
 
-/// The server side of the TLS handshake, bounded by the read timeout (the
-/// core's sweeper cancels a handshake that stalls, as it does a read).
-#[cfg(feature = "tls")]
-async fn handshake(
-    rd: TcpOwnedReadHalf,
-    wr: TcpOwnedWriteHalf,
-    peer: SocketAddr,
-    tls: &crate::tls::ServerTls,
-    cfg: &ServerConfig,
-    shared: &ConnShared,
-    core: &CoreState,
-) -> Option<(ReadHalf, WriteHalf, Option<Rc<PeerIdentity>>)> {
-    shared
-        .deadline
-        .set(Some(core.read_deadline(cfg.read_timeout)));
-    let res = crate::tls::server_handshake(rd, wr, tls.config(), Some(&shared.canceller)).await;
-    shared.deadline.set(None);
-    match res {
-        Ok(a) => {
-            bump(&shared.counters().tls_handshakes, 1);
-            if a.resumed {
-                bump(&shared.counters().tls_resumed, 1);
-            }
-            Some((
-                ReadHalf::Tls(Box::new(a.reader)),
-                WriteHalf::Tls(Box::new(a.writer)),
-                a.identity.map(Rc::new),
-            ))
-        }
-        Err(e) => {
-            let why = if shared.timed_out.get() {
-                "timed out".to_owned()
-            } else {
-                e.to_string()
-            };
-            tracing::debug!(%peer, "closing: TLS handshake failed: {why}");
-            bump(&shared.counters().tls_handshake_failures, 1);
-            None
-        }
-    }
-}
-
 /// monoio's canceller allocates its set of operations on the first read a
 /// connection makes. A read registered and cancelled at once makes that
 /// allocation now, with the connection's other long-lived state, rather
 /// than among the buffers it lets go later (where it would pin a page).
 /// The read asks for no bytes, so none can be lost. Boxed: a one-off step
 /// whose state would otherwise size the connection's future for its life.
-async fn prime_canceller(rd: &mut TcpOwnedReadHalf, shared: &ConnShared) {
+async fn prime_canceller(rd: &mut ReadHalf, shared: &ConnShared) {
     let handle = shared.canceller.borrow().handle();
-    let mut read = Box::pin(rd.cancelable_read(bytes::BytesMut::new(), handle));
+    let mut read = Box::pin(rd.socket().cancelable_read(bytes::BytesMut::new(), handle));
     let mut done = false;
     poll_fn(|cx| {
         done = read.as_mut().poll(cx).is_ready();

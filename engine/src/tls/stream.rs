@@ -288,12 +288,12 @@ async fn handshake<C: Handshaking>(
 
 /// Runs the handshake and takes the traffic keys over from rustls.
 async fn establish<C: Handshaking>(
-    mut rd: TcpOwnedReadHalf,
-    mut wr: TcpOwnedWriteHalf,
+    rd: &mut TcpOwnedReadHalf,
+    wr: &mut TcpOwnedWriteHalf,
     mut conn: C,
     cancel: Option<&RefCell<Canceller>>,
 ) -> io::Result<(TlsReader, TlsWriter, Option<PeerIdentity>)> {
-    let (cipher, early) = handshake(&mut rd, &mut wr, &mut conn, cancel).await?;
+    let (cipher, early) = handshake(rd, wr, &mut conn, cancel).await?;
     let common = conn.common();
     let identity = common
         .peer_certificates()
@@ -314,7 +314,6 @@ async fn establish<C: Handshaking>(
     }));
     Ok((
         TlsReader {
-            rd,
             shared: shared.clone(),
             rx,
             cipher,
@@ -322,7 +321,6 @@ async fn establish<C: Handshaking>(
             closed: false,
         },
         TlsWriter {
-            wr,
             shared,
             tx,
             out: Vec::new(),
@@ -344,8 +342,8 @@ pub(crate) struct Accepted {
 
 /// The server side of a handshake on an accepted connection.
 pub(crate) async fn server_handshake(
-    rd: TcpOwnedReadHalf,
-    wr: TcpOwnedWriteHalf,
+    rd: &mut TcpOwnedReadHalf,
+    wr: &mut TcpOwnedWriteHalf,
     config: Arc<ServerConfig>,
     cancel: Option<&RefCell<Canceller>>,
 ) -> io::Result<Accepted> {
@@ -363,8 +361,8 @@ pub(crate) async fn server_handshake(
 /// The client side of a handshake with `addr`, verifying the server's
 /// certificate for `tls`'s server name (default: `addr`'s IP).
 pub(crate) async fn client_handshake(
-    rd: TcpOwnedReadHalf,
-    wr: TcpOwnedWriteHalf,
+    rd: &mut TcpOwnedReadHalf,
+    wr: &mut TcpOwnedWriteHalf,
     tls: &ClientTls,
     addr: SocketAddr,
 ) -> io::Result<(TlsReader, TlsWriter)> {
@@ -374,9 +372,8 @@ pub(crate) async fn client_handshake(
     Ok((r, w))
 }
 
-/// The read half of a TLS connection.
+/// The read side of a TLS connection (its socket half is the caller's).
 pub(crate) struct TlsReader {
-    rd: TcpOwnedReadHalf,
     shared: Rc<RefCell<Shared>>,
     rx: Keys,
     /// Ciphertext read and not yet opened (at most a partial record between
@@ -394,6 +391,7 @@ impl TlsReader {
     /// update) are handled and the read goes on.
     pub(crate) async fn read(
         &mut self,
+        rd: &mut TcpOwnedReadHalf,
         buf: &mut LinkBuffer,
         cancel: Option<&RefCell<Canceller>>,
     ) -> io::Result<usize> {
@@ -407,7 +405,7 @@ impl TlsReader {
             if got > 0 || self.closed {
                 return Ok(got);
             }
-            let (res, c) = read_more(&mut self.rd, std::mem::take(&mut self.cipher), cancel).await;
+            let (res, c) = read_more(rd, std::mem::take(&mut self.cipher), cancel).await;
             self.cipher = c;
             if res? == 0 {
                 return Ok(0);
@@ -477,13 +475,6 @@ impl TlsReader {
             self.cipher = BytesMut::new();
         }
     }
-
-    /// The socket (for readiness and `MSG_PEEK`).
-    pub(crate) fn tcp(&self) -> &TcpStream {
-        // SAFETY: as for `TcpOwnedReadHalf` elsewhere: only this task
-        // reaches the stream through the read half, and only by `&`.
-        unsafe { &*self.rd.0.get() }
-    }
 }
 
 /// Handshake messages after the handshake (TLS 1.3 only; TLS 1.2's would
@@ -524,9 +515,8 @@ fn post_handshake(shared: &RefCell<Shared>, rx: &mut Keys, mut msgs: &[u8]) -> i
     Ok(())
 }
 
-/// The write half of a TLS connection.
+/// The write side of a TLS connection (its socket half is the caller's).
 pub(crate) struct TlsWriter {
-    wr: TcpOwnedWriteHalf,
     shared: Rc<RefCell<Shared>>,
     tx: Keys,
     /// Sealed records to write; capacity kept across writes.
@@ -539,9 +529,13 @@ impl TlsWriter {
     /// Seals and writes all of `chain` (and a key update the peer asked
     /// for). On failure, the chain's written count is 0 if no byte left,
     /// else all of it (a TLS stream cannot tell which records the peer got).
-    pub(crate) async fn write(&mut self, mut chain: OutChain) -> (io::Result<()>, OutChain) {
+    pub(crate) async fn write(
+        &mut self,
+        wr: &mut TcpOwnedWriteHalf,
+        mut chain: OutChain,
+    ) -> (io::Result<()>, OutChain) {
         let total = chain.remaining();
-        let res = self.write_slices(chain.slices()).await;
+        let res = self.write_slices(wr, chain.slices()).await;
         chain.finish(match &res {
             Err((_, false)) => 0,
             _ => total,
@@ -550,7 +544,11 @@ impl TlsWriter {
     }
 
     /// Seals and writes `bufs`; on failure, whether any byte was sent.
-    async fn write_slices<B: AsRef<[u8]>>(&mut self, bufs: &[B]) -> Result<(), (io::Error, bool)> {
+    async fn write_slices<B: AsRef<[u8]>>(
+        &mut self,
+        wr: &mut TcpOwnedWriteHalf,
+        bufs: &[B],
+    ) -> Result<(), (io::Error, bool)> {
         let (mut idx, mut off) = (0, 0);
         let mut sent = false;
         loop {
@@ -558,7 +556,7 @@ impl TlsWriter {
             if self.out.is_empty() {
                 return Ok(());
             }
-            let (res, mut o) = self.wr.write_all(std::mem::take(&mut self.out)).await;
+            let (res, mut o) = wr.write_all(std::mem::take(&mut self.out)).await;
             o.clear();
             self.out = o;
             res.map_err(|e| (e, sent))?;
@@ -632,9 +630,9 @@ impl TlsWriter {
     }
 
     /// Sends `close_notify` (best effort).
-    pub(crate) async fn close(&mut self) {
+    pub(crate) async fn close(&mut self, wr: &mut TcpOwnedWriteHalf) {
         if self.tx.seal(&mut self.out, record::ALERT, &[1, 0]).is_ok() {
-            let _ = send(&mut self.wr, &mut self.out).await;
+            let _ = send(wr, &mut self.out).await;
         }
     }
 }
@@ -644,8 +642,10 @@ impl TlsWriter {
 /// same machinery; this is for code that drives a connection itself (the
 /// perf harness's load generator).
 pub struct TlsStream {
-    rd: TlsReader,
-    wr: TlsWriter,
+    rd: TcpOwnedReadHalf,
+    wr: TcpOwnedWriteHalf,
+    reader: TlsReader,
+    writer: TlsWriter,
 }
 
 impl std::fmt::Debug for TlsStream {
@@ -677,34 +677,42 @@ impl TlsStream {
         tls: &ClientTls,
         addr: SocketAddr,
     ) -> io::Result<Self> {
-        let (rd, wr) = stream.into_split();
-        let (rd, wr) = client_handshake(rd, wr, tls, addr).await?;
-        Ok(Self { rd, wr })
+        let (mut rd, mut wr) = stream.into_split();
+        let (reader, writer) = client_handshake(&mut rd, &mut wr, tls, addr).await?;
+        Ok(Self {
+            rd,
+            wr,
+            reader,
+            writer,
+        })
     }
 
     /// Whether the handshake resumed an earlier session.
     pub fn resumed(&self) -> bool {
-        self.rd.shared.borrow().resumed
+        self.reader.shared.borrow().resumed
     }
 
     /// The protocol version negotiated.
     pub fn protocol_version(&self) -> Option<ProtocolVersion> {
-        self.rd.shared.borrow().version
+        self.reader.shared.borrow().version
     }
 
     /// Encrypts and writes all of `data`.
     pub async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        self.wr.write_slices(&[data]).await.map_err(|(e, _)| e)
+        self.writer
+            .write_slices(&mut self.wr, &[data])
+            .await
+            .map_err(|(e, _)| e)
     }
 
     /// Reads plaintext into `buf`: the bytes added, 0 when the server
     /// closed.
     pub async fn read(&mut self, buf: &mut LinkBuffer) -> io::Result<usize> {
-        self.rd.read(buf, None).await
+        self.reader.read(&mut self.rd, buf, None).await
     }
 
     /// Sends `close_notify` and drops the connection.
     pub async fn close(mut self) {
-        self.wr.close().await;
+        self.writer.close(&mut self.wr).await;
     }
 }
