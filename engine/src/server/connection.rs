@@ -118,7 +118,7 @@ impl ConnShared {
     }
 
     /// Reply bytes not yet written to the socket.
-    fn backlog(&self) -> usize {
+    pub(crate) fn backlog(&self) -> usize {
         self.writer.borrow().len() + self.unflushed.get()
     }
 
@@ -217,6 +217,7 @@ pub(crate) async fn serve<R: Route>(
             break;
         }
         core.parked();
+        bump(&shared.counters().parks, 1);
         shared
             .deadline
             .set(Some(core.read_deadline(cfg.idle_timeout)));
@@ -450,13 +451,19 @@ where
         if let Some(total) = reqs.pending_frame() {
             buf.reserve_contiguous(total);
         }
-        shared.parkable.set(quiet && conn.rd.can_park());
+        // Parkable while the read waits with nothing buffered and nothing
+        // in flight; re-checked as handlers finish (a TTHeader reply is
+        // often still running when the read is posted), and the sweeper
+        // also waits for the replies to be written.
+        let idle = buf.is_empty() && conn.rd.can_park();
+        shared.parkable.set(idle && reqs.inflight() == 0);
         let res = {
             let read = conn.rd.read(buf, Some(&shared.canceller));
             let mut read = pin!(read);
             // Handlers in flight make progress while the read waits.
             poll_fn(|cx| {
                 reqs.poll_inflight(cx);
+                shared.parkable.set(idle && reqs.inflight() == 0);
                 read.as_mut().poll(cx)
             })
             .await

@@ -107,7 +107,8 @@ impl CoreState {
                 continue;
             }
             let reads = c.reads.get();
-            if c.parkable.get() && !c.park.get() && reads == c.swept_reads.get() {
+            if c.parkable.get() && c.backlog() == 0 && !c.park.get() && reads == c.swept_reads.get()
+            {
                 c.park.set(true);
                 c.cancel_read();
             }

@@ -33,6 +33,8 @@ pub(crate) struct CoreCounters {
     /// TLS handshakes completed, and those that failed (a bad or missing
     /// certificate, a plaintext client on a TLS-only port, a stall).
     pub(crate) tls_handshakes: AtomicU64,
+    /// Times a quiet connection parked (let go of its buffers).
+    pub(crate) parks: AtomicU64,
     pub(crate) tls_resumed: AtomicU64,
     pub(crate) tls_handshake_failures: AtomicU64,
     /// The demand this core published at its last rebalance.
@@ -71,6 +73,8 @@ pub struct CoreStats {
     pub bytes_written: u64,
     /// Malformed metainfo values ignored so far.
     pub malformed_metainfo: u64,
+    /// Times a quiet connection parked, giving back its buffers, so far.
+    pub parks: u64,
     /// TLS handshakes completed so far.
     pub tls_handshakes: u64,
     /// Of those, the ones that resumed a session.
@@ -89,6 +93,7 @@ impl CoreCounters {
             bytes_read: l(&self.bytes_read),
             bytes_written: l(&self.bytes_written),
             malformed_metainfo: l(&self.malformed_metainfo),
+            parks: l(&self.parks),
             tls_handshakes: l(&self.tls_handshakes),
             tls_resumed: l(&self.tls_resumed),
             tls_handshake_failures: l(&self.tls_handshake_failures),
