@@ -3,7 +3,10 @@
 //! eight calls in flight. Counted with a global allocator that counts only
 //! the calling thread, in rounds of 1000 calls after a warm-up: a round
 //! with no allocation shows the steady state (the pools may take a round
-//! to grow by their last chunk).
+//! to grow by their last chunk). Over mutual TLS too.
+
+#[path = "../examples/tls/pki.rs"]
+mod pki;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -79,7 +82,7 @@ impl EchoService for Echo {
 /// `concurrency` in flight, after a warm-up, until a round allocates
 /// nothing (at most six rounds).
 fn allocs_per_round(transport: Transport, pool: PoolKind, concurrency: usize) -> Vec<u64> {
-    allocs_per_round_with(transport, pool, concurrency, None)
+    allocs_per_round_with(transport, pool, concurrency, None, None)
 }
 
 /// As [`allocs_per_round`], with Prometheus metrics recorded on both sides
@@ -89,13 +92,25 @@ fn allocs_per_round_with(
     pool: PoolKind,
     concurrency: usize,
     metrics: Option<&Metrics>,
+    tls: Option<&pki::Pki>,
 ) -> Vec<u64> {
+    use ringrpc::engine::tls::{ClientTls, ServerTls};
     let mut server = Server::builder()
         .addr("127.0.0.1:0".parse().expect("addr"))
         .cores(1)
         .configure(|c| c.pin = false);
     if let Some(m) = metrics {
         server = server.tracer(m.tracer());
+    }
+    if let Some(p) = tls {
+        server = server.tls(
+            ServerTls::builder()
+                .cert_file(&p.server_cert)
+                .key_file(&p.server_key)
+                .client_ca_file(&p.ca)
+                .build()
+                .expect("server TLS"),
+        );
     }
     let server = server
         .service(EchoServiceServer::new(Echo))
@@ -109,6 +124,16 @@ fn allocs_per_round_with(
         .rpc_timeout(Duration::from_secs(10));
     if let Some(m) = metrics {
         builder = builder.tracer(m.tracer());
+    }
+    if let Some(p) = tls {
+        builder = builder.tls(
+            ClientTls::builder()
+                .ca_file(&p.ca)
+                .cert_file(&p.client_cert)
+                .key_file(&p.client_key)
+                .build()
+                .expect("client TLS"),
+        );
     }
     let rounds = ringrpc::engine::runtime::block_on(async move {
         let client = Rc::new(EchoServiceClient::new(builder.build().expect("client")));
@@ -204,7 +229,7 @@ fn calls_with_metrics_on_both_sides_allocate_nothing() {
         (Transport::Framed, long),
         (Transport::TtHeader, PoolKind::mux()),
     ] {
-        let rounds = allocs_per_round_with(transport, pool, 8, Some(&metrics));
+        let rounds = allocs_per_round_with(transport, pool, 8, Some(&metrics), None);
         assert_eq!(
             rounds.last(),
             Some(&0),
@@ -213,4 +238,35 @@ fn calls_with_metrics_on_both_sides_allocate_nothing() {
     }
     // The calls were counted.
     assert!(metrics.encode().contains("kitex_client_throughput{"));
+}
+
+#[test]
+fn tls_calls_allocate_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let p = pki::generate(dir.path()).expect("certificates");
+    let long = PoolKind::Long {
+        max_idle_per_addr: 16,
+        idle_timeout: Duration::from_secs(30),
+    };
+    for (transport, pool, concurrency) in [
+        (Transport::Framed, long, 1),
+        (Transport::Framed, long, 8),
+        (Transport::TtHeader, long, 8),
+    ] {
+        let rounds = allocs_per_round_with(transport, pool, concurrency, None, Some(&p));
+        assert_eq!(
+            rounds.last(),
+            Some(&0),
+            "TLS {transport:?} {pool:?}, {concurrency} in flight: allocations per 1000 calls {rounds:?}"
+        );
+    }
+    // The multiplexed pool over TLS is not at zero yet: about 30 per 1000
+    // calls with 8 in flight (not traced down; the plaintext mux pool is at
+    // zero above). Bounded here so it does not grow.
+    let rounds = allocs_per_round_with(Transport::TtHeader, PoolKind::mux(), 8, None, Some(&p));
+    let last = *rounds.last().expect("a round");
+    assert!(
+        last <= 60,
+        "TLS mux, 8 in flight: allocations per 1000 calls {rounds:?}"
+    );
 }
