@@ -227,6 +227,25 @@ impl LinkBuffer {
     /// made room, and allocates only when the per-thread pool has no free
     /// chunk.
     pub fn copy_in(&mut self, mut data: &[u8]) {
+        // Keep a piece whole when a fresh buffer can hold it: the frames in
+        // it (a TLS record's worth) then never straddle two buffers, which
+        // would cost a join later. Not while a reservation holds the tail
+        // for a large frame.
+        let room = self.tail.as_ref().map_or(0, |t| t.capacity() - t.len());
+        if room < data.len() && self.reserved == 0 && data.len() <= MAX_READ {
+            if self.len > 0 {
+                // Bytes buffered (a frame's start): move them where the new
+                // ones fit after them, as a read after `NeedMore` would.
+                self.reserve_contiguous(self.len + data.len());
+            } else {
+                if let Some(t) = self.tail.take() {
+                    pool::give_sized(t, self.tail_size);
+                }
+                self.joined = false;
+                let fresh = pool::take(data.len().max(self.read_size));
+                self.tail = Some(self.set_tail(fresh));
+            }
+        }
         while !data.is_empty() {
             let mut target = self.read_target();
             let n = data.len().min(target.capacity() - target.len());
@@ -468,6 +487,26 @@ impl Drop for LinkBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copied_pieces_stay_whole_and_join_a_partial_frame() {
+        let mut b = LinkBuffer::new();
+        // Nearly fill the first chunk, and consume it: nothing buffered.
+        b.copy_in(&vec![1u8; pool::CHUNK_SIZE - 100]);
+        b.skip(pool::CHUNK_SIZE - 100).unwrap();
+        // A piece that does not fit what is left goes whole into a fresh
+        // buffer.
+        b.copy_in(&[2u8; 3000]);
+        assert_eq!(b.first_chunk().len(), 3000);
+        // Its last 1000 bytes are a frame's start; the rest of the frame
+        // does not fit either: the start moves so the frame is one piece.
+        b.skip(2000).unwrap();
+        b.copy_in(&[3u8; 9000]);
+        assert_eq!(b.len(), 10_000);
+        assert_eq!(b.first_chunk().len(), 10_000, "one contiguous piece");
+        assert_eq!(&b.first_chunk()[..1000], &[2u8; 1000][..]);
+        assert_eq!(&b.first_chunk()[1000..], &[3u8; 9000][..]);
+    }
     use proptest::prelude::*;
 
     fn chained(parts: &[&[u8]]) -> LinkBuffer {
