@@ -61,9 +61,9 @@ pub struct CallCounters {
     /// the backup half of mixed retry).
     pub backups: u64,
     /// Attempts a service-level breaker refused (a call refused on its
-    /// first attempt fails with [`Error::CircuitBreak`](crate::Error)).
+    /// first attempt fails with [`Error::CircuitBreak`](crate::Error::CircuitBreak)).
     pub rejected: u64,
-    /// Failed calls a [`Fallback`](super::Fallback) answered with a value.
+    /// Failed calls a [`Fallback`] answered with a value.
     pub fallbacks: u64,
     /// Times a breaker (service or instance) opened.
     pub breakers_opened: u64,

@@ -4,13 +4,13 @@
 //!
 //! 1. **RPC timeout**: the whole call (every attempt, retries and backups
 //!    included, and the first resolve) is bounded by the call's or the
-//!    client's RPC timeout ([`Error::Timeout`]).
-//! 2. **Context middleware**: the user's [`Layer`]s, around
+//!    client's RPC timeout ([`Error::Timeout`](crate::Error::Timeout)).
+//! 2. **Context middleware**: the user's [`Layer`](crate::middleware::Layer)s, around
 //! 3. **Resolve** ([`Resolve`]): finds the instances, picks one, and
 //!    retries or backs up.
 //!    * *Instances* come from the call's own address
 //!      ([`CallOptions::addr`]), else from a shared
-//!      [`ResolverCache`] ([`ClientBuilder::resolver`]), read through this
+//!      `ResolverCache` ([`ClientBuilder::resolver`]), read through this
 //!      core's `LocalView` (one atomic load per call when nothing changed),
 //!      else from the fixed [`ClientConfig::targets`]. The first call on a
 //!      core awaits the first resolve. When discovery reports a change, the

@@ -27,10 +27,10 @@
 //!   frames, heartbeats, in-order or concurrent dispatch;
 //! - `inflight.rs`: the concurrent requests of one connection;
 //! - `limit.rs`: the QPS, in-flight and connection limits, per core;
-//! - `router.rs`: services, [`ThriftService`] descriptors, routing (by
+//! - `router.rs`: services, `ThriftService` descriptors, routing (by
 //!   TTHeader `isn`, by Apache's multiplexed `Service:method` names, or by
 //!   method), deadlines and limits, handlers;
-//! - `reply.rs`: [`ReplySink`] and the encoding of replies;
+//! - `reply.rs`: `ReplySink` and the encoding of replies;
 //! - `handle.rs`, `registration.rs`, `signals.rs`: a running server, its
 //!   registry entry, and the OS signals it stops on.
 

@@ -20,7 +20,7 @@ use ringrpc_discovery::{Registry, RegistryInfo};
 use crate::error::ConfigError;
 
 /// What a server registers, besides its address: set with
-/// [`ServerBuilder::registry`].
+/// [`ServerBuilder::registry`](super::ServerBuilder::registry).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
     /// The service name clients resolve.

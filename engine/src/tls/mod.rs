@@ -17,7 +17,7 @@
 //!   for mutual TLS; a port TLS-only, or TLS and plaintext told apart by the
 //!   first byte), given to
 //!   [`ServerBuilder::tls`](crate::server::ServerBuilder::tls). A verified
-//!   client's certificate is read into a [`PeerIdentity`] (subject, SANs)
+//!   client's certificate is read into a [`PeerIdentity`](crate::context::PeerIdentity) (subject, SANs)
 //!   that middleware and handlers find in
 //!   [`ServerContext::peer_identity`](crate::context::ServerContext::peer_identity).
 //! - Client: [`ClientTls`] (the CA to trust, the server name to verify, a
