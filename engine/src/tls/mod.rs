@@ -43,6 +43,8 @@ pub use rustls;
 pub use stream::TlsStream;
 
 pub(crate) use identity::identity_of;
+#[doc(hidden)]
+pub use record::fuzz_records;
 pub(crate) use stream::{TlsReader, TlsWriter, client_handshake, server_handshake};
 
 /// The first byte of a TLS record carrying a handshake message: what a

@@ -485,14 +485,7 @@ fn post_handshake(shared: &RefCell<Shared>, rx: &mut Keys, mut msgs: &[u8]) -> i
     if !s.tls13 {
         return Err(bad("TLS renegotiation is not supported"));
     }
-    while !msgs.is_empty() {
-        let [typ, a, b, c, ..] = *msgs else {
-            return Err(bad("truncated handshake message"));
-        };
-        let len = u32::from_be_bytes([0, a, b, c]) as usize;
-        let Some(body) = msgs.get(4..4 + len) else {
-            return Err(bad("handshake message split across records"));
-        };
+    while let Some((typ, body, rest)) = record::next_handshake(msgs)? {
         match (typ, &mut s.kernel) {
             // NewSessionTicket (RFC 8446 §4.6.1).
             (4, Kernel::Client(k)) => k.handle_new_session_ticket(body).map_err(tls_err)?,
@@ -510,7 +503,7 @@ fn post_handshake(shared: &RefCell<Shared>, rx: &mut Keys, mut msgs: &[u8]) -> i
             }
             _ => return Err(bad("unexpected handshake message after the handshake")),
         }
-        msgs = &msgs[4 + len..];
+        msgs = rest;
     }
     Ok(())
 }
