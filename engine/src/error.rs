@@ -186,6 +186,9 @@ pub enum ConfigError {
         #[source]
         source: ringrpc_discovery::Error,
     },
+    /// A gRPC channel was built with nowhere to send calls.
+    #[error("a gRPC channel needs a target or a resolver")]
+    NoTarget,
 }
 
 /// A handler's own failure: a message for the caller, and optionally the

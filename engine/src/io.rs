@@ -33,6 +33,17 @@ impl ReadHalf {
         &mut self.rd
     }
 
+    /// The socket's half, when no TLS layer is set (a connection handed
+    /// whole to another protocol).
+    #[cfg(feature = "grpc")]
+    pub(crate) fn into_plain(self) -> Option<TcpOwnedReadHalf> {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return None;
+        }
+        Some(self.rd)
+    }
+
     /// From now on, reads go through `tls`.
     #[cfg(feature = "tls")]
     pub(crate) fn set_tls(&mut self, tls: crate::tls::TlsReader) {
@@ -122,6 +133,12 @@ impl WriteHalf {
     #[cfg(feature = "tls")]
     pub(crate) fn socket(&mut self) -> &mut TcpOwnedWriteHalf {
         &mut self.wr
+    }
+
+    /// The socket's half (a connection handed whole to another protocol).
+    #[cfg(feature = "grpc")]
+    pub(crate) fn into_plain(self) -> TcpOwnedWriteHalf {
+        self.wr
     }
 
     /// From now on, writes go through `tls`.

@@ -35,6 +35,8 @@ pub mod client;
 pub mod codegen;
 pub mod context;
 mod error;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 mod io;
 mod memory;
 pub mod metainfo;

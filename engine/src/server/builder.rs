@@ -102,6 +102,29 @@ impl<F, L> ServerBuilder<F, L> {
         self
     }
 
+    /// Serves a gRPC service on the port (feature `grpc`): connections that
+    /// open with the HTTP/2 preface are gRPC's, the others Thrift's. Call
+    /// once per service (a generated `<Service>Server`).
+    #[cfg(feature = "grpc")]
+    pub fn grpc<S: crate::grpc::GrpcService>(mut self, svc: S) -> Self {
+        let g = self.cfg.grpc.take().unwrap_or_default();
+        let router = std::sync::Arc::unwrap_or_clone(g.router).add_service(svc);
+        self.cfg.grpc = Some(crate::grpc::GrpcServer::new(router, g.config));
+        self
+    }
+
+    /// Serves the methods of a gRPC router on the port (feature `grpc`),
+    /// with its settings; replaces what [`grpc`](Self::grpc) added.
+    #[cfg(feature = "grpc")]
+    pub fn grpc_router(
+        mut self,
+        router: crate::grpc::Router,
+        config: crate::grpc::GrpcConfig,
+    ) -> Self {
+        self.cfg.grpc = Some(crate::grpc::GrpcServer::new(router, config));
+        self
+    }
+
     /// Serves TLS on the port (feature `tls`): TLS-only, unless `tls`
     /// accepts plaintext too. See [`crate::tls`].
     #[cfg(feature = "tls")]

@@ -61,6 +61,11 @@ pub struct ServerConfig {
     /// the port is TLS-only unless the settings accept plaintext too.
     #[cfg(feature = "tls")]
     pub tls: Option<crate::tls::ServerTls>,
+    /// gRPC on the port (feature `grpc`): a connection that opens with the
+    /// HTTP/2 preface is served by these methods. Default none: such a
+    /// connection is closed. Set by [`ServerBuilder::grpc`](super::ServerBuilder::grpc).
+    #[cfg(feature = "grpc")]
+    pub grpc: Option<crate::grpc::GrpcServer>,
 }
 
 impl Default for ServerConfig {
@@ -83,6 +88,8 @@ impl Default for ServerConfig {
             enforce_deadline: false,
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "grpc")]
+            grpc: None,
         }
     }
 }

@@ -67,7 +67,7 @@ pub(crate) struct ConnShared {
     /// wait for readiness instead.
     pub(crate) park: Cell<bool>,
     /// Wakes a parked connection for a timeout or draining.
-    interrupt: LocalNotify,
+    pub(crate) interrupt: LocalNotify,
     /// The core's limits, and through them its counters.
     limits: Rc<CoreLimits>,
 }
@@ -197,6 +197,24 @@ pub(crate) async fn serve<R: Route>(
         .deadline
         .set(Some(core.read_deadline(cfg.idle_timeout)));
     let mut go = park(conn.rd.tcp(), None, &shared, &core).await;
+    #[cfg(feature = "grpc")]
+    if go
+        && let Some(grpc) = &cfg.grpc
+        && matches!(peek_byte(conn.rd.tcp()), Ok(Some(b'P')))
+    {
+        // The HTTP/2 preface (no Thrift frame starts with `P`: a Framed or
+        // TTHeader length that large is refused anyway): the connection is
+        // gRPC's, whole. Boxed: its state is not every connection's.
+        let Conn { rd, out, .. } = conn;
+        if let (Some(rd), Out::Undecided(wr, _)) = (rd.into_plain(), out)
+            && let Ok(stream) = rd.reunite(wr.into_plain())
+        {
+            Box::pin(super::grpc::serve(stream, peer, grpc, &cfg, &shared, &core)).await;
+        }
+        shared.deadline.set(None);
+        core.unregister(key);
+        return;
+    }
     #[cfg(feature = "tls")]
     if go && let Some(tls) = &cfg.tls {
         // Boxed: a one-off step whose state would otherwise size every
@@ -313,7 +331,7 @@ async fn start_tls(
 
 /// The first byte waiting on the socket, left there (`MSG_PEEK`); `None`
 /// when the peer closed.
-#[cfg(feature = "tls")]
+#[cfg(any(feature = "tls", feature = "grpc"))]
 fn peek_byte(stream: &TcpStream) -> std::io::Result<Option<u8>> {
     use std::os::fd::AsRawFd;
     let mut byte = 0u8;

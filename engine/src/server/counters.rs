@@ -37,6 +37,10 @@ pub(crate) struct CoreCounters {
     pub(crate) parks: AtomicU64,
     pub(crate) tls_resumed: AtomicU64,
     pub(crate) tls_handshake_failures: AtomicU64,
+    /// HTTP/2 (gRPC) connections accepted, and those closed with GOAWAY
+    /// `ENHANCE_YOUR_CALM` for resetting too many streams.
+    pub(crate) grpc_connections: AtomicU64,
+    pub(crate) grpc_rapid_resets: AtomicU64,
     /// The demand this core published at its last rebalance.
     pub(crate) qps_demand: AtomicU64,
     pub(crate) concurrency_demand: AtomicU64,
@@ -81,6 +85,11 @@ pub struct CoreStats {
     pub tls_resumed: u64,
     /// TLS handshakes that failed so far.
     pub tls_handshake_failures: u64,
+    /// HTTP/2 (gRPC) connections accepted so far.
+    pub grpc_connections: u64,
+    /// gRPC connections closed for resetting too many streams (rapid
+    /// reset) so far.
+    pub grpc_rapid_resets: u64,
 }
 
 impl CoreCounters {
@@ -97,6 +106,8 @@ impl CoreCounters {
             tls_handshakes: l(&self.tls_handshakes),
             tls_resumed: l(&self.tls_resumed),
             tls_handshake_failures: l(&self.tls_handshake_failures),
+            grpc_connections: l(&self.grpc_connections),
+            grpc_rapid_resets: l(&self.grpc_rapid_resets),
         }
     }
 }

@@ -31,6 +31,9 @@
 //!   TTHeader `isn`, by Apache's multiplexed `Service:method` names, or by
 //!   method), deadlines and limits, handlers;
 //! - `reply.rs`: `ReplySink` and the encoding of replies;
+//! - `grpc.rs` (feature `grpc`): a connection that opened with the HTTP/2
+//!   preface: its streams, each call a task on the core, and the bounds on
+//!   what a peer can make it do;
 //! - `handle.rs`, `registration.rs`, `signals.rs`: a running server, its
 //!   registry entry, and the OS signals it stops on.
 
@@ -39,6 +42,8 @@ mod config;
 pub(crate) mod connection;
 mod core;
 mod counters;
+#[cfg(feature = "grpc")]
+mod grpc;
 mod handle;
 mod inflight;
 pub mod limit;

@@ -1,0 +1,372 @@
+//! gRPC's framing inside an HTTP/2 stream: length-prefixed messages,
+//! message compression, and the `grpc-timeout` header.
+//!
+//! Wire facts (gRPC's `doc/PROTOCOL-HTTP2.md`): every message is a 5-byte
+//! prefix (a compressed-flag byte, 0 or 1, and a big-endian u32 length)
+//! followed by that many bytes; a message is compressed when the flag is 1,
+//! with the algorithm the stream's `grpc-encoding` header names.
+//! `grpc-timeout` is at most 8 ASCII digits and a unit: `H` hours, `M`
+//! minutes, `S` seconds, `m` milliseconds, `u` microseconds, `n`
+//! nanoseconds.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use prost::Message;
+
+use super::status::Status;
+
+/// The message prefix: a flag byte and a u32 length.
+pub(crate) const PREFIX_LEN: usize = 5;
+
+/// The default largest message, received or sent: 4 MiB (gRPC's default
+/// receive limit, `GRPC_DEFAULT_MAX_RECV_MESSAGE_LENGTH`).
+pub const DEFAULT_MAX_MESSAGE: usize = 4 * 1024 * 1024;
+
+/// A message compression algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Encoding {
+    /// No compression.
+    #[default]
+    Identity,
+    /// gzip (RFC 1952).
+    Gzip,
+}
+
+/// What this side accepts, as `grpc-accept-encoding` says it.
+pub(crate) const ACCEPT_ENCODING: &str = "identity,gzip";
+
+impl Encoding {
+    /// The algorithm a `grpc-encoding` header names; `Err` with the status
+    /// to answer when it is one this side does not speak.
+    pub(crate) fn from_header(v: Option<&http::HeaderValue>) -> Result<Encoding, Status> {
+        match v.map(|v| v.as_bytes()) {
+            None | Some(b"identity") => Ok(Encoding::Identity),
+            Some(b"gzip") => Ok(Encoding::Gzip),
+            Some(other) => Err(Status::unimplemented(format!(
+                "message encoding {:?} is not supported (supported: {ACCEPT_ENCODING})",
+                String::from_utf8_lossy(other)
+            ))),
+        }
+    }
+
+    /// Its name in `grpc-encoding`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Encoding::Identity => "identity",
+            Encoding::Gzip => "gzip",
+        }
+    }
+
+    /// Whether a `grpc-accept-encoding` header lists gzip.
+    pub(crate) fn accepts_gzip(v: Option<&http::HeaderValue>) -> bool {
+        v.is_some_and(|v| {
+            v.as_bytes()
+                .split(|&b| b == b',')
+                .any(|e| e.trim_ascii() == b"gzip")
+        })
+    }
+}
+
+/// Encodes one message with its prefix, compressed with `enc`. Errors when
+/// it is larger than `max` (before compression).
+pub(crate) fn encode<M: Message>(msg: &M, enc: Encoding, max: usize) -> Result<Bytes, Status> {
+    let len = msg.encoded_len();
+    if len > max {
+        return Err(Status::resource_exhausted(format!(
+            "message of {len} bytes is larger than the limit of {max}"
+        )));
+    }
+    match enc {
+        Encoding::Identity => {
+            let mut buf = BytesMut::with_capacity(PREFIX_LEN + len);
+            buf.put_u8(0);
+            buf.put_u32(len as u32);
+            msg.encode(&mut buf)
+                .map_err(|e| Status::internal(format!("encoding the message: {e}")))?;
+            Ok(buf.freeze())
+        }
+        Encoding::Gzip => {
+            let plain = msg.encode_to_vec();
+            let mut w = BytesMut::with_capacity(PREFIX_LEN + len / 2 + 32).writer();
+            w.write_all(&[1, 0, 0, 0, 0]).expect("BytesMut grows");
+            let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
+            gz.write_all(&plain).expect("BytesMut grows");
+            let mut buf = gz.finish().expect("BytesMut grows").into_inner();
+            let n = (buf.len() - PREFIX_LEN) as u32;
+            buf[1..PREFIX_LEN].copy_from_slice(&n.to_be_bytes());
+            Ok(buf.freeze())
+        }
+    }
+}
+
+/// Cuts messages out of a stream's DATA chunks, without copying when a
+/// chunk holds whole messages.
+#[derive(Debug)]
+pub(crate) struct Deframer {
+    /// A chunk not yet copied anywhere (the common case: one DATA frame
+    /// holds one message).
+    single: Bytes,
+    /// Bytes gathered across chunks.
+    buf: BytesMut,
+    max: usize,
+    enc: Encoding,
+}
+
+impl Deframer {
+    pub(crate) fn new(max: usize, enc: Encoding) -> Self {
+        Deframer {
+            single: Bytes::new(),
+            buf: BytesMut::new(),
+            max,
+            enc,
+        }
+    }
+
+    /// Adds a DATA chunk.
+    pub(crate) fn push(&mut self, chunk: Bytes) {
+        if self.single.is_empty() && self.buf.is_empty() {
+            self.single = chunk;
+        } else {
+            if !self.single.is_empty() {
+                let s = std::mem::take(&mut self.single);
+                self.buf.extend_from_slice(&s);
+            }
+            self.buf.extend_from_slice(&chunk);
+        }
+    }
+
+    /// Whether bytes of an unfinished message are held.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.single.is_empty() && self.buf.is_empty()
+    }
+
+    /// The next whole message (decompressed), if one is buffered. Errors
+    /// when its prefix is bad or it is over the limit: the stream cannot
+    /// go on.
+    pub(crate) fn next(&mut self) -> Result<Option<Bytes>, Status> {
+        let head = if self.single.is_empty() {
+            &self.buf[..]
+        } else {
+            &self.single[..]
+        };
+        if head.len() < PREFIX_LEN {
+            if !self.single.is_empty() {
+                let s = std::mem::take(&mut self.single);
+                self.buf.extend_from_slice(&s);
+            }
+            return Ok(None);
+        }
+        let flag = head[0];
+        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        if flag > 1 {
+            return Err(Status::internal(format!(
+                "invalid message prefix flag {flag}"
+            )));
+        }
+        if len > self.max {
+            return Err(Status::resource_exhausted(format!(
+                "message of {len} bytes is larger than the limit of {}",
+                self.max
+            )));
+        }
+        if head.len() < PREFIX_LEN + len {
+            if !self.single.is_empty() {
+                let s = std::mem::take(&mut self.single);
+                self.buf.reserve(PREFIX_LEN + len);
+                self.buf.extend_from_slice(&s);
+            } else {
+                self.buf.reserve(PREFIX_LEN + len - self.buf.len());
+            }
+            return Ok(None);
+        }
+        let body = if self.single.is_empty() {
+            self.buf.advance(PREFIX_LEN);
+            self.buf.split_to(len).freeze()
+        } else {
+            self.single.advance(PREFIX_LEN);
+            self.single.split_to(len)
+        };
+        if flag == 0 {
+            return Ok(Some(body));
+        }
+        match self.enc {
+            Encoding::Identity => Err(Status::internal(
+                "compressed message on a stream without grpc-encoding",
+            )),
+            Encoding::Gzip => gunzip(&body, self.max).map(Some),
+        }
+    }
+}
+
+/// Decompresses a gzip message, refusing one that inflates past `max`.
+fn gunzip(b: &[u8], max: usize) -> Result<Bytes, Status> {
+    let mut out = Vec::with_capacity(b.len().saturating_mul(2).min(max));
+    let mut rd = flate2::read::GzDecoder::new(b).take(max as u64 + 1);
+    rd.read_to_end(&mut out)
+        .map_err(|e| Status::internal(format!("decompressing the message: {e}")))?;
+    if out.len() > max {
+        return Err(Status::resource_exhausted(format!(
+            "decompressed message is larger than the limit of {max}"
+        )));
+    }
+    Ok(Bytes::from(out))
+}
+
+/// Decodes a message's bytes.
+pub(crate) fn decode<M: Message + Default>(b: Bytes) -> Result<M, Status> {
+    M::decode(b).map_err(|e| Status::internal(format!("decoding the message: {e}")))
+}
+
+/// Parses a `grpc-timeout` value; `None` when it is malformed.
+pub(crate) fn parse_timeout(v: &[u8]) -> Option<Duration> {
+    let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = digits
+        .iter()
+        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    Some(match unit[0] {
+        b'H' => Duration::from_secs(n * 3600),
+        b'M' => Duration::from_secs(n * 60),
+        b'S' => Duration::from_secs(n),
+        b'm' => Duration::from_millis(n),
+        b'u' => Duration::from_micros(n),
+        b'n' => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// Formats a timeout for `grpc-timeout`, in the finest unit that fits 8
+/// digits (rounding up, so the deadline is never earlier than asked).
+pub(crate) fn format_timeout(d: Duration) -> String {
+    const MAX: u128 = 99_999_999;
+    let nanos = d.as_nanos();
+    for (unit, per) in [
+        ('n', 1u128),
+        ('u', 1_000),
+        ('m', 1_000_000),
+        ('S', 1_000_000_000),
+        ('M', 60_000_000_000),
+        ('H', 3_600_000_000_000),
+    ] {
+        let v = nanos.div_ceil(per);
+        if v <= MAX {
+            return format!("{v}{unit}");
+        }
+    }
+    format!("{MAX}H")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Msg {
+        #[prost(bytes = "vec", tag = "1")]
+        payload: Vec<u8>,
+        #[prost(string, tag = "2")]
+        name: String,
+    }
+
+    fn msg(n: usize) -> Msg {
+        Msg {
+            payload: (0..n).map(|i| (i % 251) as u8).collect(),
+            name: "x".into(),
+        }
+    }
+
+    #[test]
+    fn timeouts_parse_and_format() {
+        assert_eq!(parse_timeout(b"1S"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_timeout(b"250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_timeout(b"2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(
+            parse_timeout(b"99999999n"),
+            Some(Duration::from_nanos(99_999_999))
+        );
+        for bad in [&b""[..], b"S", b"123456789S", b"1x", b"-1S", b"1.5S"] {
+            assert_eq!(parse_timeout(bad), None, "{bad:?}");
+        }
+        assert_eq!(format_timeout(Duration::from_millis(1500)), "1500000u");
+        assert_eq!(
+            format_timeout(Duration::from_secs(3600 * 24 * 365)),
+            "31536000S"
+        );
+        for d in [1u64, 999, 1_000_001, 5_000_000_000, 86_400_000_000_000] {
+            let d = Duration::from_nanos(d);
+            let back = parse_timeout(format_timeout(d).as_bytes()).unwrap();
+            assert!(back >= d, "{d:?} -> {back:?}");
+        }
+    }
+
+    #[test]
+    fn messages_over_the_limit_are_refused_before_they_are_buffered() {
+        let mut d = Deframer::new(16, Encoding::Identity);
+        d.push(Bytes::from_static(&[0, 0, 0, 1, 0]));
+        let e = d.next().unwrap_err();
+        assert_eq!(e.code(), super::super::Code::ResourceExhausted);
+        assert!(encode(&msg(100), Encoding::Identity, 16).is_err());
+        let mut d = Deframer::new(1024, Encoding::Identity);
+        d.push(Bytes::from_static(&[7, 0, 0, 0, 0]));
+        assert!(d.next().is_err(), "a flag other than 0 and 1");
+    }
+
+    #[test]
+    fn gzip_bombs_stop_at_the_limit() {
+        let big = msg(100_000);
+        let framed = encode(&big, Encoding::Gzip, usize::MAX).unwrap();
+        assert!(framed.len() < 10_000, "compressible: {}", framed.len());
+        let mut d = Deframer::new(50_000, Encoding::Gzip);
+        d.push(framed.clone());
+        assert!(d.next().is_err());
+        let mut d = Deframer::new(DEFAULT_MAX_MESSAGE, Encoding::Gzip);
+        d.push(framed);
+        assert_eq!(decode::<Msg>(d.next().unwrap().unwrap()).unwrap(), big);
+    }
+
+    proptest! {
+        #[test]
+        fn any_chunking_gives_back_the_messages(
+            sizes in proptest::collection::vec(0usize..3000, 1..6),
+            cuts in proptest::collection::vec(1usize..700, 1..40),
+            gzip in any::<bool>(),
+        ) {
+            let enc = if gzip { Encoding::Gzip } else { Encoding::Identity };
+            let msgs: Vec<Msg> = sizes.iter().map(|&n| msg(n)).collect();
+            let mut wire = BytesMut::new();
+            for m in &msgs {
+                wire.extend_from_slice(&encode(m, enc, DEFAULT_MAX_MESSAGE).unwrap());
+            }
+            let mut wire = wire.freeze();
+            let mut d = Deframer::new(DEFAULT_MAX_MESSAGE, enc);
+            let mut out = Vec::new();
+            let mut cut = cuts.iter().cycle();
+            while !wire.is_empty() {
+                let n = (*cut.next().unwrap()).min(wire.len());
+                d.push(wire.split_to(n));
+                while let Some(b) = d.next().unwrap() {
+                    out.push(decode::<Msg>(b).unwrap());
+                }
+            }
+            prop_assert!(d.is_empty());
+            prop_assert_eq!(out, msgs);
+        }
+
+        #[test]
+        fn garbage_never_panics(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..8)) {
+            let mut d = Deframer::new(1 << 16, Encoding::Gzip);
+            for c in chunks {
+                d.push(Bytes::from(c));
+                while let Ok(Some(b)) = d.next() {
+                    let _ = decode::<Msg>(b);
+                }
+            }
+        }
+    }
+}

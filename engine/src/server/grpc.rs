@@ -1,0 +1,292 @@
+//! A connection that opened with the HTTP/2 preface, served as gRPC on its
+//! core: monoio-http's h2 port speaks HTTP/2 (flow control, settings,
+//! GOAWAY); this file accepts its streams, runs each call as a task on
+//! this core, and bounds what a peer can make the server do.
+//!
+//! Bounds, besides HTTP/2's own (window, frame size, header list size,
+//! concurrent streams, all from [`GrpcConfig`]):
+//! - the handshake (preface and SETTINGS) must finish within the read
+//!   timeout, and a connection with no open stream closes after the idle
+//!   timeout (a slowloris that dribbles a frame never opens a stream);
+//! - a peer that resets more than `max_peer_resets_per_sec` streams in a
+//!   second gets GOAWAY `ENHANCE_YOUR_CALM` (CVE-2023-44487);
+//! - a handler's panic ends its call with `INTERNAL`; the deadline from
+//!   `grpc-timeout` ends it with `DEADLINE_EXCEEDED`; a reset from the peer
+//!   drops (cancels) it.
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use monoio::net::TcpStream;
+use monoio_http::h2::{self, Reason, RecvStream, server::SendResponse};
+
+use super::ServerConfig;
+use super::connection::ConnShared;
+use super::core::CoreState;
+use super::counters::bump;
+use super::router::{catch_unwind, panic_message};
+use crate::grpc::metadata::Metadata;
+use crate::grpc::router::{Call, GrpcServer};
+use crate::grpc::status::Status;
+use crate::grpc::streaming::Reply;
+use crate::grpc::wire::{self, Encoding};
+
+/// What a connection's stream tasks share with its accept loop.
+#[derive(Default)]
+struct Streams {
+    /// Streams whose task is running.
+    open: Cell<usize>,
+    /// Resets by the peer in the current second, and when it started.
+    resets: Cell<u32>,
+    window: Cell<Option<Instant>>,
+    /// Too many resets: the loop sends GOAWAY and closes.
+    calm: Cell<bool>,
+}
+
+impl Streams {
+    /// Counts a stream the peer reset; true when that is one too many.
+    fn peer_reset(&self, limit: u32) -> bool {
+        let now = Instant::now();
+        match self.window.get() {
+            Some(start) if now.duration_since(start) < Duration::from_secs(1) => {
+                self.resets.set(self.resets.get() + 1);
+            }
+            _ => {
+                self.window.set(Some(now));
+                self.resets.set(1);
+            }
+        }
+        self.resets.get() > limit
+    }
+}
+
+/// Serves an HTTP/2 connection until the peer closes it, it breaks, it
+/// idles out, or the server drains (GOAWAY, then the streams finish).
+pub(crate) async fn serve(
+    io: TcpStream,
+    peer: SocketAddr,
+    grpc: &GrpcServer,
+    cfg: &ServerConfig,
+    shared: &Rc<ConnShared>,
+    core: &CoreState,
+) {
+    let g = &grpc.config;
+    let mut builder = h2::server::Builder::new();
+    builder
+        .initial_window_size(g.initial_stream_window)
+        .initial_connection_window_size(g.initial_connection_window)
+        .max_concurrent_streams(g.max_concurrent_streams)
+        .max_header_list_size(g.max_header_list_size)
+        // Resets this side sends (a stream it refused or cancelled) kept
+        // to tell late frames apart: h2's default.
+        .max_concurrent_reset_streams(h2_local_resets());
+    // The preface and SETTINGS within the read timeout: the sweeper
+    // interrupts a handshake that stalls, as it does a read.
+    shared
+        .deadline
+        .set(Some(core.read_deadline(cfg.read_timeout)));
+    let hs = builder.handshake::<_, Bytes>(io);
+    let mut conn = monoio::select! {
+        c = hs => match c {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(%peer, "closing: HTTP/2 handshake failed: {e}");
+                return;
+            }
+        },
+        _ = shared.interrupt.notified() => {
+            tracing::debug!(%peer, "closing: HTTP/2 handshake timed out or server draining");
+            return;
+        }
+    };
+    bump(&core.counters().grpc_connections, 1);
+    let streams = Rc::new(Streams::default());
+    let mut draining = false;
+    loop {
+        // Idle (no stream open): the idle timeout runs; busy: no timeout
+        // (each call has its own deadline).
+        if streams.open.get() == 0 && !draining {
+            shared
+                .deadline
+                .set(Some(core.read_deadline(cfg.idle_timeout)));
+        } else if !draining {
+            shared.deadline.set(None);
+        }
+        let next = monoio::select! {
+            a = conn.accept() => Some(a),
+            _ = shared.interrupt.notified() => None,
+        };
+        match next {
+            Some(Some(Ok((req, respond)))) => {
+                shared.timed_out.set(false);
+                streams.open.set(streams.open.get() + 1);
+                let (grpc, streams) = (grpc.clone(), streams.clone());
+                let (shared, limit) = (shared.clone(), g.max_peer_resets_per_sec);
+                monoio::spawn(async move {
+                    let reset = run_call(req, respond, peer, &grpc).await;
+                    streams.open.set(streams.open.get() - 1);
+                    if reset && streams.peer_reset(limit) && !streams.calm.replace(true) {
+                        // Wake the accept loop to send GOAWAY.
+                        shared.cancel_read();
+                    }
+                });
+            }
+            Some(Some(Err(e))) => {
+                // h2 already sent GOAWAY with the reason (a protocol or flow
+                // control error, a header list too large, ...).
+                tracing::debug!(%peer, "closing: HTTP/2 error: {e}");
+                break;
+            }
+            Some(None) => break,
+            None if streams.calm.get() => {
+                tracing::debug!(%peer, "closing: too many streams reset by the peer");
+                bump(&core.counters().grpc_rapid_resets, 1);
+                conn.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
+                break;
+            }
+            None if shared.draining.get() && !draining => {
+                // GOAWAY: no new streams; the open ones finish (until the
+                // drain deadline, which the sweeper enforces).
+                draining = true;
+                conn.graceful_shutdown();
+                shared
+                    .deadline
+                    .set(Some(core.read_deadline(cfg.shutdown_timeout)));
+            }
+            None if shared.timed_out.get() => {
+                if draining {
+                    tracing::debug!(%peer, "closing: drain deadline passed");
+                    break;
+                }
+                if streams.open.get() == 0 {
+                    tracing::debug!(%peer, "closing: idle timeout");
+                    conn.graceful_shutdown();
+                    break;
+                }
+                shared.timed_out.set(false);
+            }
+            None => {}
+        }
+    }
+    shared.deadline.set(None);
+    // Send what is queued (GOAWAY, the last replies) and let the peer see
+    // the close; bounded, so a peer that stops reading cannot hold it.
+    let _ = monoio::time::timeout(Duration::from_secs(1), poll_fn(|cx| conn.poll_closed(cx))).await;
+}
+
+/// Streams this side reset that h2 remembers: h2's own default (10).
+fn h2_local_resets() -> usize {
+    10
+}
+
+/// One call: checks the request, runs the method, answers. True when the
+/// peer reset the stream before the call finished.
+async fn run_call(
+    req: http::Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    peer: SocketAddr,
+    grpc: &GrpcServer,
+) -> bool {
+    let received = Instant::now();
+    let (mut parts, body) = req.into_parts();
+    let g = &grpc.config;
+    if parts.method != http::Method::POST {
+        return plain_http(&mut respond, http::StatusCode::METHOD_NOT_ALLOWED);
+    }
+    let grpc_content = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    if !grpc_content {
+        // gRPC's PROTOCOL-HTTP2.md: 415 for a content-type that is not gRPC.
+        return plain_http(&mut respond, http::StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+    let path = parts.uri.path();
+    let Some(method) = grpc.router.get(path) else {
+        let st = Status::unimplemented(format!("unknown method {path}"));
+        return answer(respond, &st);
+    };
+    let recv_enc = match Encoding::from_header(parts.headers.get("grpc-encoding")) {
+        Ok(e) => e,
+        Err(st) => return answer(respond, &st),
+    };
+    let deadline = match parts.headers.get("grpc-timeout") {
+        None => None,
+        Some(v) => match wire::parse_timeout(v.as_bytes()) {
+            Some(d) => Some(received + g.max_deadline.map_or(d, |m| d.min(m))),
+            None => {
+                let st = Status::internal("malformed grpc-timeout");
+                return answer(respond, &st);
+            }
+        },
+    };
+    // Replies are compressed the way the request was, when it was.
+    let send_enc = if recv_enc == Encoding::Gzip
+        && Encoding::accepts_gzip(parts.headers.get("grpc-accept-encoding"))
+    {
+        Encoding::Gzip
+    } else {
+        Encoding::Identity
+    };
+    let reply = Rc::new(RefCell::new(Reply::new(
+        respond,
+        send_enc,
+        g.max_send_message,
+    )));
+    let call = Call {
+        metadata: Metadata::take_from(&mut parts.headers),
+        deadline,
+        peer,
+        body,
+        recv_enc,
+        reply: reply.clone(),
+    };
+    let handled = catch_unwind(method.call(call, g));
+    let mut handled = std::pin::pin!(handled);
+    let reset = poll_fn(|cx| reply.borrow_mut().poll_reset(cx));
+    let expired = async {
+        match deadline {
+            Some(d) => monoio::time::sleep_until(d.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    let outcome = monoio::select! {
+        r = &mut handled => r,
+        reason = reset => {
+            tracing::debug!(%peer, ?reason, "call reset by the peer");
+            return true;
+        }
+        _ = expired => Ok(Err(Status::deadline_exceeded("the deadline passed before the call finished"))),
+    };
+    let mut r = reply.borrow_mut();
+    match outcome {
+        Ok(Ok(Some((md, msg)))) => r.finish_unary(md, msg),
+        Ok(Ok(None)) => r.finish(&Status::new(crate::grpc::Code::Ok, "")),
+        Ok(Err(st)) => r.finish(&st),
+        Err(p) => {
+            let why = panic_message(&*p);
+            tracing::error!(%peer, "gRPC handler panicked: {why}");
+            r.finish(&Status::internal(format!("handler panicked: {why}")));
+        }
+    }
+    false
+}
+
+/// A trailers-only answer with `st`.
+fn answer(respond: SendResponse<Bytes>, st: &Status) -> bool {
+    let mut reply = Reply::new(respond, Encoding::Identity, 0);
+    reply.finish(st);
+    false
+}
+
+/// A plain HTTP answer to a request that is not gRPC.
+fn plain_http(respond: &mut SendResponse<Bytes>, status: http::StatusCode) -> bool {
+    let mut r = http::Response::new(());
+    *r.status_mut() = status;
+    let _ = respond.send_response(r, true);
+    false
+}

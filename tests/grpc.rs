@@ -1,0 +1,397 @@
+//! gRPC over loopback, ringrpc's client against ringrpc's server: every
+//! kind of call, status codes and messages, deadlines both ways, metadata
+//! and Kitex's metainfo headers, gzip, 4 MiB messages and one past the
+//! limit, many concurrent streams on one connection, cancellation, a
+//! handler's panic, and Thrift still served on the same port. The bad
+//! inputs of HTTP/2 (a wrong preface, invalid frames, a stream past its
+//! window, a header list too large, rapid reset, slowloris) are written as
+//! raw frames in `grpc_hostile.rs`. Live peers of other stacks (Python's
+//! grpcio) are in `grpc_python.rs`. Bounded in count and time.
+
+mod grpc_common;
+
+use std::time::{Duration, Instant};
+
+use grpc_common::*;
+use ringrpc::engine::grpc::{Channel, Code, Request};
+use ringrpc::engine::metainfo::Kind;
+use ringrpc_example_idl::echo::{EchoRequest, EchoServiceClient};
+
+#[test]
+fn unary_calls_answer_and_errors_carry_code_message_and_trailers() {
+    let server = start_server();
+    let ch = channel(server.local_addr());
+    run(async {
+        let r = ch
+            .unary::<_, Echo>(ECHO, Request::new(echo_msg("hi")))
+            .await
+            .unwrap();
+        assert_eq!(r.get_ref().text, "hi");
+
+        let e = ch
+            .unary::<_, Echo>(FAIL, Request::new(echo_msg("no such item: 7 ½%")))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::NotFound);
+        assert_eq!(e.message(), "no such item: 7 ½%");
+        assert_eq!(e.metadata().get("x-reason"), Some("asked to fail"));
+
+        let e = ch
+            .unary::<_, Echo>("/test.Echo/Nope", Request::new(echo_msg("x")))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Unimplemented);
+        assert!(e.message().contains("/test.Echo/Nope"), "{e:?}");
+
+        let e = ch
+            .unary::<_, Echo>(PANIC, Request::new(echo_msg("x")))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Internal);
+        assert!(e.message().contains("panicked"), "{e:?}");
+        // The core survived the panic.
+        let r = ch
+            .unary::<_, Echo>(ECHO, Request::new(echo_msg("still here")))
+            .await
+            .unwrap();
+        assert_eq!(r.get_ref().text, "still here");
+    });
+}
+
+#[test]
+fn streams_of_every_kind() {
+    let server = start_server();
+    let ch = channel(server.local_addr());
+    run(async {
+        // Server streaming.
+        let mut s = ch
+            .server_streaming::<_, Tick>(
+                TICKS,
+                Request::new(TickRequest {
+                    count: 50,
+                    size: 100,
+                }),
+            )
+            .await
+            .unwrap()
+            .into_inner();
+        let mut n = 0;
+        while let Some(t) = s.message().await.unwrap() {
+            assert_eq!(t.seq, n);
+            assert_eq!(t.payload.len(), 100);
+            n += 1;
+        }
+        assert_eq!(n, 50);
+        assert_eq!(s.trailers().and_then(|t| t.get("x-ticks")), Some("50"));
+
+        // Client streaming.
+        let mut call = ch
+            .client_streaming::<Tick, Sum>(SUM, Request::new(()))
+            .await
+            .unwrap();
+        for i in 0..20 {
+            call.send(Tick {
+                seq: i,
+                payload: vec![1; 10],
+            })
+            .await
+            .unwrap();
+        }
+        let r = call.finish().await.unwrap();
+        assert_eq!(r.get_ref().count, 20);
+        assert_eq!(r.get_ref().total, (0..20).sum::<u64>());
+
+        // Bidirectional: each message answered before the next is sent.
+        let (mut tx, mut rx) = ch
+            .bidi_streaming::<Echo, Echo>(CHAT, Request::new(()))
+            .await
+            .unwrap();
+        for i in 0..10 {
+            tx.send(echo_msg(&format!("m{i}"))).await.unwrap();
+            let m = rx.message().await.unwrap().expect("an answer");
+            assert_eq!(m.text, format!("re: m{i}"));
+        }
+        tx.finish();
+        assert!(rx.message().await.unwrap().is_none());
+
+        // A stream that fails midway: its messages, then the status.
+        let mut s = ch
+            .server_streaming::<_, Tick>(
+                TICKS,
+                Request::new(TickRequest {
+                    count: 3,
+                    size: u32::MAX,
+                }),
+            )
+            .await
+            .unwrap()
+            .into_inner();
+        let e = loop {
+            match s.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the stream should fail"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(e.code(), Code::InvalidArgument);
+    });
+}
+
+#[test]
+fn deadlines_end_calls_on_both_sides() {
+    let server = start_server();
+    let ch = channel(server.local_addr());
+    run(async {
+        // A slow handler past the deadline...
+        let started = Instant::now();
+        let mut r = Request::new(echo_msg("2000"));
+        r.set_timeout(Duration::from_millis(200));
+        let e = ch.unary::<_, Echo>(SLOW, r).await.unwrap_err();
+        assert_eq!(e.code(), Code::DeadlineExceeded);
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            started.elapsed()
+        );
+        // ...and a call within its deadline is answered.
+        let mut r = Request::new(echo_msg("10"));
+        r.set_timeout(Duration::from_secs(5));
+        let r = ch.unary::<_, Echo>(SLOW, r).await.unwrap();
+        assert_eq!(r.get_ref().text, "slept 10");
+        // The handler saw the deadline.
+        let mut r = Request::new(echo_msg("x"));
+        r.set_timeout(Duration::from_secs(30));
+        let r = ch.unary::<_, Echo>(DEADLINE, r).await.unwrap();
+        let left: u64 = r.get_ref().text.parse().unwrap();
+        assert!((25_000..=30_000).contains(&left), "{left} ms left");
+        let no_timeout = Channel::builder()
+            .target(server.local_addr())
+            .build()
+            .unwrap();
+        let r = no_timeout
+            .unary::<_, Echo>(DEADLINE, Request::new(echo_msg("x")))
+            .await
+            .unwrap();
+        assert_eq!(r.get_ref().text, "none");
+    });
+    // The server's own enforcement (its deadline cut short by its
+    // settings, the caller's far away): the status is the server's.
+    let strict = start_server_with(ringrpc::engine::grpc::GrpcConfig {
+        max_deadline: Some(Duration::from_millis(100)),
+        ..Default::default()
+    });
+    run(async {
+        let mut r = Request::new(echo_msg("3000"));
+        r.set_timeout(Duration::from_secs(20));
+        let e = channel(strict.local_addr())
+            .unary::<_, Echo>(SLOW, r)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::DeadlineExceeded);
+        assert!(e.message().contains("before the call finished"), "{e:?}");
+    });
+    // The channel's default timeout applies when the call sets none.
+    let short = Channel::builder()
+        .target(server.local_addr())
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    run(async {
+        let e = short
+            .unary::<_, Echo>(SLOW, Request::new(echo_msg("2000")))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::DeadlineExceeded);
+    });
+}
+
+#[test]
+fn metadata_and_metainfo_travel_both_ways() {
+    let server = start_server();
+    let ch = channel(server.local_addr());
+    run(async {
+        let mut req = Request::new(echo_msg("md"));
+        req.metadata_mut().insert("x-user", "ann").unwrap();
+        req.metadata_mut()
+            .insert_bin("x-trace-bin", &[0, 1, 2, 255])
+            .unwrap();
+        req.metadata_mut()
+            .set_metainfo(Kind::Persistent, "LOG_ID", "abc-123")
+            .unwrap();
+        req.metadata_mut()
+            .set_metainfo(Kind::Transient, "STRESS", "1")
+            .unwrap();
+        let r = ch.unary::<_, Echo>(METADATA, req).await.unwrap();
+        assert_eq!(
+            r.get_ref().text,
+            "user=ann trace=[0, 1, 2, 255] log_id=abc-123 stress=1"
+        );
+        assert_eq!(r.metadata().get("x-served-by"), Some("ringrpc"));
+        assert_eq!(r.metadata().metainfo(Kind::Backward, "ANSWER"), Some("42"));
+        // Kitex's header name for it.
+        assert_eq!(r.metadata().get("rpc-backward-answer"), Some("42"));
+    });
+}
+
+#[test]
+fn large_messages_up_to_the_limit_and_not_past_it() {
+    let server = start_server();
+    let ch = channel(server.local_addr());
+    let gz = Channel::builder()
+        .target(server.local_addr())
+        .gzip(true)
+        .max_send_message(8 << 20)
+        .build()
+        .unwrap();
+    run(async {
+        // 4 MiB of message in all (the default limit), both ways.
+        let text_len = 4 * 1024 * 1024 - 8;
+        let big = Echo {
+            text: "x".repeat(text_len),
+        };
+        assert!(prost::Message::encoded_len(&big) <= 4 * 1024 * 1024);
+        let r = ch
+            .unary::<_, Echo>(ECHO, Request::new(big.clone()))
+            .await
+            .unwrap();
+        assert_eq!(r.get_ref().text.len(), text_len);
+        // One byte over: the server refuses it before buffering it.
+        let over = Echo {
+            text: "y".repeat(4 * 1024 * 1024),
+        };
+        let e = gz
+            .unary::<_, Echo>(ECHO, Request::new(over))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+        // And the client refuses to send one over its own limit.
+        let e = ch
+            .unary::<_, Echo>(
+                ECHO,
+                Request::new(Echo {
+                    text: "z".repeat(5 << 20),
+                }),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::ResourceExhausted);
+        // gzip both ways: 1 MiB of text that compresses well.
+        let r = gz
+            .unary::<_, Echo>(
+                ECHO,
+                Request::new(Echo {
+                    text: "ab".repeat(1 << 19),
+                }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.get_ref().text.len(), 1 << 20);
+        // A 16 MiB server stream of 64 KiB messages, read with flow control.
+        let mut s = ch
+            .server_streaming::<_, Tick>(
+                TICKS,
+                Request::new(TickRequest {
+                    count: 256,
+                    size: 65536,
+                }),
+            )
+            .await
+            .unwrap()
+            .into_inner();
+        let mut n = 0;
+        while s.message().await.unwrap().is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 256);
+    });
+}
+
+#[test]
+fn many_concurrent_streams_share_one_connection() {
+    let server = start_server();
+    let ch = channel(server.local_addr());
+    run(async {
+        let calls: Vec<_> = (0..300)
+            .map(|i| {
+                let ch = ch.clone();
+                monoio::spawn(async move {
+                    let mut r = Request::new(echo_msg(&format!("{}", i % 20)));
+                    r.set_timeout(Duration::from_secs(20));
+                    ch.unary::<_, Echo>(SLOW, r).await
+                })
+            })
+            .collect();
+        for (i, c) in calls.into_iter().enumerate() {
+            let r = c.await.unwrap();
+            assert_eq!(r.get_ref().text, format!("slept {}", i % 20));
+        }
+    });
+    let stats = server.stats();
+    assert_eq!(stats.iter().map(|s| s.grpc_connections).sum::<u64>(), 1);
+}
+
+#[test]
+fn a_cancelled_call_stops_its_handler() {
+    let server = start_server();
+    let ch = channel(server.local_addr());
+    run(async {
+        reset_cancelled();
+        // The caller gives up (its future is dropped): the stream is reset
+        // and the handler dropped before it finishes its sleep.
+        let call = ch.unary::<_, Echo>(CANCELLABLE, Request::new(echo_msg("x")));
+        let _ = monoio::time::timeout(Duration::from_millis(100), call).await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !was_cancelled() && Instant::now() < deadline {
+            monoio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(was_cancelled(), "the handler ran on after the reset");
+    });
+}
+
+#[test]
+fn thrift_and_grpc_share_the_port() {
+    let server = start_server();
+    let ch = channel(server.local_addr());
+    run(async {
+        let thrift = EchoServiceClient::new(
+            ringrpc::engine::client::ClientBuilder::new("EchoService")
+                .target(server.local_addr())
+                .build()
+                .unwrap(),
+        );
+        for i in 0..3 {
+            let r = thrift
+                .echo(EchoRequest {
+                    msg: format!("thrift {i}").into(),
+                })
+                .await
+                .unwrap();
+            assert_eq!(r.msg.as_str(), format!("thrift {i}"));
+            let g = ch
+                .unary::<_, Echo>(ECHO, Request::new(echo_msg(&format!("grpc {i}"))))
+                .await
+                .unwrap();
+            assert_eq!(g.get_ref().text, format!("grpc {i}"));
+        }
+    });
+}
+
+#[test]
+fn graceful_shutdown_finishes_open_calls() {
+    let server = start_server();
+    let addr = server.local_addr();
+    let ch = channel(addr);
+    let slow = std::thread::spawn(move || {
+        run(async move {
+            let mut r = Request::new(echo_msg("400"));
+            r.set_timeout(Duration::from_secs(10));
+            ch.unary::<_, Echo>(SLOW, r).await
+        })
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    server.shutdown();
+    let r = slow.join().unwrap().expect("the open call finishes");
+    assert_eq!(r.get_ref().text, "slept 400");
+    // New connections are refused once it stopped.
+    assert!(std::net::TcpStream::connect(addr).is_err());
+}
