@@ -51,6 +51,7 @@ pub const CANCELLABLE: &str = "/test.Echo/Cancellable";
 pub const TICKS: &str = "/test.Echo/Ticks";
 pub const SUM: &str = "/test.Echo/Sum";
 pub const CHAT: &str = "/test.Echo/Chat";
+pub const STALL: &str = "/test.Echo/Stall";
 
 static CANCELLED: AtomicBool = AtomicBool::new(false);
 
@@ -164,6 +165,12 @@ pub fn router() -> Router {
                 total += t.seq;
             }
             Ok(Response::new(Sum { count, total }))
+        })
+        .client_streaming(STALL, |req: Request<Streaming<Tick>>| async move {
+            // Reads nothing for a while: the request stream's window fills.
+            monoio::time::sleep(Duration::from_secs(3)).await;
+            drop(req);
+            Ok(Response::new(Sum { count: 0, total: 0 }))
         })
         .bidi_streaming(
             CHAT,

@@ -263,6 +263,12 @@ async fn run_call(
         _ = expired => Ok(Err(Status::deadline_exceeded("the deadline passed before the call finished"))),
     };
     let mut r = reply.borrow_mut();
+    // A handler that ended because its stream was reset (its read failed)
+    // is a reset too, whichever branch the select saw first.
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    if r.poll_reset(&mut cx).is_ready() {
+        return true;
+    }
     match outcome {
         Ok(Ok(Some((md, msg)))) => r.finish_unary(md, msg),
         Ok(Ok(None)) => r.finish(&Status::new(crate::grpc::Code::Ok, "")),
