@@ -1,0 +1,303 @@
+//! Live gRPC interop with Python's grpcio (PyPI `grpcio`; stubs generated
+//! by `grpcio-tools` from `tests/python/grpc_echo.proto`), both ways:
+//! grpcio's client against ringrpc's server (`tests/python/grpc_client.py`
+//! holds its checks), and ringrpc's client against grpcio's server
+//! (`tests/python/grpc_server.py`, the same service). Unary and every kind
+//! of stream, status codes with messages and trailing metadata, deadlines,
+//! metadata and Kitex's metainfo headers, gzip, 4 MiB messages and one past
+//! the limit, and many concurrent calls.
+//!
+//! `scripts/setup` installs the packages. When `python3` or a package is
+//! missing the test says so loudly and passes.
+
+mod grpc_common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use grpc_common::*;
+use ringrpc::engine::grpc::{Channel, Code, Request};
+use ringrpc::engine::metainfo::Kind;
+
+fn python_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python")
+}
+
+/// Generates the Python stubs into a temporary directory; `None` (said
+/// loudly) when Python or grpcio-tools is missing.
+fn generate() -> Option<tempfile::TempDir> {
+    let ok = Command::new("python3")
+        .args(["-c", "import grpc, grpc_tools"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "SKIPPED: python3 with the grpcio and grpcio-tools packages is needed (scripts/setup installs them)"
+        );
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new("python3")
+        .args(["-m", "grpc_tools.protoc", "-I"])
+        .arg(python_dir())
+        .arg(format!("--python_out={}", dir.path().display()))
+        .arg(format!("--grpc_python_out={}", dir.path().display()))
+        .arg(python_dir().join("grpc_echo.proto"))
+        .output()
+        .expect("run grpc_tools.protoc");
+    assert!(
+        out.status.success(),
+        "grpc_tools.protoc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(dir)
+}
+
+#[test]
+fn grpcio_client_against_ringrpc_server() {
+    let Some(gen_dir) = generate() else { return };
+    let server = start_server_with(ringrpc::engine::grpc::GrpcConfig::default());
+    let mut child = Command::new("python3")
+        .arg(python_dir().join("grpc_client.py"))
+        .arg(gen_dir.path())
+        .arg(server.local_addr().to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the Python client");
+    let limit = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > limit {
+            let _ = child.kill();
+            panic!("the Python client ran over two minutes");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim_end().ends_with("OK"),
+        "grpcio client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// grpcio's server, killed when dropped.
+struct PyServer(Child);
+
+impl Drop for PyServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_python_server(gen_dir: &Path) -> (PyServer, std::net::SocketAddr) {
+    let mut child = Command::new("python3")
+        .arg(python_dir().join("grpc_server.py"))
+        .arg(gen_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the Python server");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the listening line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .expect("an address");
+    (PyServer(child), addr)
+}
+
+#[test]
+fn ringrpc_client_against_grpcio_server() {
+    let Some(gen_dir) = generate() else { return };
+    let (_server, addr) = start_python_server(gen_dir.path());
+    let ch = channel(addr);
+    let gz = Channel::builder()
+        .target(addr)
+        .gzip(true)
+        .max_send_message(8 << 20)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    run(async {
+        // Unary.
+        let r = ch
+            .unary::<_, Echo>(ECHO, Request::new(echo_msg("hi")))
+            .await
+            .unwrap();
+        assert_eq!(r.get_ref().text, "hi");
+
+        // An error with code, message and trailing metadata.
+        let e = ch
+            .unary::<_, Echo>(FAIL, Request::new(echo_msg("no such item: 7 ½%")))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::NotFound);
+        assert_eq!(e.message(), "no such item: 7 ½%");
+        assert_eq!(e.metadata().get("x-reason"), Some("asked to fail"));
+
+        let e = ch
+            .unary::<_, Echo>("/test.Echo/Nope", Request::new(echo_msg("x")))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Unimplemented);
+
+        // Deadline.
+        let started = Instant::now();
+        let mut r = Request::new(echo_msg("3000"));
+        r.set_timeout(Duration::from_millis(300));
+        let e = ch.unary::<_, Echo>(SLOW, r).await.unwrap_err();
+        assert_eq!(e.code(), Code::DeadlineExceeded);
+        assert!(started.elapsed() < Duration::from_secs(2));
+
+        // Metadata and metainfo, both ways.
+        let mut req = Request::new(echo_msg("md"));
+        req.metadata_mut().insert("x-user", "ann").unwrap();
+        req.metadata_mut()
+            .insert_bin("x-trace-bin", &[0, 1, 2, 255])
+            .unwrap();
+        req.metadata_mut()
+            .set_metainfo(Kind::Persistent, "LOG_ID", "abc-123")
+            .unwrap();
+        req.metadata_mut()
+            .set_metainfo(Kind::Transient, "STRESS", "1")
+            .unwrap();
+        let r = ch.unary::<_, Echo>(METADATA, req).await.unwrap();
+        assert_eq!(
+            r.get_ref().text,
+            "user=ann trace=[0, 1, 2, 255] log_id=abc-123 stress=1"
+        );
+        assert_eq!(r.metadata().get("x-served-by"), Some("grpcio"));
+        assert_eq!(r.metadata().metainfo(Kind::Backward, "ANSWER"), Some("42"));
+
+        // Server streaming with trailing metadata.
+        let mut s = ch
+            .server_streaming::<_, Tick>(
+                TICKS,
+                Request::new(TickRequest {
+                    count: 50,
+                    size: 100,
+                }),
+            )
+            .await
+            .unwrap()
+            .into_inner();
+        let mut n = 0;
+        while let Some(t) = s.message().await.unwrap() {
+            assert_eq!(t.seq, n);
+            assert_eq!(t.payload.len(), 100);
+            n += 1;
+        }
+        assert_eq!(n, 50);
+        assert_eq!(s.trailers().and_then(|t| t.get("x-ticks")), Some("50"));
+
+        // A stream that fails midway.
+        let mut s = ch
+            .server_streaming::<_, Tick>(
+                TICKS,
+                Request::new(TickRequest {
+                    count: 3,
+                    size: u32::MAX,
+                }),
+            )
+            .await
+            .unwrap()
+            .into_inner();
+        let mut got = 0;
+        let e = loop {
+            match s.message().await {
+                Ok(Some(_)) => got += 1,
+                Ok(None) => panic!("the failing stream ended cleanly"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!((got, e.code()), (3, Code::InvalidArgument));
+
+        // Client streaming.
+        let mut call = ch
+            .client_streaming::<Tick, Sum>(SUM, Request::new(()))
+            .await
+            .unwrap();
+        for i in 0..20 {
+            call.send(Tick {
+                seq: i,
+                payload: vec![1; 10],
+            })
+            .await
+            .unwrap();
+        }
+        let r = call.finish().await.unwrap();
+        assert_eq!((r.get_ref().count, r.get_ref().total), (20, (0..20).sum()));
+
+        // Bidirectional, in lock step.
+        let (mut tx, mut rx) = ch
+            .bidi_streaming::<Echo, Echo>(CHAT, Request::new(()))
+            .await
+            .unwrap();
+        for i in 0..10 {
+            tx.send(echo_msg(&format!("m{i}"))).await.unwrap();
+            let m = rx.message().await.unwrap().expect("an answer");
+            assert_eq!(m.text, format!("re: m{i}"));
+        }
+        tx.finish();
+        assert!(rx.message().await.unwrap().is_none());
+
+        // 4 MiB, and one past grpcio's receive limit.
+        let text_len = 4 * 1024 * 1024 - 8;
+        let r = ch
+            .unary::<_, Echo>(
+                ECHO,
+                Request::new(Echo {
+                    text: "x".repeat(text_len),
+                }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.get_ref().text.len(), text_len);
+        let e = gz
+            .unary::<_, Echo>(
+                ECHO,
+                Request::new(Echo {
+                    text: "y".repeat(4 << 20),
+                }),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+
+        // gzip.
+        let r = gz
+            .unary::<_, Echo>(
+                ECHO,
+                Request::new(Echo {
+                    text: "ab".repeat(1 << 19),
+                }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.get_ref().text.len(), 1 << 20);
+
+        // Many concurrent calls on one connection.
+        let calls: Vec<_> = (0..200)
+            .map(|i| {
+                let ch = ch.clone();
+                monoio::spawn(async move {
+                    ch.unary::<_, Echo>(SLOW, Request::new(echo_msg(&format!("{}", i % 20))))
+                        .await
+                })
+            })
+            .collect();
+        for (i, c) in calls.into_iter().enumerate() {
+            assert_eq!(c.await.unwrap().get_ref().text, format!("slept {}", i % 20));
+        }
+    });
+}
