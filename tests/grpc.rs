@@ -395,3 +395,74 @@ fn graceful_shutdown_finishes_open_calls() {
     // New connections are refused once it stopped.
     assert!(std::net::TcpStream::connect(addr).is_err());
 }
+
+#[test]
+fn health_checking_answers_and_watches() {
+    use ringrpc::engine::grpc::health::{
+        CHECK, HealthCheckRequest, HealthCheckResponse, HealthReporter, ServingStatus, WATCH,
+    };
+    let health = HealthReporter::new();
+    health.set("test.Echo", ServingStatus::Serving);
+    let server = ringrpc::engine::server::Server::builder()
+        .addr("127.0.0.1:0".parse().unwrap())
+        .cores(1)
+        .configure(|c| {
+            c.pin = false;
+            c.shutdown_timeout = Duration::from_millis(300);
+        })
+        .grpc(health.service())
+        .start()
+        .unwrap();
+    let ch = channel(server.local_addr());
+    let check = |service: &str| {
+        let req = Request::new(HealthCheckRequest {
+            service: service.to_owned(),
+        });
+        ch.unary::<_, HealthCheckResponse>(CHECK, req)
+    };
+    run(async {
+        assert_eq!(
+            check("").await.unwrap().get_ref().status,
+            ServingStatus::Serving as i32
+        );
+        assert_eq!(
+            check("test.Echo").await.unwrap().get_ref().status,
+            ServingStatus::Serving as i32
+        );
+        assert_eq!(check("nope").await.unwrap_err().code(), Code::NotFound);
+        // A gRPC-only server: a Thrift call on its port is answered with
+        // an application exception, not a hang or a crash.
+        let thrift = EchoServiceClient::new(
+            ringrpc::engine::client::ClientBuilder::new("EchoService")
+                .target(server.local_addr())
+                .build()
+                .unwrap(),
+        );
+        let e = thrift
+            .echo(EchoRequest { msg: "x".into() })
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ringrpc::engine::Error::Application(_)), "{e:?}");
+
+        let mut watch = ch
+            .server_streaming::<_, HealthCheckResponse>(
+                WATCH,
+                Request::new(HealthCheckRequest {
+                    service: "test.Echo".into(),
+                }),
+            )
+            .await
+            .unwrap()
+            .into_inner();
+        let first = watch.message().await.unwrap().unwrap();
+        assert_eq!(first.status, ServingStatus::Serving as i32);
+        // Set from another thread, as a readiness probe would.
+        let h = health.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            h.set("test.Echo", ServingStatus::NotServing);
+        });
+        let next = watch.message().await.unwrap().unwrap();
+        assert_eq!(next.status, ServingStatus::NotServing as i32);
+    });
+}

@@ -197,6 +197,9 @@ pub fn start_server_with(cfg: GrpcConfig) -> ServerHandle {
             c.pin = false;
             c.read_timeout = Duration::from_millis(500);
             c.idle_timeout = Duration::from_secs(2);
+            // A test's client connections outlive its runtime: a drain
+            // would wait for them in vain.
+            c.shutdown_timeout = Duration::from_millis(300);
         })
         .grpc_router(router(), cfg)
         .service(ringrpc_example_idl::echo::EchoServiceServer::new(

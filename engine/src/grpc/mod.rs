@@ -26,7 +26,8 @@
 //! - `grpc-status` and `grpc-message` trailers, or a trailers-only
 //!   response for a call that failed before any message;
 //! - a reset from the peer cancels the call (its handler is dropped); a
-//!   handler's panic is `INTERNAL`.
+//!   handler's panic is `INTERNAL`;
+//! - the health checking service `grpc.health.v1.Health` ([`health`]).
 //!
 //! ```no_run
 //! use ringrpc_engine::grpc::{Request, Response, Router, Status};
@@ -53,6 +54,7 @@
 //! connection, as before), server-side middleware layers on gRPC calls.
 
 pub(crate) mod client;
+pub mod health;
 pub(crate) mod message;
 pub(crate) mod metadata;
 pub(crate) mod router;

@@ -220,6 +220,13 @@ impl<F, L> ServerBuilder<F, L> {
 }
 
 impl<L: Clone + Send + Sync + 'static> ServerBuilder<NoRoutes, L> {
+    /// Starts a server with no Thrift service: gRPC services alone
+    /// ([`grpc`](ServerBuilder::grpc), feature `grpc`). A Thrift call is
+    /// answered `UNKNOWN_METHOD`. See [`ServerBuilder::start`].
+    pub fn start(self) -> crate::Result<ServerHandle> {
+        self.map_routes(|_| super::router::NoThrift).start()
+    }
+
     /// Serves `svc` (a generated `<Service>Server::new(handler)`), cloned
     /// onto every core and wrapped in the layers added so far. For a
     /// handler that cannot be cloned or sent, see

@@ -410,6 +410,37 @@ pub struct Chain<H, T> {
     tail: T,
 }
 
+/// No Thrift service: a server of gRPC services alone. A Thrift call that
+/// reaches it anyway is answered `UNKNOWN_METHOD`.
+#[derive(Debug, Clone, Copy)]
+pub struct NoThrift;
+
+impl Route for NoThrift {
+    fn serves(&self, _name: &str) -> bool {
+        false
+    }
+
+    fn has_method(&self, _method: &str) -> bool {
+        false
+    }
+
+    async fn dispatch<K: ReplySink>(&self, req: Incoming, sink: &K) {
+        let method = req.method_name().unwrap_or_default();
+        let msg = format!("no Thrift service on this server (method {method:?})");
+        req.reply_exception(
+            sink,
+            &ApplicationException::new(ExceptionKind::UnknownMethod, msg),
+        );
+    }
+}
+
+impl RouteFactory for NoThrift {
+    type Route = NoThrift;
+    fn build(&self, _core: &CoreRouting) -> Self::Route {
+        NoThrift
+    }
+}
+
 impl<H: Route, T: Route> Route for Chain<H, T> {
     fn serves(&self, name: &str) -> bool {
         self.head.serves(name) || self.tail.serves(name)
