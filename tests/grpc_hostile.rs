@@ -323,6 +323,11 @@ fn rapid_reset_gets_enhance_your_calm() {
     assert_eq!(code, Some(ENHANCE_YOUR_CALM));
     let resets: u64 = server.stats().iter().map(|s| s.grpc_rapid_resets).sum();
     assert_eq!(resets, 1);
+    let metrics = ringrpc::engine::metrics::Metrics::new();
+    metrics.add_server(&server);
+    let text = metrics.encode();
+    assert!(text.contains("ringrpc_server_grpc_rapid_resets_total 1"), "{text}");
+    assert!(text.contains("ringrpc_server_grpc_connections_total 1"), "{text}");
     others_are_served(addr);
 }
 

@@ -46,7 +46,10 @@
 //! `limiter`, `connections`), `ringrpc_server_expired_total`,
 //! `ringrpc_server_timed_out_total`, `ringrpc_server_malformed_metainfo_total`,
 //! `ringrpc_server_tls_handshakes_total`, `ringrpc_server_tls_resumed_total`,
-//! `ringrpc_server_tls_handshake_failures_total`.
+//! `ringrpc_server_tls_handshake_failures_total`,
+//! `ringrpc_server_grpc_connections_total` (HTTP/2 connections accepted),
+//! `ringrpc_server_grpc_rapid_resets_total` (closed for resetting too many
+//! streams).
 //!
 //! From [`add_client`](Metrics::add_client), by `callee`:
 //! `ringrpc_client_retries_total`, `ringrpc_client_result_retries_total`,
@@ -728,6 +731,18 @@ fn server_families(
         "ringrpc_server_tls_handshake_failures",
         "TLS handshakes that failed (bad or missing certificate, plaintext on a TLS-only port, a stall).",
         total(|s| s.tls_handshake_failures),
+    )?;
+    counter(
+        encoder,
+        "ringrpc_server_grpc_connections",
+        "HTTP/2 (gRPC) connections accepted.",
+        total(|s| s.grpc_connections),
+    )?;
+    counter(
+        encoder,
+        "ringrpc_server_grpc_rapid_resets",
+        "gRPC connections closed with GOAWAY ENHANCE_YOUR_CALM for resetting too many streams.",
+        total(|s| s.grpc_rapid_resets),
     )?;
     let mut stats = crate::server::LimitStats::default();
     for s in servers {
