@@ -69,6 +69,8 @@ pub use router::{GrpcConfig, GrpcServer, GrpcService, Router};
 pub use status::{Code, Status};
 pub use streaming::{ResponseSink, Streaming};
 pub use wire::{DEFAULT_MAX_MESSAGE, Encoding};
+#[doc(hidden)]
+pub use wire::fuzz_messages;
 
 /// prost, for generated messages (`#[derive(prost::Message)]` paths).
 pub use prost;

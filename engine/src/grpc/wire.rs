@@ -261,6 +261,64 @@ pub(crate) fn format_timeout(d: Duration) -> String {
     format!("{MAX}H")
 }
 
+/// A message of every wire type, for fuzzing decoders.
+#[derive(Clone, PartialEq, prost::Message)]
+struct FuzzMessage {
+    #[prost(string, tag = "1")]
+    text: String,
+    #[prost(bytes = "bytes", tag = "2")]
+    data: Bytes,
+    #[prost(uint64, repeated, tag = "3")]
+    numbers: Vec<u64>,
+    #[prost(message, optional, boxed, tag = "4")]
+    nested: Option<Box<FuzzMessage>>,
+    #[prost(fixed32, tag = "5")]
+    fixed: u32,
+    #[prost(map = "string, sint64", tag = "6")]
+    map: std::collections::HashMap<String, i64>,
+}
+
+/// The gRPC decoders on arbitrary bytes, for `engine/fuzz`: the first byte
+/// picks the stream's encoding, its message limit and how the rest is cut
+/// into DATA chunks; every message cut is decoded; the first 16 bytes also
+/// go through the `grpc-timeout`, `grpc-message` and binary metadata
+/// decoders. Nothing may panic, and no message past the limit is returned.
+#[doc(hidden)]
+pub fn fuzz_messages(data: &[u8]) {
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let head = &rest[..rest.len().min(16)];
+    let _ = parse_timeout(head);
+    let _ = super::status::percent_decode(head);
+    let mut md = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_bytes(head) {
+        md.insert("x-fuzz-bin", v);
+        let _ = super::Metadata::from_headers(&md).get_bin("x-fuzz-bin");
+    }
+    let enc = if first & 1 == 0 {
+        Encoding::Identity
+    } else {
+        Encoding::Gzip
+    };
+    let max = [16, 1024, 1 << 16, DEFAULT_MAX_MESSAGE][(first >> 1 & 3) as usize];
+    let stride = 1 + (first >> 3) as usize * 7;
+    let mut d = Deframer::new(max, enc);
+    for chunk in rest.chunks(stride) {
+        d.push(Bytes::copy_from_slice(chunk));
+        loop {
+            match d.next() {
+                Ok(Some(m)) => {
+                    assert!(m.len() <= max, "a message past the limit came out");
+                    let _ = decode::<FuzzMessage>(m);
+                }
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,7 +388,30 @@ mod tests {
         assert_eq!(decode::<Msg>(d.next().unwrap().unwrap()).unwrap(), big);
     }
 
+    #[test]
+    fn the_fuzz_body_runs_on_framed_and_garbage_input() {
+        let mut input = vec![0u8];
+        let m = FuzzMessage {
+            text: "hi".into(),
+            numbers: vec![1, 2, 3],
+            nested: Some(Box::new(FuzzMessage::default())),
+            ..Default::default()
+        };
+        input.extend_from_slice(&encode(&m, Encoding::Identity, 1024).unwrap());
+        fuzz_messages(&input);
+        let mut gz = vec![1u8 | 6 << 1];
+        gz.extend_from_slice(&encode(&m, Encoding::Gzip, 1024).unwrap());
+        fuzz_messages(&gz);
+        fuzz_messages(&[0xff; 64]);
+        fuzz_messages(&[]);
+    }
+
     proptest! {
+        #[test]
+        fn fuzz_body_never_panics(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            fuzz_messages(&data);
+        }
+
         #[test]
         fn any_chunking_gives_back_the_messages(
             sizes in proptest::collection::vec(0usize..3000, 1..6),
