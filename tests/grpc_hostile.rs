@@ -326,8 +326,14 @@ fn rapid_reset_gets_enhance_your_calm() {
     let metrics = ringrpc::engine::metrics::Metrics::new();
     metrics.add_server(&server);
     let text = metrics.encode();
-    assert!(text.contains("ringrpc_server_grpc_rapid_resets_total 1"), "{text}");
-    assert!(text.contains("ringrpc_server_grpc_connections_total 1"), "{text}");
+    assert!(
+        text.contains("ringrpc_server_grpc_rapid_resets_total 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ringrpc_server_grpc_connections_total 1"),
+        "{text}"
+    );
     others_are_served(addr);
 }
 
@@ -367,5 +373,37 @@ fn slowloris_connections_are_closed() {
         "{:?}",
         started.elapsed()
     );
+    others_are_served(addr);
+}
+
+#[test]
+fn a_continuation_flood_is_cut_off() {
+    // CVE-2024-27316's pattern: a header block that never ends. The h2 port
+    // keeps only the undecoded rest of the block and drops fields past the
+    // header list limit, so memory stays bounded; the connection, which
+    // never opens a stream, is closed by the idle timeout (2 s here) or by
+    // a GOAWAY, whichever comes first.
+    let server = start_server();
+    let addr = server.local_addr();
+    let mut r = Raw::handshake(addr);
+    r.send(&frame(HEADERS, 0, 1, &request_block(ECHO, &[])));
+    let mut field = Vec::new();
+    field.push(0);
+    hpack_str(&mut field, b"x-flood");
+    hpack_str(&mut field, &[b'f'; 1000]);
+    let cont = frame(CONTINUATION, 0, 1, &field.repeat(15));
+    let started = Instant::now();
+    let mut closed = false;
+    while started.elapsed() < Duration::from_secs(8) {
+        if r.s.write_all(&cont).is_err() {
+            closed = true;
+            break;
+        }
+        if r.closes_within(Duration::from_millis(1)) {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "a never-ending header block kept its connection");
     others_are_served(addr);
 }

@@ -68,9 +68,9 @@ pub use metadata::{Metadata, MetadataError};
 pub use router::{GrpcConfig, GrpcServer, GrpcService, Router};
 pub use status::{Code, Status};
 pub use streaming::{ResponseSink, Streaming};
-pub use wire::{DEFAULT_MAX_MESSAGE, Encoding};
 #[doc(hidden)]
 pub use wire::fuzz_messages;
+pub use wire::{DEFAULT_MAX_MESSAGE, Encoding};
 
 /// prost, for generated messages (`#[derive(prost::Message)]` paths).
 pub use prost;
