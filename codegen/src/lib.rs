@@ -184,6 +184,7 @@ mod generate;
 mod names;
 mod naming;
 pub mod program;
+mod protobuf;
 
 /// The IDL syntax tree, from the shared [`ringrpc_thrift_idl`] crate.
 pub use ringrpc_thrift_idl::model;
@@ -223,6 +224,8 @@ pub struct Builder {
     cargo_warnings: bool,
     namespace_modules: bool,
     map_hasher: Option<String>,
+    prost_path: Option<String>,
+    prost_types_path: Option<String>,
 }
 
 impl Default for Builder {
@@ -246,6 +249,8 @@ impl Builder {
             cargo_warnings: true,
             namespace_modules: false,
             map_hasher: None,
+            prost_path: None,
+            prost_types_path: None,
         }
     }
 
@@ -283,7 +288,10 @@ impl Builder {
     }
 
     /// Another folder to search for `include`d files, after the including
-    /// file's own folder (Apache Thrift's `-I`).
+    /// file's own folder (Apache Thrift's `-I`); and for `import`ed
+    /// `.proto` files (`protoc`'s `-I`), before the folders of the `.proto`
+    /// files given to [`compile`](Self::compile), and the bundled
+    /// `google/protobuf/*.proto`, which are searched last.
     pub fn include_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.include_dirs.push(dir.into());
         self
@@ -336,26 +344,60 @@ impl Builder {
         self
     }
 
+    /// The path generated Protobuf messages use for the prost crate (in
+    /// their derives and field types). Default: the engine's re-export,
+    /// `<engine path>::grpc::prost`, so the crate that compiles them needs
+    /// no `prost` dependency of its own; `::prost` with
+    /// [`codec_only`](Self::codec_only).
+    pub fn prost_path(mut self, path: impl Into<String>) -> Self {
+        self.prost_path = Some(path.into());
+        self
+    }
+
+    /// Where generated Protobuf code takes `google.protobuf`'s well-known
+    /// types from: the path of the `prost_types` crate, or of a re-export
+    /// of it (`"::prost_types"` when the crate depends on it). Fields and
+    /// methods of those types are then prost-types' own (`Timestamp` with
+    /// its conversions), and `Empty` and the wrappers (`StringValue`, ...)
+    /// become `()` and the plain Rust types, as prost-build maps them.
+    ///
+    /// Default: none; the well-known types the files import are generated
+    /// into the tree like any package, as module `google::protobuf`.
+    pub fn prost_types_path(mut self, path: impl Into<String>) -> Self {
+        self.prost_types_path = Some(path.into());
+        self
+    }
+
     /// Generates the Rust for `files` and every file they include, in
     /// memory, without writing anything.
     pub fn generate(&self, files: &[impl AsRef<Path>]) -> Result<Vec<GeneratedFile>, Error> {
-        let (program, opts) = self.load(files)?;
+        let loaded = self.load(files)?;
         let mut out = Vec::new();
-        let mut warnings = BTreeSet::new();
-        for (i, f) in program.files.iter().enumerate() {
-            let (code, w) = generate::generate_file(&program, i, &opts)?;
-            warnings.extend(w);
+        if let Some((program, opts)) = &loaded.thrift {
+            let mut warnings = BTreeSet::new();
+            for (i, f) in program.files.iter().enumerate() {
+                let (code, w) = generate::generate_file(program, i, opts)?;
+                warnings.extend(w);
+                out.push(GeneratedFile {
+                    idl: f.path.clone(),
+                    module: program.module(i),
+                    code,
+                    warnings: Vec::new(),
+                });
+            }
+            for w in warnings {
+                if let Some(g) = out.iter_mut().find(|g| g.idl == w.path) {
+                    g.warnings.push(w);
+                }
+            }
+        }
+        for p in loaded.protobuf.into_iter().flat_map(|o| o.packages) {
             out.push(GeneratedFile {
-                idl: f.path.clone(),
-                module: program.module(i),
-                code,
+                idl: p.files.first().cloned().unwrap_or_default(),
+                module: p.module.join("::"),
+                code: p.code,
                 warnings: Vec::new(),
             });
-        }
-        for w in warnings {
-            if let Some(g) = out.iter_mut().find(|g| g.idl == w.path) {
-                g.warnings.push(w);
-            }
         }
         Ok(out)
     }
@@ -377,7 +419,7 @@ impl Builder {
                 .map(PathBuf::from)
                 .ok_or(Error::NoOutDir)?,
         };
-        let (program, opts) = self.load(files)?;
+        let loaded = self.load(files)?;
         let dir = out.join("ringrpc_gen");
         std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
             path: dir.clone(),
@@ -387,28 +429,133 @@ impl Builder {
             path: dir.clone(),
             source,
         })?;
-        let mut paths = Vec::new();
-        let mut warnings = BTreeSet::new();
-        for (i, f) in program.files.iter().enumerate() {
-            if self.rerun_if_changed {
-                println!("cargo:rerun-if-changed={}", f.path.display());
+        let mut entries = Vec::new();
+        if let Some((program, opts)) = &loaded.thrift {
+            let mut paths = Vec::new();
+            let mut warnings = BTreeSet::new();
+            for (i, f) in program.files.iter().enumerate() {
+                if self.rerun_if_changed {
+                    println!("cargo:rerun-if-changed={}", f.path.display());
+                }
+                let (code, w) = generate::generate_file(program, i, opts)?;
+                warnings.extend(w);
+                let path = dir.join(format!("{}.rs", program.module_path(i).join(".")));
+                write_if_changed(&path, &code)?;
+                paths.push(path);
             }
-            let (code, w) = generate::generate_file(&program, i, &opts)?;
-            warnings.extend(w);
-            let path = dir.join(format!("{}.rs", program.module_path(i).join(".")));
-            write_if_changed(&path, &code)?;
-            paths.push(path);
+            for w in warnings.iter().filter(|_| self.cargo_warnings) {
+                println!("cargo:warning={w}");
+            }
+            entries = generate::thrift_tree_entries(program, &paths);
         }
-        for w in warnings.iter().filter(|_| self.cargo_warnings) {
-            println!("cargo:warning={w}");
+        if let Some(output) = loaded.protobuf {
+            // Apart from the Thrift files: a package and a namespace may
+            // spell the same file name without being the same module.
+            let dir = dir.join("protobuf");
+            std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            if self.rerun_if_changed {
+                for f in &output.read {
+                    println!("cargo:rerun-if-changed={}", f.display());
+                }
+            }
+            for p in output.packages {
+                let name = if p.module.is_empty() {
+                    "_".to_owned()
+                } else {
+                    p.module.join(".")
+                };
+                let path = dir.join(format!("{name}.rs"));
+                write_if_changed(&path, &p.code)?;
+                entries.push(generate::TreeEntry {
+                    module: p.module,
+                    idl: p
+                        .files
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join("`, `"),
+                    file: path.to_string_lossy().into_owned(),
+                    protobuf: true,
+                });
+            }
         }
-        let tree = generate::module_tree(&program, &paths);
+        let tree = generate::module_tree(&entries);
         write_if_changed(&out.join(TREE_FILE), &tree)
     }
 
-    fn load(
+    /// Splits `files` into Thrift and Protobuf (`.proto`) files and loads
+    /// each kind; the Thrift program is loaded when there are no files at
+    /// all, too.
+    fn load(&self, files: &[impl AsRef<Path>]) -> Result<Loaded, Error> {
+        let (proto, thrift): (Vec<PathBuf>, Vec<PathBuf>) = files
+            .iter()
+            .map(|f| f.as_ref().to_path_buf())
+            .partition(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("proto")));
+        let thrift = if thrift.is_empty() && !proto.is_empty() {
+            None
+        } else {
+            Some(self.load_thrift(&thrift)?)
+        };
+        let protobuf = if proto.is_empty() {
+            None
+        } else {
+            Some(protobuf::generate(
+                &proto,
+                &self.include_dirs,
+                &self.protobuf_options()?,
+            )?)
+        };
+        if let (Some((program, _)), Some(output)) = (&thrift, &protobuf) {
+            let thrift_modules = generate::thrift_tree_entries(program, &vec![""; program.files.len()]);
+            for p in &output.packages {
+                if let Some((i, _)) = thrift_modules
+                    .iter()
+                    .enumerate()
+                    .find(|(_, t)| t.module == p.module)
+                {
+                    return Err(Error::Resolve {
+                        path: p.files.first().cloned().unwrap_or_default(),
+                        line: 1,
+                        column: 1,
+                        message: format!(
+                            "this file's package and {} would both become module `{}`",
+                            program.files[i].path.display(),
+                            p.module.join("::")
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(Loaded { thrift, protobuf })
+    }
+
+    fn protobuf_options(&self) -> Result<protobuf::Options, Error> {
+        let grpc_path = match &self.engine_path {
+            Some(p) => Some(parse_path("engine path", &format!("{p}::grpc"))?),
+            None => None,
+        };
+        let prost_path = match (&self.prost_path, &self.engine_path) {
+            (Some(p), _) => p.clone(),
+            (None, Some(engine)) => format!("{engine}::grpc::prost"),
+            (None, None) => "::prost".to_owned(),
+        };
+        parse_path("prost path", &prost_path)?;
+        if let Some(p) = &self.prost_types_path {
+            parse_path("prost-types path", p)?;
+        }
+        Ok(protobuf::Options {
+            grpc_path,
+            prost_path,
+            prost_types_path: self.prost_types_path.clone(),
+        })
+    }
+
+    fn load_thrift(
         &self,
-        files: &[impl AsRef<Path>],
+        files: &[PathBuf],
     ) -> Result<(program::Program, generate::Options), Error> {
         let codec_path = parse_path("codec path", &self.codec_path)?;
         let engine_path = match &self.engine_path {
@@ -419,8 +566,7 @@ impl Builder {
             Some(p) => Some(parse_path("map hasher", p)?),
             None => None,
         };
-        let roots: Vec<PathBuf> = files.iter().map(|f| f.as_ref().to_path_buf()).collect();
-        let mut program = program::Program::load(&roots, &self.include_dirs)?;
+        let mut program = program::Program::load(files, &self.include_dirs)?;
         if self.namespace_modules {
             program.place_by_namespace()?;
         }
@@ -433,6 +579,13 @@ impl Builder {
             },
         ))
     }
+}
+
+/// What [`Builder::load`] read: the Thrift program, and the Protobuf
+/// packages (generated already: prost-build works on whole sets of files).
+struct Loaded {
+    thrift: Option<(program::Program, generate::Options)>,
+    protobuf: Option<protobuf::Output>,
 }
 
 /// Parses a Rust path given as an option.
