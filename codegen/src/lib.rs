@@ -493,7 +493,10 @@ impl Builder {
         let (proto, thrift): (Vec<PathBuf>, Vec<PathBuf>) = files
             .iter()
             .map(|f| f.as_ref().to_path_buf())
-            .partition(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("proto")));
+            .partition(|p| {
+                p.extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("proto"))
+            });
         let thrift = if thrift.is_empty() && !proto.is_empty() {
             None
         } else {
@@ -509,7 +512,8 @@ impl Builder {
             )?)
         };
         if let (Some((program, _)), Some(output)) = (&thrift, &protobuf) {
-            let thrift_modules = generate::thrift_tree_entries(program, &vec![""; program.files.len()]);
+            let thrift_modules =
+                generate::thrift_tree_entries(program, &vec![""; program.files.len()]);
             for p in &output.packages {
                 if let Some((i, _)) = thrift_modules
                     .iter()

@@ -2,11 +2,14 @@
 //!
 //! ```text
 //! cargo run -p ringrpc-build -- [--codec-path PATH] [--map-hasher PATH] [--namespace-modules]
-//!     [-I DIR]... [--all] FILE.thrift...
+//!     [-I DIR]... [--all] FILE.thrift|FILE.proto...
 //! ```
 //!
 //! Prints the code for each FILE given; with `--all`, also for every file
-//! they include. Warnings go to standard error.
+//! they include. `.proto` files (with the `protobuf` feature: `cargo run -p
+//! ringrpc-build --features protobuf -- idl/greeter.proto`) print one
+//! module per package, the imported packages' included. Warnings go to
+//! standard error.
 
 use std::process::ExitCode;
 
@@ -44,8 +47,10 @@ fn main() -> ExitCode {
     }
     match builder.generate(&files) {
         Ok(out) => {
-            for (i, g) in out.iter().enumerate() {
-                if all || i < files.len() {
+            let given: Vec<_> = files.iter().filter_map(|f| f.canonicalize().ok()).collect();
+            for g in &out {
+                let is_given = g.idl.canonicalize().is_ok_and(|p| given.contains(&p));
+                if all || is_given {
                     println!("{}", g.code);
                 }
                 for w in &g.warnings {
@@ -64,7 +69,7 @@ fn main() -> ExitCode {
 fn usage() -> ExitCode {
     eprintln!(
         "usage: ringrpc-build [--codec-path PATH] [--map-hasher PATH] [--namespace-modules] \
-         [-I DIR]... [--all] FILE.thrift..."
+         [-I DIR]... [--all] FILE.thrift|FILE.proto..."
     );
     ExitCode::from(2)
 }

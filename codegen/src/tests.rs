@@ -558,3 +558,24 @@ fn type_overrides_by_annotation() {
     .unwrap_err();
     assert!(err.to_string().contains("must be ordered"), "{err}");
 }
+
+/// Without the `protobuf` feature a `.proto` file is an error that says
+/// which feature to turn on (`cargo test -p ringrpc-build` runs this;
+/// `--all-features` runs `protobuf::tests` instead).
+#[cfg(not(feature = "protobuf"))]
+#[test]
+fn proto_files_need_the_protobuf_feature() {
+    let dir = scratch("no-protobuf");
+    let path = dir.join("g.proto");
+    std::fs::write(&path, "syntax = \"proto3\";\n").unwrap();
+    let err = Builder::new()
+        .generate(&[idl("echo.thrift"), path])
+        .unwrap_err();
+    match &err {
+        Error::InvalidOption { message } => {
+            assert!(message.contains("g.proto"), "{err}");
+            assert!(message.contains("`protobuf` feature"), "{err}");
+        }
+        other => panic!("expected an option error, got {other:?}"),
+    }
+}

@@ -233,7 +233,10 @@ impl ModuleNode {
                     protobuf: true,
                     ..
                 }) => {
-                    let doc = format!(" Protobuf package `{}`, generated from `{idl}`.", here.join("."));
+                    let doc = format!(
+                        " Protobuf package `{}`, generated from `{idl}`.",
+                        here.join(".")
+                    );
                     quote! {
                         #[doc = #doc]
                         pub mod #ident {

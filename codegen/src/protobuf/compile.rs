@@ -44,12 +44,17 @@ pub(super) fn generate(
         if !files.contains_key(&module) {
             order.push(module.clone());
         }
-        files.entry(module.clone()).or_default().push(file.path.clone());
+        files
+            .entry(module.clone())
+            .or_default()
+            .push(file.path.clone());
         requests.push((module, fd));
     }
-    let mut code = config.generate(requests).map_err(|e| Error::InvalidOption {
-        message: format!("prost-build: {e}"),
-    })?;
+    let mut code = config
+        .generate(requests)
+        .map_err(|e| Error::InvalidOption {
+            message: format!("prost-build: {e}"),
+        })?;
     drop(config);
 
     let services = Rc::try_unwrap(services)
@@ -80,4 +85,3 @@ pub(super) fn generate(
         read: loaded.read,
     })
 }
-

@@ -33,12 +33,14 @@ pub(super) struct ProtoFile {
 /// `google/protobuf/*.proto`.
 pub(super) fn load(roots: &[PathBuf], include_dirs: &[PathBuf]) -> Result<Loaded, Error> {
     let mut includes: Vec<PathBuf> = Vec::new();
-    for dir in include_dirs.iter().cloned().chain(roots.iter().map(|r| {
-        match r.parent() {
+    for dir in include_dirs
+        .iter()
+        .cloned()
+        .chain(roots.iter().map(|r| match r.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
-        }
-    })) {
+        }))
+    {
         // protox matches a root to its include folder by comparing path
         // components, so both are made absolute (without touching links).
         let dir = absolute(&dir)?;

@@ -87,7 +87,10 @@ pub(crate) fn generate(
             message: format!(
                 "{}: .proto files need ringrpc-build's `protobuf` feature \
                  (`ringrpc-build = {{ version = \"0.1\", features = [\"protobuf\"] }}`)",
-                roots.first().map(|p| p.display().to_string()).unwrap_or_default()
+                roots
+                    .first()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
             ),
         })
     }

@@ -190,7 +190,11 @@ mod tests {
             got,
             [
                 ["Greeter", "GreeterServer2", "GreeterClient2"],
-                ["GreeterServer", "GreeterServerServer", "GreeterServerClient"],
+                [
+                    "GreeterServer",
+                    "GreeterServerServer",
+                    "GreeterServerClient"
+                ],
                 ["Api2_2", "Api2_2Server", "Api2_2Client"],
             ]
         );

@@ -163,7 +163,8 @@ impl<'a> Method<'a> {
                 message: format!("type `{t}` of {}.{}: {e}", s.proto_name, m.proto_name),
             };
             syn::parse_str::<syn::Type>(t).map_err(|e| bad(e.to_string()))?;
-            t.parse().map_err(|e: proc_macro2::LexError| bad(e.to_string()))
+            t.parse()
+                .map_err(|e: proc_macro2::LexError| bad(e.to_string()))
         };
         let path = if s.package.is_empty() {
             format!("/{}/{}", s.proto_name, m.proto_name)
@@ -217,7 +218,12 @@ fn full_name(s: &prost_build::Service) -> String {
 
 impl Cx {
     /// The handler trait.
-    fn handler_trait(&self, s: &prost_build::Service, n: &ServiceNames, ms: &[Method]) -> TokenStream {
+    fn handler_trait(
+        &self,
+        s: &prost_build::Service,
+        n: &ServiceNames,
+        ms: &[Method],
+    ) -> TokenStream {
         let Cx { g, result } = self;
         let ident = naming::ident(&n.handler);
         let full = full_name(s);
@@ -305,10 +311,7 @@ impl Cx {
         ));
         let routes = ms.iter().map(|m| {
             let Method {
-                ident,
-                input,
-                path,
-                ..
+                ident, input, path, ..
             } = m;
             let call = quote!(<T as #handler>::#ident);
             let (register, params, args) = match m.kind {
