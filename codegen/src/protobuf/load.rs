@@ -32,7 +32,7 @@ pub(super) struct ProtoFile {
 /// `include_dirs`, then in each root's folder, then among the bundled
 /// `google/protobuf/*.proto`.
 pub(super) fn load(roots: &[PathBuf], include_dirs: &[PathBuf]) -> Result<Loaded, Error> {
-    let mut includes: Vec<PathBuf> = Vec::new();
+    let mut includes = Includes::default();
     for dir in include_dirs
         .iter()
         .cloned()
@@ -41,25 +41,20 @@ pub(super) fn load(roots: &[PathBuf], include_dirs: &[PathBuf]) -> Result<Loaded
             _ => PathBuf::from("."),
         }))
     {
-        // protox matches a root to its include folder by comparing path
-        // components, so both are made absolute (without touching links).
-        let dir = absolute(&dir)?;
-        if !includes.contains(&dir) {
-            includes.push(dir);
-        }
+        includes.add(dir)?;
     }
-    let mut compiler = protox::Compiler::new(&includes).map_err(|e| convert(e, &includes))?;
+    let absolute_dirs: Vec<&PathBuf> = includes.0.iter().map(|(abs, _)| abs).collect();
+    let mut compiler = protox::Compiler::new(absolute_dirs).map_err(|e| convert(e, &includes))?;
     compiler.include_imports(true).include_source_info(true);
     for root in roots {
-        let root = absolute(root)?;
         if !root.is_file() {
             return Err(Error::Io {
-                path: root,
+                path: root.clone(),
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
             });
         }
         compiler
-            .open_file(&root)
+            .open_file(absolute(root)?)
             .map_err(|e| convert(e, &includes))?;
     }
     let files: Vec<ProtoFile> = compiler
@@ -67,16 +62,58 @@ pub(super) fn load(roots: &[PathBuf], include_dirs: &[PathBuf]) -> Result<Loaded
         .map(|f| ProtoFile {
             path: f
                 .path()
-                .map_or_else(|| PathBuf::from(f.name()), Path::to_path_buf),
+                .map_or_else(|| PathBuf::from(f.name()), |p| includes.shown(p)),
         })
         .collect();
     let read = compiler
         .files()
-        .filter_map(|f| f.path().map(Path::to_path_buf))
+        .filter_map(|f| f.path().map(|p| includes.shown(p)))
         .collect();
     let fds = compiler.file_descriptor_set();
     debug_assert_eq!(fds.file.len(), files.len());
     Ok(Loaded { fds, files, read })
+}
+
+/// The include folders, each absolute (protox matches a root to its folder
+/// by comparing path components, so both are made absolute, without
+/// touching links) and as given (to show paths as the user spelled them).
+#[derive(Default)]
+struct Includes(Vec<(PathBuf, PathBuf)>);
+
+impl Includes {
+    fn add(&mut self, dir: PathBuf) -> Result<(), Error> {
+        let abs = absolute(&dir)?;
+        if !self.0.iter().any(|(a, _)| *a == abs) {
+            self.0.push((abs, dir));
+        }
+        Ok(())
+    }
+
+    /// `path` (absolute, in an include folder) as the folder was given:
+    /// `idl/greeter.proto` rather than `/home/.../idl/greeter.proto`.
+    fn shown(&self, path: &Path) -> PathBuf {
+        self.0
+            .iter()
+            .find_map(|(abs, given)| {
+                let rest = path.strip_prefix(abs).ok()?;
+                Some(if given == Path::new(".") {
+                    rest.to_path_buf()
+                } else {
+                    given.join(rest)
+                })
+            })
+            .unwrap_or_else(|| path.to_path_buf())
+    }
+
+    /// The file protox calls `name`, as found in the first folder that has
+    /// it.
+    fn find(&self, name: &str) -> Option<PathBuf> {
+        self.0
+            .iter()
+            .map(|(abs, _)| abs.join(name))
+            .find(|p| p.is_file())
+            .map(|p| self.shown(&p))
+    }
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, Error> {
@@ -90,17 +127,13 @@ fn absolute(path: &Path) -> Result<PathBuf, Error> {
 /// folders, as protox names files relative to them), and the line and
 /// column of its last label (the second of two definitions, the unknown
 /// name, the bad token), or of the end of the file for an unexpected end.
-fn convert(e: protox::Error, includes: &[PathBuf]) -> Error {
+fn convert(e: protox::Error, includes: &Includes) -> Error {
     let message = e.to_string();
     let Some(name) = e.file().map(str::to_owned) else {
         // A root outside every include folder, or a resolver's own error.
         return Error::InvalidOption { message };
     };
-    let path = includes
-        .iter()
-        .map(|dir| dir.join(&name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from(&name));
+    let path = includes.find(&name).unwrap_or_else(|| PathBuf::from(&name));
     if e.is_io() {
         return Error::Io {
             path,
