@@ -21,6 +21,9 @@ pub(super) fn generate(
 
     let mut config = prost_build::Config::new();
     config.prost_path(opts.prost_path.clone());
+    // `bytes` fields as `Bytes`, as Thrift's `binary`: decoded from the
+    // engine's buffers without a copy.
+    config.bytes(["."]);
     match &opts.prost_types_path {
         Some(p) => {
             config.prost_types_path(p.clone());

@@ -104,6 +104,9 @@ fn greeter_messages_derive_through_the_engine() {
              }",
             "pub struct Summary { #[prost(uint32, tag = \"1\")] pub chunks: u32,
              #[prost(uint64, tag = \"2\")] pub bytes: u64, }",
+            // `bytes` is `Bytes`, as Thrift's `binary`.
+            "pub struct Chunk { #[prost(bytes = \"bytes\", tag = \"1\")]
+             pub data: ::ringrpc::engine::grpc::prost::bytes::Bytes, }",
             "#[allow(unused_imports)] use ::ringrpc::engine::grpc as grpc;",
         ],
     );
