@@ -1,4 +1,6 @@
-//! ringrpc-build: Thrift IDL to Rust for ringrpc, run from `build.rs`.
+//! ringrpc-build: Thrift IDL and Protobuf to Rust for ringrpc, run from
+//! `build.rs`. (Protobuf, with the `protobuf` feature: see
+//! [Protobuf](#protobuf).)
 //!
 //! It parses IDL with its own parser (the whole language: includes,
 //! typedefs, constants, enums, structs, unions, exceptions, services), and
@@ -177,6 +179,85 @@
 //!   path (`example::shop::item`) instead of its stem (`item`).
 //! - [`Builder::map_hasher`]: `HashMap<K, V, H>` with a faster hasher
 //!   (FxHash, AHash); the crate then depends on the hasher's crate.
+//!
+//! # Protobuf
+//!
+//! With the `protobuf` feature, files ending in `.proto` given to the same
+//! [`Builder::compile`] (`.compile(&["echo.thrift", "greeter.proto"])`) are
+//! read by [protox](https://docs.rs/protox) (pure Rust: building needs no
+//! `protoc`) and their messages and enums written by
+//! [prost-build](https://docs.rs/prost-build), as prost lays them out; the
+//! services are ringrpc's, against the engine's gRPC module
+//! (`ringrpc::engine::grpc`, the engine's `grpc` feature). The feature is
+//! off by default, so a Thrift-only build does not compile protox and
+//! prost-build; a `.proto` file without it is an error that says so.
+//!
+//! ```toml
+//! [dependencies]
+//! ringrpc = { version = "0.1", features = ["grpc"] }
+//!
+//! [build-dependencies]
+//! ringrpc-build = { version = "0.1", features = ["protobuf"] }
+//! ```
+//!
+//! No `prost` dependency is needed: the messages derive through the
+//! engine's re-export (`<engine path>::grpc::prost`; [`Builder::prost_path`]
+//! changes it, [`Builder::codec_only`] makes it `::prost` and writes no
+//! services).
+//!
+//! Each Protobuf package is one module of the tree, beside the Thrift
+//! files' modules: `package helloworld;` → `idl::helloworld`,
+//! `package shop.v1;` → `idl::shop::v1` (a file without a package is
+//! included at the root of the tree). A package and a Thrift file that
+//! would share a module are an error. The files a `.proto` file imports
+//! are generated too, each package once. Imports are searched in the
+//! [`Builder::include_dir`] folders, then in the folders of the `.proto`
+//! files given, then among protox's bundled `google/protobuf/*.proto`.
+//!
+//! | Protobuf | Rust |
+//! |---|---|
+//! | messages, enums, `oneof`s, maps, scalars | prost-build's (prost's defaults), except: |
+//! | `bytes` | `Bytes` (prost's `bytes`), as Thrift's `binary`: decoded without a copy |
+//! | `google.protobuf.*` (well-known types) | generated into module `google::protobuf` like any imported package; [`Builder::prost_types_path`] takes them from `prost_types` instead (`Empty` is then `()`) |
+//! | `service Greeter` | the handler trait `Greeter`, `GreeterServer<T>` and `GreeterClient` (below) |
+//!
+//! For `service Greeter` in `package helloworld` (`Request`, `Response`,
+//! `Status`, ... are the engine's `grpc` module's):
+//!
+//! | method | handler trait (`async fn`) | client (`GreeterClient`) |
+//! |---|---|---|
+//! | `rpc SayHello(HelloRequest) returns (HelloReply)` | `say_hello(&self, req: Request<HelloRequest>) -> Result<Response<HelloReply>, Status>` | `say_hello(&self, req: impl IntoRequest<HelloRequest>) -> Result<Response<HelloReply>, Status>` |
+//! | `rpc Ticks(TickRequest) returns (stream Tick)` | `ticks(&self, req: Request<TickRequest>, tx: ResponseSink<Tick>) -> Result<(), Status>` | `ticks(&self, req) -> Result<Response<Streaming<Tick>>, Status>` |
+//! | `rpc Upload(stream Chunk) returns (Summary)` | `upload(&self, req: Request<Streaming<Chunk>>) -> Result<Response<Summary>, Status>` | `upload(&self, req: impl IntoRequest<()>) -> Result<ClientStreamingCall<Chunk, Summary>, Status>` |
+//! | `rpc Chat(stream ChatMessage) returns (stream ChatMessage)` | `chat(&self, req: Request<Streaming<ChatMessage>>, tx: ResponseSink<ChatMessage>) -> Result<(), Status>` | `chat(&self, req: impl IntoRequest<()>) -> Result<(RequestSink<ChatMessage>, Streaming<ChatMessage>), Status>` |
+//!
+//! The handler trait is `Send + Sync + 'static` (one handler serves every
+//! core) and its futures need not be `Send` (each call runs on its
+//! connection's core). `GreeterServer::new(handler)` is a
+//! `grpc::GrpcService` named `helloworld.Greeter`: given to the server
+//! builder, it registers each method's path (`/helloworld.Greeter/SayHello`,
+//! ...) with the router method of its kind (`unary`, `server_streaming`,
+//! `client_streaming`, `bidi_streaming`). `GreeterClient::new(channel)`
+//! calls over a `grpc::Channel`; a client or bidirectional streaming call
+//! takes a `Request<()>` (or `()`) for its metadata and timeout.
+//!
+//! Names: prost's conversions (`snake_case` methods, `UpperCamelCase`
+//! service traits, keywords as raw identifiers, `Self` as `Self_`). What a
+//! service adds to its package's module yields to what prost wrote there,
+//! by the rule of [Names](#names): messages and enums keep their names,
+//! then each service's trait in declaration order, then each service's
+//! `<Trait>Server` and `<Trait>Client`; a name taken gets a counter from 2
+//! (`GreeterClient2`). In a service, `new` and `channel` are the client's
+//! own, then methods whose `.proto` name is already `snake_case` keep it,
+//! then the others get theirs or it with a counter (`get_item_2`). The
+//! generated code names `grpc` (or `grpc_` when a message made a module
+//! of that name) and the prelude's `Result` (`::core::result::Result` when
+//! a message is called `Result`). The paths on the wire keep the `.proto`
+//! names.
+//!
+//! Errors in `.proto` files are [`Error::Parse`] (syntax) or
+//! [`Error::Resolve`] (an unknown type, an import not found, a name
+//! defined twice), with protox's file, line and column.
 #![deny(missing_docs)]
 
 mod error;
@@ -202,7 +283,7 @@ pub const TREE_FILE: &str = "ringrpc_gen.rs";
 /// One generated Rust file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GeneratedFile {
-    /// The IDL file it came from.
+    /// The IDL file it came from (for a Protobuf package, its first file).
     pub idl: PathBuf,
     /// Its module name in the tree.
     pub module: String,
@@ -369,7 +450,9 @@ impl Builder {
     }
 
     /// Generates the Rust for `files` and every file they include, in
-    /// memory, without writing anything.
+    /// memory, without writing anything: one [`GeneratedFile`] per Thrift
+    /// file, then one per Protobuf package (its `idl` the package's first
+    /// `.proto` file, imported packages first).
     pub fn generate(&self, files: &[impl AsRef<Path>]) -> Result<Vec<GeneratedFile>, Error> {
         let loaded = self.load(files)?;
         let mut out = Vec::new();
@@ -403,7 +486,8 @@ impl Builder {
     }
 
     /// Generates the Rust for `files` and every file they include into the
-    /// output folder: `ringrpc_gen/<module>.rs` per IDL file, and
+    /// output folder: `ringrpc_gen/<module>.rs` per Thrift file,
+    /// `ringrpc_gen/protobuf/<package>.rs` per Protobuf package, and
     /// [`TREE_FILE`] (`ringrpc_gen.rs`), the module tree to `include!`:
     ///
     /// ```ignore
