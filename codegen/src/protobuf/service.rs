@@ -456,9 +456,13 @@ impl Cx {
                 ),
             };
             let how = how.map(|h| doc_attrs(&format!("\n{h}")));
+            // `option deprecated = true;` warns callers; the handler trait
+            // keeps the method unmarked, as the server calls it.
+            let deprecated = (m.m.options.deprecated == Some(true)).then(|| quote!(#[deprecated]));
             quote! {
                 #doc
                 #how
+                #deprecated
                 pub async fn #ident(&self, req: impl #param) -> #result<#ret, #g::Status> {
                     self.channel
                         .#call(#path, #g::IntoRequest::into_request(req))

@@ -658,3 +658,65 @@ fn thrift_module_and_protobuf_package_may_not_meet() {
         other => panic!("expected a resolve error, got {other:?}"),
     }
 }
+
+#[test]
+fn deprecated_methods_warn_callers_only() {
+    let files = gen_src(
+        "deprecated",
+        r#"syntax = "proto3";
+        package p;
+        message M {}
+        service S {
+          rpc Old(M) returns (M) { option deprecated = true; }
+          rpc Current(M) returns (M);
+        }
+        "#,
+    )
+    .unwrap();
+    let code = &files[0].code;
+    assert_has(
+        code,
+        &["#[deprecated] pub async fn old(&self, req: impl grpc::IntoRequest<M>)"],
+    );
+    assert_eq!(squash(code).matches("#[deprecated]").count(), 1, "{code}");
+}
+
+#[test]
+fn keyword_package_becomes_a_raw_module() {
+    let dir = scratch("keyword-pkg");
+    let out = dir.join("out");
+    write(
+        &dir,
+        &[
+            (
+                "a.proto",
+                "syntax = \"proto3\";\npackage shop.type;\nmessage Item {}\n",
+            ),
+            (
+                "b.proto",
+                "syntax = \"proto3\";\npackage shop.api;\nimport \"a.proto\";\n\
+                 service Store { rpc Get(shop.type.Item) returns (shop.type.Item); }\n",
+            ),
+        ],
+    );
+    let builder = Builder::new().out_dir(&out).rerun_if_changed(false);
+    let files = builder.generate(&[dir.join("b.proto")]).unwrap();
+    let modules: Vec<&str> = files.iter().map(|f| f.module.as_str()).collect();
+    assert_eq!(modules, ["shop::r#type", "shop::api"]);
+    assert_has(
+        module(&files, "shop::api"),
+        &["async fn get(&self, req: grpc::Request<super::r#type::Item>)"],
+    );
+    builder.compile(&[dir.join("b.proto")]).unwrap();
+    let tree = std::fs::read_to_string(out.join(TREE_FILE)).unwrap();
+    assert_has(
+        &tree,
+        &[
+            "pub mod shop {",
+            "/// Protobuf package `shop.type`, generated from `",
+            "pub mod r#type {",
+            "/// Protobuf package `shop.api`, generated from `",
+            "pub mod api {",
+        ],
+    );
+}
