@@ -241,8 +241,10 @@ impl ModuleNode {
                         #[doc = #doc]
                         pub mod #ident {
                             // prost's messages (shaped by the .proto file, its
-                            // comments as docs) and the gRPC services.
+                            // comments as docs: an item the file does not
+                            // comment has none) and the gRPC services.
                             #![allow(
+                                missing_docs,
                                 clippy::doc_lazy_continuation,
                                 clippy::doc_overindented_list_items,
                                 clippy::enum_variant_names,
