@@ -4,11 +4,20 @@
 //! test service, for the `thrift_test_server` example and the Python interop
 //! test) and `bench.thrift` (the codec benchmarks' nested struct). The
 //! generated code names `::ringrpc_codec` and `::ringrpc_engine` because
-//! this crate depends on them rather than on the facade.
+//! this crate depends on them rather than on the facade. With the `grpc`
+//! feature, `greeter.proto` too (gRPC's greeter, one method of each kind),
+//! by the same builder.
 fn main() {
     let out = std::env::var("OUT_DIR").expect("OUT_DIR is set for build scripts");
+    // Thrift and Protobuf in one call, one module tree.
+    let grpc = std::env::var_os("CARGO_FEATURE_GRPC").is_some();
+    let common: &[&str] = if grpc {
+        &["echo.thrift", "item.thrift", "greeter.proto"]
+    } else {
+        &["echo.thrift", "item.thrift"]
+    };
     for (dir, files) in [
-        ("common", &["echo.thrift", "item.thrift"][..]),
+        ("common", common),
         ("thrift_test", &["ThriftTest.thrift"][..]),
         ("bench", &["bench.thrift"][..]),
     ] {

@@ -12,6 +12,10 @@
 //! - [`bench`](mod@bench) (`bench.thrift`): the nested struct of the codec benchmarks
 //!   (`Payload`: i64, string, `list<string>`, `map<string, i64>`,
 //!   `list<Nested>`), types only.
+//! - [`helloworld`] (`greeter.proto`, feature `grpc`): gRPC's greeter with
+//!   one method of each kind (`SayHello` unary, `Ticks` server streaming,
+//!   `Upload` client streaming, `Chat` bidirectional): prost messages, the
+//!   handler trait `Greeter`, `GreeterServer` and `GreeterClient`.
 //!
 //! Each module holds the IDL's types, and per service the handler trait
 //! (`EchoService`), the server adapter (`EchoServiceServer`), the typed
@@ -30,5 +34,7 @@ mod bench_gen {
 }
 
 pub use bench_gen::bench;
+#[cfg(feature = "grpc")]
+pub use common::helloworld;
 pub use common::{echo, item};
 pub use thrift_test_gen::thrift_test;
