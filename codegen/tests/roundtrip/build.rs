@@ -1,4 +1,5 @@
-//! Generates the ThriftTest, echo, item and fixture IDLs' Rust into OUT_DIR:
+//! Generates the ThriftTest, echo, item and fixture IDLs' Rust into OUT_DIR
+//! (with `idl/proto/shop.proto` and what it imports, in the same tree):
 //! with the engine glue (handler traits, dispatch, clients), and the
 //! fixtures once more codec-only into OUT_DIR/codec_only.
 //!
@@ -31,6 +32,7 @@ fn main() {
             "idl/corpus/containers.thrift",
             "idl/corpus/overrides.thrift",
             &long,
+            "idl/proto/shop.proto",
         ])
         .unwrap_or_else(|e| panic!("{e}"));
     ringrpc_build::Builder::new()
