@@ -23,7 +23,6 @@ const RST_STREAM: u8 = 3;
 const SETTINGS: u8 = 4;
 const GOAWAY: u8 = 7;
 const CONTINUATION: u8 = 9;
-const END_STREAM: u8 = 1;
 const END_HEADERS: u8 = 4;
 
 // Error codes (RFC 9113 §7).
