@@ -134,6 +134,21 @@ impl Entry {
         }
     }
 
+    /// Whether a queued resolve request for this entry still has work to do:
+    /// the entry has no snapshot yet (a first resolve, or a retry after a
+    /// failed one), or it is dormant (in the map but not refreshed). Called
+    /// by the worker, which alone writes `snapshot` and `active`.
+    ///
+    /// Otherwise (a snapshot, and the entry active or out of the map) a
+    /// resolve completed after the requester looked, and the request is
+    /// redundant: the requester saw no snapshot, or a dormant entry, before a
+    /// resolve that had already started published, and took `in_flight`,
+    /// which `Worker::resolve` clears before it publishes.
+    pub(crate) fn wants_resolve(&self) -> bool {
+        self.snapshot.load().is_none()
+            || (self.in_map.load(Ordering::Acquire) && !self.active.load(Ordering::SeqCst))
+    }
+
     /// Publishes a new snapshot and wakes the waiters.
     pub(crate) fn publish(&self, snapshot: Snapshot) {
         let generation = snapshot.generation;

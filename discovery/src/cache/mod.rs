@@ -110,7 +110,8 @@ impl CacheOptions {
 #[derive(Debug)]
 pub(crate) enum Request {
     /// Resolve this entry now (a first lookup, a `ready()` after a failure,
-    /// or a dormant entry being read again).
+    /// or a dormant entry being read again). The worker drops it if a
+    /// resolve published since made it redundant (`Entry::wants_resolve`).
     Resolve(Arc<Entry>),
     /// Re-resolve this key now (pushed by a watch).
     Refresh(Arc<str>),
@@ -149,7 +150,9 @@ impl Shared {
     }
 
     /// Asks the worker to resolve `entry`, unless a resolve is already queued
-    /// or running for it (single flight).
+    /// or running for it. The flag keeps duplicates off the channel; the
+    /// worker, which runs every resolve, drops a request a resolve finished
+    /// since has made redundant, so one resolve runs (single flight).
     pub(crate) fn request_resolve(&self, entry: &Arc<Entry>) {
         if !entry.in_flight.swap(true, Ordering::AcqRel)
             && self.tx.send(Request::Resolve(entry.clone())).is_err()
@@ -272,5 +275,60 @@ impl Drop for ResolverCache {
         {
             tracing::error!("resolver cache worker panicked");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Instance, ResolveResult};
+    use std::net::SocketAddr;
+    use std::sync::atomic::AtomicU32;
+    use std::time::Instant;
+
+    #[derive(Default)]
+    struct Counting(AtomicU32);
+
+    impl Resolver for Counting {
+        fn resolve(&self, _key: &str) -> Result<ResolveResult> {
+            self.0.fetch_add(1, Ordering::AcqRel);
+            let addr = SocketAddr::from(([127, 0, 0, 1], 1));
+            Ok(ResolveResult {
+                instances: vec![Arc::new(Instance::new(addr))],
+                cacheable: true,
+            })
+        }
+        fn name(&self) -> &str {
+            "counting"
+        }
+    }
+
+    /// The interleaving behind a rare double resolve: the worker clears
+    /// `in_flight` when the resolver returns, then publishes. A waiter whose
+    /// `ready()` saw no snapshot before the publish and claims the flag after
+    /// the clear queues a second request; it reaches the worker after the
+    /// publish. Replayed here in order, without timing: that request must
+    /// not run the resolver again.
+    #[test]
+    fn a_request_made_redundant_by_a_publish_does_not_resolve() {
+        let resolver = Arc::new(Counting::default());
+        let quiet = CacheOptions::default()
+            .refresh_interval(Duration::from_secs(3600))
+            .expire_interval(Duration::from_secs(3600));
+        let cache = ResolverCache::new(resolver.clone(), quiet).unwrap();
+        let sub = cache.subscribe_key("svc");
+        sub.wait(Duration::from_secs(10)).unwrap();
+        let entry = cache.shared.entries.load().get("svc").cloned().unwrap();
+        assert!(!entry.in_flight.load(Ordering::Acquire));
+
+        // The late waiter's request, as `Subscription::begin` makes it.
+        cache.shared.request_resolve(&entry);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while entry.in_flight.load(Ordering::Acquire) {
+            assert!(Instant::now() < deadline, "worker never took the request");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(resolver.0.load(Ordering::Acquire), 1, "single flight");
+        assert_eq!(sub.generation(), 1);
     }
 }

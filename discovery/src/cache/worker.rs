@@ -39,7 +39,18 @@ impl Worker {
             let deadline = next_refresh.min(next_sweep);
             let timeout = deadline.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(timeout) {
-                Ok(Request::Resolve(entry)) => self.activate_and_resolve(&entry),
+                Ok(Request::Resolve(entry)) => {
+                    if entry.wants_resolve() {
+                        self.activate_and_resolve(&entry);
+                    } else {
+                        // Single flight: a resolve that had started when this
+                        // request was made has published since (see
+                        // `Entry::wants_resolve`). Running another would be a
+                        // second resolve for one key; the requester's waiters
+                        // were woken by that publish.
+                        entry.in_flight.store(false, Ordering::Release);
+                    }
+                }
                 Ok(Request::Refresh(key)) => {
                     let entry = self.shared.entries.load().get(&key).cloned();
                     if let Some(entry) = entry {
@@ -96,7 +107,12 @@ impl Worker {
 
     /// Resolves `entry` and publishes the outcome. Clears `in_flight`
     /// before publishing, so a waiter woken by a failure can at once ask
-    /// for another attempt.
+    /// for another attempt. A waiter that saw no snapshot before the publish
+    /// can still take the cleared flag and queue a request; the run loop
+    /// drops it (`Entry::wants_resolve`). The flag only keeps duplicate
+    /// requests off the channel; this thread decides whether one resolves.
+    /// Such a request can make one `refresh_all` skip the entry (it is still
+    /// `in_flight`), just after this resolve refreshed it.
     fn resolve(&mut self, entry: &Arc<Entry>) {
         let resolver = &self.shared.resolver;
         let result = resolver.resolve(&entry.key);
