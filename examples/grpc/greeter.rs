@@ -13,6 +13,7 @@ use ringrpc_example_idl::helloworld::{
     TickRequest,
 };
 
+// README grpc: begin
 /// Greets, ticks, counts uploads and answers chat lines.
 pub struct Hello;
 
@@ -70,6 +71,7 @@ impl Greeter for Hello {
         Ok(())
     }
 }
+// README grpc: end
 
 /// Starts the greeter (and the health service) on `addr`, prints
 /// `listening on ADDR`, and serves until SIGINT or SIGTERM: then GOAWAY,
