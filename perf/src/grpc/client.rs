@@ -25,6 +25,7 @@ use monoio_http::h2::client::{self, SendRequest};
 use super::wire::{self, MessageCounter};
 use crate::cpu::CpuClock;
 use crate::measure::Timing;
+use crate::peers::ChildServer;
 
 /// The unary method.
 pub const ECHO: &str = "/echo.Echo/Echo";
@@ -197,6 +198,8 @@ pub struct StreamRun {
     pub server_cpu_us_per_msg: Option<f64>,
     /// Server CPU over wall time.
     pub server_cpu_busy: Option<f64>,
+    /// Server heap allocations per message (a server that reports them).
+    pub server_allocs_per_msg: Option<f64>,
     /// The client thread's CPU over wall time (1.0: the client is the
     /// ceiling).
     pub client_cpu_busy: f64,
@@ -228,14 +231,15 @@ impl Progress {
 /// Opens one `Stream` call for (practically) endless messages of `size`
 /// bytes from a thread pinned to `cpu`, reads them as they come, and times
 /// the warm-up and the window from this thread; the call is cancelled
-/// (RST_STREAM) at the end. `server`: the server's CPU clock.
+/// (RST_STREAM) at the end. `server`'s CPU clock (and allocation counters,
+/// if it has them) are read at the window's ends.
 pub fn stream(
-    addr: SocketAddr,
+    server: &ChildServer,
     size: usize,
     timing: Timing,
     cpu: usize,
-    server: Option<CpuClock>,
 ) -> std::io::Result<StreamRun> {
+    let addr = server.addr;
     let progress = Arc::new(Progress::default());
     let (clock_tx, clock_rx) = std::sync::mpsc::channel();
     let p = progress.clone();
@@ -274,8 +278,9 @@ pub fn stream(
             Instant::now(),
             progress.messages.load(Ordering::Acquire),
             progress.bytes.load(Ordering::Acquire),
-            server.map(|c| c.now_ns()),
+            server.clock.map(|c| c.now_ns()),
             client.map(|c| c.now_ns()).unwrap_or(0),
+            server.allocs().map(|(n, _)| n),
         )
     };
     let a = snap();
@@ -304,6 +309,12 @@ pub fn stream(
             .filter(|_| messages > 0)
             .map(|ns| ns / messages as f64 / 1000.0),
         server_cpu_busy: server_ns.map(|ns| ns / wall / 1e9),
+        server_allocs_per_msg: match (a.5, b.5) {
+            (Some(x), Some(y)) if messages > 0 => {
+                Some(y.saturating_sub(x) as f64 / messages as f64)
+            }
+            _ => None,
+        },
         client_cpu_busy: b.4.saturating_sub(a.4) as f64 / wall / 1e9,
     })
 }

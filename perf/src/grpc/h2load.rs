@@ -22,6 +22,7 @@ use hdrhistogram::Histogram;
 
 use crate::cpu::CpuClock;
 use crate::load::new_histogram;
+use crate::peers::ChildServer;
 
 /// What to tell whoever has no h2load.
 pub const INSTALL_HINT: &str = "h2load not found: install Debian's nghttp2-client (`apt-get install -y nghttp2-client`; `scripts/setup` does it), or pass --h2load PATH";
@@ -140,13 +141,17 @@ pub struct H2LoadRun {
     pub summary: Summary,
     /// Latency of the 2xx responses, in nanoseconds (microsecond steps).
     pub hist: Histogram<u64>,
-    /// Responses in the log with another status.
+    /// Lines of the log with another status (a request the window's end
+    /// cut off may show as one, so this is no error count).
     pub log_non_2xx: u64,
     /// Server CPU time per request in the middle of the window (µs), when
     /// the server's clock was given.
     pub server_cpu_us_per_req: Option<f64>,
     /// Server CPU over wall time in the middle of the window.
     pub server_cpu_busy: Option<f64>,
+    /// Server heap allocations per request in the middle of the window
+    /// (a server that reports them: ringrpc's `serve --stats`).
+    pub server_allocs_per_req: Option<f64>,
     /// h2load's CPU over wall time in the middle of the window (1.0: its
     /// core is saturated, and the number is h2load's ceiling).
     pub load_cpu_busy: Option<f64>,
@@ -173,8 +178,9 @@ pub fn probe(bin: &Path) -> std::io::Result<String> {
 /// Runs h2load to its end and reads what it wrote. CPU is sampled over the
 /// middle of the measured window (a tenth of it, at most 200 ms, cut from
 /// each end), where the load is steady whatever h2load's own start-up
-/// takes; CPU per request is that CPU over that time's share of requests.
-pub fn run(spec: &H2LoadSpec, server: Option<CpuClock>) -> std::io::Result<H2LoadRun> {
+/// takes; CPU per request is that CPU over that time's share of requests
+/// (and so are allocations, when `server` reports them).
+pub fn run(spec: &H2LoadSpec, server: &ChildServer) -> std::io::Result<H2LoadRun> {
     // Whole milliseconds: h2load takes `1500ms`, not `1.5s`.
     let secs = |d: Duration| format!("{}ms", d.as_millis().max(1));
     let mut cmd = Command::new(&spec.bin);
@@ -231,8 +237,9 @@ pub fn run(spec: &H2LoadSpec, server: Option<CpuClock>) -> std::io::Result<H2Loa
         }
         (
             Instant::now(),
-            server.map(|c| c.now_ns()),
+            server.clock.map(|c| c.now_ns()),
             load.map(|c| c.now_ns()),
+            server.allocs().map(|(n, _)| n),
         )
     };
     let a = sample(spec.warmup + margin);
@@ -285,7 +292,12 @@ pub fn run(spec: &H2LoadSpec, server: Option<CpuClock>) -> std::io::Result<H2Loa
         _ => None,
     };
     let server_cpu = cpu(a.1, b.1);
+    let allocs = match (a.3, b.3) {
+        (Some(x), Some(y)) if reqs > 0.0 => Some(y.saturating_sub(x) as f64 / reqs),
+        _ => None,
+    };
     Ok(H2LoadRun {
+        server_allocs_per_req: allocs,
         server_cpu_us_per_req: server_cpu.filter(|_| reqs > 0.0).map(|c| c / reqs / 1000.0),
         server_cpu_busy: server_cpu.map(|c| c / wall),
         load_cpu_busy: cpu(a.2, b.2).map(|c| c / wall),

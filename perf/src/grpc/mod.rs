@@ -42,9 +42,12 @@ struct UnaryRun {
     latency_us: Latency,
     server_cpu_us_per_req: Option<f64>,
     server_cpu_busy: Option<f64>,
+    server_allocs_per_req: Option<f64>,
     load_cpu_busy: Option<f64>,
     /// Requests h2load did not see answered with 2xx.
     errors: u64,
+    /// Lines of h2load's log without a 2xx status.
+    log_non_2xx: u64,
     summary: h2load::Summary,
     #[serde(skip)]
     hist: hdrhistogram::Histogram<u64>,
@@ -70,6 +73,7 @@ struct UnarySummary {
     p99_us: f64,
     p999_us: f64,
     server_cpu_us_per_req: Option<f64>,
+    server_allocs_per_req: Option<f64>,
     load_cpu_busy: Option<f64>,
     errors: u64,
 }
@@ -81,6 +85,7 @@ struct StreamSummary {
     msgs_per_s: f64,
     mib_per_s: f64,
     server_cpu_us_per_msg: Option<f64>,
+    server_allocs_per_msg: Option<f64>,
     server_cpu_busy: Option<f64>,
     client_cpu_busy: f64,
 }
@@ -100,7 +105,7 @@ fn start_servers(a: &GrpcArgs) -> std::io::Result<Vec<ChildServer>> {
         let mut cmd = Command::new(std::env::current_exe()?);
         cmd.args(["serve", "--grpc", "--addr", &addr.to_string()])
             .args(["--cores", "1", "--first-core", &core]);
-        servers.push(ChildServer::spawn("ringrpc", cmd, addr)?);
+        servers.push(ChildServer::spawn_with_stats("ringrpc", cmd, addr)?);
     }
     if !a.skip_tonic {
         let bin = peers::tonic_binary(a.tonic_bin.clone())?;
@@ -191,7 +196,7 @@ pub fn run(a: GrpcArgs) -> std::io::Result<()> {
     if !a.skip_unary {
         let _ = writeln!(
             text,
-            "\nunary {} echo (h2load, -m {}):\n{:>5}  {:<8} {:>11} {:>9} {:>9} {:>9} {:>12} {:>9} {:>7}",
+            "\nunary {} echo (h2load, -m {}):\n{:>5}  {:<8} {:>11} {:>9} {:>9} {:>9} {:>12} {:>11} {:>9} {:>7}",
             report::size(a.payload),
             a.streams,
             "conns",
@@ -201,6 +206,7 @@ pub fn run(a: GrpcArgs) -> std::io::Result<()> {
             "p99",
             "p99.9",
             "srv CPU/req",
+            "allocs/req",
             "load CPU",
             "errors"
         );
@@ -219,12 +225,13 @@ pub fn run(a: GrpcArgs) -> std::io::Result<()> {
                     p99_us: median_of(&rs, |r| Some(r.latency_us.p99)).unwrap_or(0.0),
                     p999_us: median_of(&rs, |r| Some(r.latency_us.p999)).unwrap_or(0.0),
                     server_cpu_us_per_req: median_of(&rs, |r| r.server_cpu_us_per_req),
+                    server_allocs_per_req: median_of(&rs, |r| r.server_allocs_per_req),
                     load_cpu_busy: median_of(&rs, |r| r.load_cpu_busy),
                     errors: rs.iter().map(|r| r.errors).sum(),
                 };
                 let _ = writeln!(
                     text,
-                    "{:>5}  {:<8} {:>11} {:>9} {:>9} {:>9} {:>12} {:>9} {:>7}",
+                    "{:>5}  {:<8} {:>11} {:>9} {:>9} {:>9} {:>12} {:>11} {:>9} {:>7}",
                     conns,
                     name,
                     thousands(s.qps),
@@ -233,6 +240,9 @@ pub fn run(a: GrpcArgs) -> std::io::Result<()> {
                     us(s.p999_us),
                     s.server_cpu_us_per_req
                         .map(us)
+                        .unwrap_or_else(|| "n/a".into()),
+                    s.server_allocs_per_req
+                        .map(|v| format!("{v:.2}"))
                         .unwrap_or_else(|| "n/a".into()),
                     s.load_cpu_busy
                         .map(|b| format!("{:.0}%", b * 100.0))
@@ -287,12 +297,13 @@ pub fn run(a: GrpcArgs) -> std::io::Result<()> {
     if !a.skip_stream {
         let _ = writeln!(
             text,
-            "\none server-streaming call of {} messages:\n       {:<8} {:>12} {:>10} {:>12} {:>9} {:>10}",
+            "\none server-streaming call of {} messages:\n       {:<8} {:>12} {:>10} {:>12} {:>11} {:>9} {:>10}",
             report::size(a.stream_size),
             "server",
             "msgs/s",
             "MiB/s",
             "srv CPU/msg",
+            "allocs/msg",
             "srv CPU",
             "client CPU"
         );
@@ -307,17 +318,21 @@ pub fn run(a: GrpcArgs) -> std::io::Result<()> {
                 msgs_per_s: median_of(&rs, |r| Some(r.msgs_per_s)).unwrap_or(0.0),
                 mib_per_s: median_of(&rs, |r| Some(r.mib_per_s)).unwrap_or(0.0),
                 server_cpu_us_per_msg: median_of(&rs, |r| r.server_cpu_us_per_msg),
+                server_allocs_per_msg: median_of(&rs, |r| r.server_allocs_per_msg),
                 server_cpu_busy: median_of(&rs, |r| r.server_cpu_busy),
                 client_cpu_busy: median_of(&rs, |r| Some(r.client_cpu_busy)).unwrap_or(0.0),
             };
             let _ = writeln!(
                 text,
-                "       {:<8} {:>12} {:>10.1} {:>12} {:>9} {:>9.0}%",
+                "       {:<8} {:>12} {:>10.1} {:>12} {:>11} {:>9} {:>9.0}%",
                 name,
                 thousands(s.msgs_per_s),
                 s.mib_per_s,
                 s.server_cpu_us_per_msg
                     .map(|v| format!("{:.3} µs", v))
+                    .unwrap_or_else(|| "n/a".into()),
+                s.server_allocs_per_msg
+                    .map(|v| format!("{v:.2}"))
                     .unwrap_or_else(|| "n/a".into()),
                 s.server_cpu_busy
                     .map(|b| format!("{:.0}%", b * 100.0))
@@ -403,10 +418,13 @@ fn measure_all(
                         duration: timing.duration,
                         cpu: load_cpu,
                     };
-                    let r = h2load::run(&spec, s.clock)?;
-                    let errors = r.summary.total.saturating_sub(r.summary.succeeded)
-                        + r.summary.status_other
-                        + r.log_non_2xx;
+                    let r = h2load::run(&spec, s)?;
+                    // h2load's own counts (its log may end with a request
+                    // cut off by the end of the window, with no status).
+                    let errors = r.summary.failed
+                        + r.summary.errored
+                        + r.summary.timeout
+                        + r.summary.status_other;
                     let run = UnaryRun {
                         target: s.name.clone(),
                         round: round + 1,
@@ -416,8 +434,10 @@ fn measure_all(
                         latency_us: Latency::of(&r.hist),
                         server_cpu_us_per_req: r.server_cpu_us_per_req,
                         server_cpu_busy: r.server_cpu_busy,
+                        server_allocs_per_req: r.server_allocs_per_req,
                         load_cpu_busy: r.load_cpu_busy,
                         errors,
+                        log_non_2xx: r.log_non_2xx,
                         summary: r.summary,
                         hist: r.hist,
                     };
@@ -446,7 +466,7 @@ fn measure_all(
             for k in 0..servers.len() {
                 let s = &servers[(k + round) % servers.len()];
                 check(s, a.stream_size)?;
-                let run = client::stream(s.addr, a.stream_size, timing, load_cpu, s.clock)?;
+                let run = client::stream(s, a.stream_size, timing, load_cpu)?;
                 eprintln!(
                     "  {:<18} {:>10} msgs/s  {:>8.1} MiB/s  srv CPU/msg {:>9}  client CPU {:.0}%",
                     format!("{} stream r{}", s.name, round + 1),
