@@ -203,7 +203,12 @@ fn run(a: cli::RunArgs) -> std::io::Result<()> {
 /// `serve`: ringrpc's echo server in its own process (for `compare`).
 fn serve(a: cli::ServeArgs) -> std::io::Result<()> {
     if a.grpc {
-        return Err(std::io::Error::other("serve --grpc: not wired yet"));
+        let s = peers::grpc::start(a.addr, a.cores, a.first_core)?;
+        println!("listening on {}", s.local_addr());
+        if a.stats {
+            peers::serve_stats();
+        }
+        return s.run_until_signal().map(drop);
     }
     let s = peers::ringrpc::start(
         a.addr,

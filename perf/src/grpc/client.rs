@@ -41,9 +41,13 @@ fn err(what: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(what.to_string())
 }
 
-/// An HTTP/2 connection to `addr`, its driver spawned on this thread's
-/// event loop.
-async fn connect(addr: SocketAddr) -> std::io::Result<SendRequest<Bytes>> {
+/// An HTTP/2 connection to `addr`: the handle to send requests on, and its
+/// driver, a task on this thread's event loop that ends (closing the
+/// socket) once every handle and stream is dropped: [`close`] waits for
+/// it, since dropping an event loop does not drop its tasks' sockets.
+async fn connect(
+    addr: SocketAddr,
+) -> std::io::Result<(SendRequest<Bytes>, monoio::task::JoinHandle<()>)> {
     let tcp = monoio::net::TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
     let mut b = client::Builder::new();
@@ -53,10 +57,17 @@ async fn connect(addr: SocketAddr) -> std::io::Result<SendRequest<Bytes>> {
         .handshake::<_, Bytes>(tcp)
         .await
         .map_err(|e| err(format!("HTTP/2 handshake with {addr}: {e}")))?;
-    monoio::spawn(async move {
+    let driver = monoio::spawn(async move {
         let _ = conn.await;
     });
-    Ok(send)
+    Ok((send, driver))
+}
+
+/// Drops the connection's last handle and waits (at most a second) for its
+/// driver to send GOAWAY and close the socket.
+async fn close(send: SendRequest<Bytes>, driver: monoio::task::JoinHandle<()>) {
+    drop(send);
+    let _ = monoio::time::timeout(Duration::from_secs(1), driver).await;
 }
 
 /// Sends one gRPC request (`body`: its length-prefixed messages) and
@@ -144,43 +155,59 @@ async fn read_all(body: &mut RecvStream, path: &str) -> std::io::Result<Vec<u8>>
 pub fn check(addr: SocketAddr, payload: usize) -> std::io::Result<()> {
     let mut rt = crate::uring::build(64, crate::uring::UringMode::Plain)?;
     rt.block_on(async move {
-        let send = connect(addr).await?;
-        let sent: Vec<u8> = (0..payload).map(|i| (i * 7 + 1) as u8).collect();
-        let mut body = call(send.clone(), addr, ECHO, wire::echo_request(&sent)).await?;
-        let got = read_all(&mut body, ECHO).await?;
-        expect_ok(&mut body, ECHO).await?;
-        let msgs = wire::split_messages(&got).map_err(|e| err(format!("{ECHO}: {e}")))?;
-        match msgs.as_slice() {
-            [one] if wire::echo_payload(one).map_err(|e| err(format!("{ECHO}: {e}")))? == sent => {}
-            [_] => {
-                return Err(err(format!(
-                    "{ECHO}: the reply is not the request's payload"
-                )));
-            }
-            more => {
-                return Err(err(format!(
-                    "{ECHO}: {} messages in a unary reply",
-                    more.len()
-                )));
-            }
-        }
-        let mut body = call(send, addr, STREAM, wire::stream_request(3, payload as u32)).await?;
-        let got = read_all(&mut body, STREAM).await?;
-        expect_ok(&mut body, STREAM).await?;
-        let mut c = MessageCounter::new(wire::echo_message_len(payload));
-        c.feed(&got);
-        if let Some(e) = c.error {
-            return Err(err(format!("{STREAM}: {e}")));
-        }
-        if c.messages != 3 || !c.at_boundary() {
+        let (send, driver) = connect(addr).await?;
+        let checked = check_on(&send, addr, payload).await;
+        close(send, driver).await;
+        checked
+    })
+}
+
+/// [`check`]'s calls, on an open connection.
+async fn check_on(
+    send: &SendRequest<Bytes>,
+    addr: SocketAddr,
+    payload: usize,
+) -> std::io::Result<()> {
+    let sent: Vec<u8> = (0..payload).map(|i| (i * 7 + 1) as u8).collect();
+    let mut body = call(send.clone(), addr, ECHO, wire::echo_request(&sent)).await?;
+    let got = read_all(&mut body, ECHO).await?;
+    expect_ok(&mut body, ECHO).await?;
+    let bad = |e: wire::WireError| err(format!("{ECHO}: {e}"));
+    match wire::split_messages(&got).map_err(bad)?.as_slice() {
+        [one] if wire::echo_payload(one).map_err(bad)? == sent => {}
+        [_] => {
             return Err(err(format!(
-                "{STREAM}: asked for 3 messages, got {} (and {} bytes over)",
-                c.messages,
-                !c.at_boundary() as u8
+                "{ECHO}: the reply is not the request's payload"
             )));
         }
-        Ok(())
-    })
+        more => {
+            return Err(err(format!(
+                "{ECHO}: {} messages in a unary reply",
+                more.len()
+            )));
+        }
+    }
+    let request = wire::stream_request(3, payload as u32);
+    let mut body = call(send.clone(), addr, STREAM, request).await?;
+    let got = read_all(&mut body, STREAM).await?;
+    expect_ok(&mut body, STREAM).await?;
+    let mut c = MessageCounter::new(wire::echo_message_len(payload));
+    c.feed(&got);
+    if let Some(e) = c.error {
+        return Err(err(format!("{STREAM}: {e}")));
+    }
+    if c.messages != 3 || !c.at_boundary() {
+        let part = if c.at_boundary() {
+            ""
+        } else {
+            " and part of one"
+        };
+        return Err(err(format!(
+            "{STREAM}: asked for 3 messages, got {}{part}",
+            c.messages
+        )));
+    }
+    Ok(())
 }
 
 /// What one streaming call measured.
@@ -231,15 +258,15 @@ impl Progress {
 /// Opens one `Stream` call for (practically) endless messages of `size`
 /// bytes from a thread pinned to `cpu`, reads them as they come, and times
 /// the warm-up and the window from this thread; the call is cancelled
-/// (RST_STREAM) at the end. `server`'s CPU clock (and allocation counters,
-/// if it has them) are read at the window's ends.
+/// (RST_STREAM) at the end. The server's CPU clock (and allocation
+/// counters, if it has them) are read at the window's ends.
 pub fn stream(
-    server: &ChildServer,
+    addr: SocketAddr,
+    server: Option<&ChildServer>,
     size: usize,
     timing: Timing,
     cpu: usize,
 ) -> std::io::Result<StreamRun> {
-    let addr = server.addr;
     let progress = Arc::new(Progress::default());
     let (clock_tx, clock_rx) = std::sync::mpsc::channel();
     let p = progress.clone();
@@ -278,9 +305,9 @@ pub fn stream(
             Instant::now(),
             progress.messages.load(Ordering::Acquire),
             progress.bytes.load(Ordering::Acquire),
-            server.clock.map(|c| c.now_ns()),
+            server.and_then(|s| s.clock).map(|c| c.now_ns()),
             client.map(|c| c.now_ns()).unwrap_or(0),
-            server.allocs().map(|(n, _)| n),
+            server.and_then(|s| s.allocs()).map(|(n, _)| n),
         )
     };
     let a = snap();
@@ -322,37 +349,107 @@ pub fn stream(
 /// The client thread's loop: one call, read until told to stop.
 async fn read_stream(addr: SocketAddr, size: usize, p: Arc<Progress>) {
     let opened = async {
-        let send = connect(addr).await?;
-        call(
-            send,
-            addr,
-            STREAM,
-            wire::stream_request(u32::MAX, size as u32),
-        )
-        .await
+        let (send, driver) = connect(addr).await?;
+        let request = wire::stream_request(u32::MAX, size as u32);
+        let body = call(send.clone(), addr, STREAM, request).await?;
+        Ok::<_, std::io::Error>((send, driver, body))
     };
-    let mut body = match opened.await {
-        Ok(b) => b,
+    let (send, driver, mut body) = match opened.await {
+        Ok(opened) => opened,
         Err(e) => return p.fail(e.to_string()),
     };
     let mut counter = MessageCounter::new(wire::echo_message_len(size));
     while !p.stop.load(Ordering::Acquire) {
         // Wake up now and then to see the stop flag even if nothing comes.
         let next = monoio::time::timeout(Duration::from_millis(100), body.data()).await;
-        match next {
+        let chunk = match next {
             Err(_) => continue,
-            Ok(None) => return p.fail("the stream ended early".into()),
-            Ok(Some(Err(e))) => return p.fail(format!("reading the stream: {e}")),
-            Ok(Some(Ok(chunk))) => {
-                counter.feed(&chunk);
-                let _ = body.flow_control().release_capacity(chunk.len());
-                if let Some(e) = &counter.error {
-                    return p.fail(e.to_string());
-                }
-                p.messages.store(counter.messages, Ordering::Release);
-                p.bytes.store(counter.bytes, Ordering::Release);
+            Ok(None) => {
+                p.fail("the stream ended early".into());
+                break;
             }
+            Ok(Some(Err(e))) => {
+                p.fail(format!("reading the stream: {e}"));
+                break;
+            }
+            Ok(Some(Ok(chunk))) => chunk,
+        };
+        counter.feed(&chunk);
+        let _ = body.flow_control().release_capacity(chunk.len());
+        if let Some(e) = &counter.error {
+            p.fail(e.to_string());
+            break;
         }
+        p.messages.store(counter.messages, Ordering::Release);
+        p.bytes.store(counter.bytes, Ordering::Release);
     }
     // Dropping the body cancels the call (RST_STREAM CANCEL).
+    drop(body);
+    close(send, driver).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peers::grpc::{EchoMessage, GrpcEcho};
+    use ringrpc::engine::grpc::{GrpcConfig, Request, Router, Status};
+    use ringrpc::engine::server::Server;
+    use ringrpc_example_idl::echo::EchoServiceServer;
+
+    fn loopback() -> SocketAddr {
+        "127.0.0.1:0".parse().unwrap()
+    }
+
+    #[test]
+    fn ringrpcs_echo_passes_the_check_and_streams() {
+        let server = crate::peers::grpc::start(loopback(), 1, 0).unwrap();
+        let addr = server.local_addr();
+        check(addr, 1024).unwrap();
+        check(addr, 0).unwrap();
+        let timing = Timing {
+            warmup: Duration::from_millis(50),
+            duration: Duration::from_millis(200),
+        };
+        let run = stream(addr, None, 512, timing, 0).unwrap();
+        assert!(run.messages > 0, "{run:?}");
+        assert!(run.server_cpu_us_per_msg.is_none());
+        server.shutdown();
+    }
+
+    #[test]
+    fn a_server_answering_with_a_grpc_error_fails_the_check() {
+        // HTTP 200 with grpc-status 13: what h2load would count as a success.
+        // The stream is fine, the unary echo replaces GrpcEcho's with an error.
+        let router = Router::new().add_service(GrpcEcho).unary(
+            ECHO,
+            |_req: Request<EchoMessage>| async move {
+                Err::<ringrpc::engine::grpc::Response<EchoMessage>, _>(Status::internal("broken"))
+            },
+        );
+        let server = Server::builder()
+            .addr(loopback())
+            .cores(1)
+            // A gRPC port needs a Thrift service beside it (for now).
+            .service(EchoServiceServer::new(crate::peers::ringrpc::Echo))
+            .grpc_router(router, GrpcConfig::default())
+            .start()
+            .unwrap();
+        let e = check(server.local_addr(), 16).unwrap_err().to_string();
+        assert!(e.contains("grpc-status"), "{e}");
+        server.shutdown();
+    }
+
+    #[test]
+    fn a_server_without_the_methods_fails_the_check() {
+        let server = Server::builder()
+            .addr(loopback())
+            .cores(1)
+            // A gRPC port needs a Thrift service beside it (for now).
+            .service(EchoServiceServer::new(crate::peers::ringrpc::Echo))
+            .grpc_router(Router::new(), GrpcConfig::default())
+            .start()
+            .unwrap();
+        assert!(check(server.local_addr(), 16).is_err());
+        server.shutdown();
+    }
 }

@@ -466,7 +466,7 @@ fn measure_all(
             for k in 0..servers.len() {
                 let s = &servers[(k + round) % servers.len()];
                 check(s, a.stream_size)?;
-                let run = client::stream(s, a.stream_size, timing, load_cpu)?;
+                let run = client::stream(s.addr, Some(s), a.stream_size, timing, load_cpu)?;
                 eprintln!(
                     "  {:<18} {:>10} msgs/s  {:>8.1} MiB/s  srv CPU/msg {:>9}  client CPU {:.0}%",
                     format!("{} stream r{}", s.name, round + 1),

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::cpu::CpuClock;
 
+pub mod grpc;
 pub mod raw;
 pub mod reply;
 pub mod ringrpc;
