@@ -249,7 +249,7 @@ pub struct GrpcArgs {
     /// Leave tonic out.
     #[arg(long)]
     pub skip_tonic: bool,
-    /// Leave ringrpc out (tonic alone: the load's ceiling on this machine).
+    /// Leave ringrpc out (the peer alone).
     #[arg(long)]
     pub skip_ringrpc: bool,
     /// No unary runs (and no h2load needed).
