@@ -45,6 +45,11 @@ pub enum Cmd {
     /// both), in alternating runs, and the server's handshake rate, full and
     /// resumed.
     Tls(TlsArgs),
+    /// gRPC: ringrpc's server against tonic's on the same server core, in
+    /// alternating rounds: unary echoes under h2load (QPS, latency, CPU per
+    /// request) and one server-streaming call (messages per second, CPU
+    /// per message). Needs h2load (Debian's nghttp2-client).
+    Grpc(GrpcArgs),
     /// Serves ringrpc's echo server in this process until SIGTERM.
     #[command(hide = true)]
     Serve(ServeArgs),
@@ -210,6 +215,57 @@ pub struct Rounds {
     pub rounds: usize,
 }
 
+/// `grpc`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct GrpcArgs {
+    /// The unary echo's payload, in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub payload: usize,
+    /// Connection counts to compare the unary echo at (h2load's `-c`).
+    #[arg(long, value_delimiter = ',', default_values_t = [100usize])]
+    pub connections: Vec<usize>,
+    /// Requests in flight per connection (h2load's `-m`: concurrent
+    /// streams per HTTP/2 connection).
+    #[arg(long, default_value_t = 1)]
+    pub streams: usize,
+    /// The payload of each message of the server stream, in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub stream_size: usize,
+    /// How long and how often each server runs.
+    #[command(flatten)]
+    pub runs: Rounds,
+    /// The CPU both servers are pinned to.
+    #[arg(long, default_value_t = 0)]
+    pub server_core: usize,
+    /// The CPU of the load (h2load, the stream client).
+    #[arg(long, default_value_t = 1)]
+    pub load_core: usize,
+    /// The h2load binary.
+    #[arg(long, default_value = "h2load")]
+    pub h2load: PathBuf,
+    /// tonic's echo server (default: built next to this binary).
+    #[arg(long)]
+    pub tonic_bin: Option<PathBuf>,
+    /// Leave tonic out.
+    #[arg(long)]
+    pub skip_tonic: bool,
+    /// Leave ringrpc out (the peer alone).
+    #[arg(long)]
+    pub skip_ringrpc: bool,
+    /// No unary runs (and no h2load needed).
+    #[arg(long)]
+    pub skip_unary: bool,
+    /// No streaming runs.
+    #[arg(long)]
+    pub skip_stream: bool,
+    /// Where result folders go.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+    /// Appended to the results folder's name.
+    #[arg(long, default_value = "grpc")]
+    pub label: String,
+}
+
 /// `compare`'s options.
 #[derive(Debug, Clone, Args)]
 pub struct CompareArgs {
@@ -372,6 +428,10 @@ pub struct ServeArgs {
     /// engine's own event loop).
     #[arg(long, value_enum, default_value_t = UringMode::Coop)]
     pub uring: UringMode,
+    /// Serve the gRPC echo of `perf/echo.proto` too, on the same port
+    /// (`serve` only; `grpc` uses it).
+    #[arg(long)]
+    pub grpc: bool,
     /// Answer `stats` lines on stdin with the server threads' allocation
     /// counters on stdout (`serve` only; `compare` and `mem` use it).
     #[arg(long)]
@@ -539,6 +599,16 @@ mod tests {
         let c = Cli::try_parse_from(["ringrpc-perf", "tls"]).unwrap();
         match c.cmd {
             Some(Cmd::Tls(a)) => assert_eq!((a.connections, a.payload), (100, 1024)),
+            other => panic!("{other:?}"),
+        }
+        let c = Cli::try_parse_from(["ringrpc-perf", "grpc", "--rounds", "5"]).unwrap();
+        match c.cmd {
+            Some(Cmd::Grpc(a)) => {
+                assert_eq!((a.payload, a.stream_size, a.streams), (1024, 1024, 1));
+                assert_eq!(a.connections, vec![100]);
+                assert_eq!((a.server_core, a.load_core, a.runs.rounds), (0, 1, 5));
+                assert_eq!(a.h2load, PathBuf::from("h2load"));
+            }
             other => panic!("{other:?}"),
         }
         let c = Cli::try_parse_from(["ringrpc-perf", "mem"]).unwrap();

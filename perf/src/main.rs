@@ -5,6 +5,7 @@
 //! cargo run --release -p ringrpc-perf -- --help       # options (payload, transport, depth, rate, ...)
 //! cargo run --release -p ringrpc-perf -- compare      # ringrpc vs Volo vs raw echo, at 1/16/100 conns
 //! cargo run --release -p ringrpc-perf -- client-compare   # ringrpc's client vs Volo's, against a raw reply server
+//! cargo run --release -p ringrpc-perf -- grpc         # gRPC: ringrpc vs tonic under h2load, and a server stream
 //! cargo run --release -p ringrpc-perf -- --alloc-trace --duration 2   # where the server allocates
 //! ```
 //!
@@ -26,6 +27,7 @@ mod client_compare;
 mod client_load;
 mod compare;
 mod cpu;
+mod grpc;
 mod load;
 mod load_child;
 mod measure;
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Some(cli::Cmd::ClientCompare(a)) => done(client_compare::run(a)),
         Some(cli::Cmd::Mem(a)) => done(mem::run(a)),
         Some(cli::Cmd::Tls(a)) => done(tls::run(a)),
+        Some(cli::Cmd::Grpc(a)) => done(grpc::run(a)),
         Some(cli::Cmd::Serve(a)) => done(serve(a)),
         Some(cli::Cmd::RawServer(a)) => done(raw_server(a)),
         Some(cli::Cmd::ClientLoad(a)) => client_load::run(a),
@@ -199,6 +202,14 @@ fn run(a: cli::RunArgs) -> std::io::Result<()> {
 
 /// `serve`: ringrpc's echo server in its own process (for `compare`).
 fn serve(a: cli::ServeArgs) -> std::io::Result<()> {
+    if a.grpc {
+        let s = peers::grpc::start(a.addr, a.cores, a.first_core)?;
+        println!("listening on {}", s.local_addr());
+        if a.stats {
+            peers::serve_stats();
+        }
+        return s.run_until_signal().map(drop);
+    }
     let s = peers::ringrpc::start(
         a.addr,
         a.cores,

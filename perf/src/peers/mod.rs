@@ -1,7 +1,7 @@
 //! The servers the harness measures: ringrpc's echo server (embedded, or in
 //! a child process), the raw echo ceiling (verbatim, or patching calls into
-//! replies for real clients), and Volo's echo server (a child process built
-//! from `perf/volo-echo`).
+//! replies for real clients), Volo's echo server (a child process built
+//! from `perf/volo-echo`) and tonic's gRPC echo server (`perf/tonic-echo`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::cpu::CpuClock;
 
+pub mod grpc;
 pub mod raw;
 pub mod reply;
 pub mod ringrpc;
@@ -223,6 +224,38 @@ pub fn free_addr() -> std::io::Result<SocketAddr> {
 /// `cargo build --release -p ringrpc-volo-echo` (both binaries) when
 /// missing.
 pub fn volo_binary(explicit: Option<PathBuf>, which: VoloBin) -> std::io::Result<PathBuf> {
+    package_binary(
+        explicit,
+        VOLO_PACKAGE,
+        which.file_name(),
+        "--volo-bin PATH or --skip-volo",
+    )
+}
+
+/// The package of tonic's gRPC echo server (`perf/tonic-echo`).
+pub const TONIC_PACKAGE: &str = "ringrpc-tonic-echo";
+
+/// Finds tonic's gRPC echo server as [`volo_binary`] finds Volo's:
+/// `explicit`, or next to this executable, built there when missing.
+pub fn tonic_binary(explicit: Option<PathBuf>) -> std::io::Result<PathBuf> {
+    package_binary(
+        explicit,
+        TONIC_PACKAGE,
+        TONIC_PACKAGE,
+        "--tonic-bin PATH or --skip-tonic",
+    )
+}
+
+/// A peer's binary `file` from workspace package `package`: `explicit` when
+/// given; else next to this executable (same target directory and
+/// profile), built there with `cargo build --release -p PACKAGE` when
+/// missing. `instead`: what to pass when the build fails.
+fn package_binary(
+    explicit: Option<PathBuf>,
+    package: &str,
+    file: &str,
+    instead: &str,
+) -> std::io::Result<PathBuf> {
     if let Some(p) = explicit {
         return Ok(p);
     }
@@ -230,7 +263,7 @@ pub fn volo_binary(explicit: Option<PathBuf>, which: VoloBin) -> std::io::Result
     let dir = exe
         .parent()
         .ok_or_else(|| std::io::Error::other("this executable has no directory"))?;
-    let bin = dir.join(which.file_name());
+    let bin = dir.join(file);
     if bin.exists() {
         return Ok(bin);
     }
@@ -239,16 +272,16 @@ pub fn volo_binary(explicit: Option<PathBuf>, which: VoloBin) -> std::io::Result
         .parent()
         .ok_or_else(|| std::io::Error::other("no target directory above this executable"))?;
     eprintln!(
-        "building Volo's peers (cargo build --release -p {VOLO_PACKAGE}); this takes a few minutes the first time"
+        "building a peer (cargo build --release -p {package}); this takes a few minutes the first time"
     );
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "-p", VOLO_PACKAGE])
+        .args(["build", "--release", "-p", package])
         .env("CARGO_TARGET_DIR", target)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()?;
     if !status.success() || !bin.exists() {
         return Err(std::io::Error::other(format!(
-            "building {VOLO_PACKAGE} failed ({status}); pass --volo-bin PATH or --skip-volo"
+            "building {package} failed ({status}); pass {instead}"
         )));
     }
     Ok(bin)

@@ -1,0 +1,495 @@
+//! `grpc`: ringrpc's gRPC server against tonic's, both serving
+//! `perf/echo.proto` from a child process pinned to the same server core,
+//! in alternating rounds (the order rotates every round, as in `compare`).
+//!
+//! - **Unary**: h2load ([`h2load`]), a neutral C client pinned to the load
+//!   core, posts 1 KiB echoes over N connections; QPS, latency percentiles
+//!   from its per-request log, server CPU per request, h2load's own CPU.
+//! - **Streaming**: one server-streaming call of fixed-size messages read
+//!   by the harness's client ([`client`]) on the load core: messages per
+//!   second and server CPU per message.
+//!
+//! Before every run the server is checked with a real unary call and a
+//! short stream, each to its `grpc-status: 0` ([`client::check`]), since
+//! h2load counts any HTTP 200 as a success. Medians over rounds are
+//! reported, with the ratios ringrpc/tonic; the runs, medians and latency
+//! plots go to `results/<stamp>-grpc/`.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::process::Command;
+
+use crate::cli::GrpcArgs;
+use crate::compare::median;
+use crate::load::new_histogram;
+use crate::measure::{Latency, thousands};
+use crate::peers::{self, ChildServer};
+use crate::plot;
+use crate::report::{self, us};
+
+pub mod client;
+pub mod h2load;
+pub mod wire;
+
+/// One unary run.
+#[derive(Debug, Clone, serde::Serialize)]
+struct UnaryRun {
+    target: String,
+    round: usize,
+    connections: usize,
+    streams: usize,
+    qps: f64,
+    latency_us: Latency,
+    server_cpu_us_per_req: Option<f64>,
+    server_cpu_busy: Option<f64>,
+    server_allocs_per_req: Option<f64>,
+    load_cpu_busy: Option<f64>,
+    /// Requests h2load did not see answered with 2xx.
+    errors: u64,
+    /// Lines of h2load's log without a 2xx status.
+    log_non_2xx: u64,
+    summary: h2load::Summary,
+    #[serde(skip)]
+    hist: hdrhistogram::Histogram<u64>,
+}
+
+/// One streaming run.
+#[derive(Debug, Clone, serde::Serialize)]
+struct StreamRun {
+    target: String,
+    round: usize,
+    size: usize,
+    #[serde(flatten)]
+    run: client::StreamRun,
+}
+
+/// The medians of one server's unary runs at one connection count.
+#[derive(Debug, Clone, serde::Serialize)]
+struct UnarySummary {
+    target: String,
+    connections: usize,
+    qps: f64,
+    p50_us: f64,
+    p99_us: f64,
+    p999_us: f64,
+    server_cpu_us_per_req: Option<f64>,
+    server_allocs_per_req: Option<f64>,
+    load_cpu_busy: Option<f64>,
+    errors: u64,
+}
+
+/// The medians of one server's streaming runs.
+#[derive(Debug, Clone, serde::Serialize)]
+struct StreamSummary {
+    target: String,
+    msgs_per_s: f64,
+    mib_per_s: f64,
+    server_cpu_us_per_msg: Option<f64>,
+    server_allocs_per_msg: Option<f64>,
+    server_cpu_busy: Option<f64>,
+    client_cpu_busy: f64,
+}
+
+/// The median of `f` over runs, `None` when any run lacks it.
+fn median_of<T>(runs: &[&T], f: impl Fn(&T) -> Option<f64>) -> Option<f64> {
+    let v: Option<Vec<f64>> = runs.iter().map(|r| f(r)).collect();
+    v.filter(|v| !v.is_empty()).map(median)
+}
+
+/// The servers of the comparison, each started and checked.
+fn start_servers(a: &GrpcArgs) -> std::io::Result<Vec<ChildServer>> {
+    let core = a.server_core.to_string();
+    let mut servers = Vec::new();
+    if !a.skip_ringrpc {
+        let addr = peers::free_addr()?;
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.args(["serve", "--grpc", "--addr", &addr.to_string()])
+            .args(["--cores", "1", "--first-core", &core]);
+        servers.push(ChildServer::spawn_with_stats("ringrpc", cmd, addr)?);
+    }
+    if !a.skip_tonic {
+        let bin = peers::tonic_binary(a.tonic_bin.clone())?;
+        let addr = peers::free_addr()?;
+        let mut cmd = Command::new(&bin);
+        cmd.args(["--addr", &addr.to_string(), "--first-core", &core]);
+        servers.push(ChildServer::spawn("tonic", cmd, addr)?);
+    }
+    if servers.is_empty() {
+        return Err(std::io::Error::other(
+            "--skip-ringrpc and --skip-tonic leave nothing to measure",
+        ));
+    }
+    for s in &servers {
+        check(s, a.payload)?;
+    }
+    Ok(servers)
+}
+
+/// The echo check, with the server's name on a failure.
+fn check(s: &ChildServer, payload: usize) -> std::io::Result<()> {
+    client::check(s.addr, payload).map_err(|e| {
+        std::io::Error::other(format!(
+            "{} ({}) does not echo over gRPC: {e}",
+            s.name, s.addr
+        ))
+    })
+}
+
+/// Runs the comparison.
+pub fn run(a: GrpcArgs) -> std::io::Result<()> {
+    let host = report::Host::probe();
+    let version = if a.skip_unary {
+        String::new()
+    } else {
+        h2load::probe(&a.h2load)?
+    };
+    let servers = start_servers(&a)?;
+    let names: Vec<String> = servers.iter().map(|s| s.name.clone()).collect();
+    let started = report::utc_stamp(std::time::SystemTime::now());
+    let load_cpu = crate::load_child::cpu_id(a.load_core);
+    let rounds = a.runs.rounds.max(1);
+    let timing = crate::cli::timing(a.runs.warmup, a.runs.duration);
+    println!(
+        "ringrpc-perf grpc ({started} UTC): unary {} B echo over {:?} connections × {} streams (h2load{}), stream of {} B messages; server core {}, load core {}",
+        a.payload,
+        a.connections,
+        a.streams,
+        if version.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", version.trim_start_matches("h2load "))
+        },
+        a.stream_size,
+        a.server_core,
+        a.load_core,
+    );
+    println!(
+        "  servers: {}; {rounds} round(s) of {} s (+{} s warm-up) each; {} CPUs, load average {:.2}{}",
+        servers
+            .iter()
+            .map(|s| format!("{} (pid {})", s.name, s.pid()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        a.runs.duration,
+        a.runs.warmup,
+        host.cpus,
+        host.loadavg_1m,
+        if host.loadavg_1m > 1.0 {
+            " (busy machine: expect noise)"
+        } else {
+            ""
+        }
+    );
+
+    let work = std::env::temp_dir().join(format!("ringrpc-perf-grpc-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let body_file = work.join("echo.bin");
+    std::fs::write(&body_file, wire::echo_request(&vec![b'x'; a.payload]))?;
+    let out = measure_all(&a, &servers, &body_file, &work, load_cpu, timing);
+    let _ = std::fs::remove_dir_all(&work);
+    let (unary, streams) = out?;
+    drop(servers);
+
+    let dir = report::results_dir(&a.results, &a.label)?;
+    let mut text = String::new();
+    let mut unary_summaries = Vec::new();
+    if !a.skip_unary {
+        let _ = writeln!(
+            text,
+            "\nunary {} echo (h2load, -m {}):\n{:>5}  {:<8} {:>11} {:>9} {:>9} {:>9} {:>12} {:>11} {:>9} {:>7}",
+            report::size(a.payload),
+            a.streams,
+            "conns",
+            "server",
+            "QPS",
+            "p50",
+            "p99",
+            "p99.9",
+            "srv CPU/req",
+            "allocs/req",
+            "load CPU",
+            "errors"
+        );
+        for &conns in &a.connections {
+            let mut series = Vec::new();
+            for name in &names {
+                let rs: Vec<&UnaryRun> = unary
+                    .iter()
+                    .filter(|r| &r.target == name && r.connections == conns)
+                    .collect();
+                let s = UnarySummary {
+                    target: name.clone(),
+                    connections: conns,
+                    qps: median_of(&rs, |r| Some(r.qps)).unwrap_or(0.0),
+                    p50_us: median_of(&rs, |r| Some(r.latency_us.p50)).unwrap_or(0.0),
+                    p99_us: median_of(&rs, |r| Some(r.latency_us.p99)).unwrap_or(0.0),
+                    p999_us: median_of(&rs, |r| Some(r.latency_us.p999)).unwrap_or(0.0),
+                    server_cpu_us_per_req: median_of(&rs, |r| r.server_cpu_us_per_req),
+                    server_allocs_per_req: median_of(&rs, |r| r.server_allocs_per_req),
+                    load_cpu_busy: median_of(&rs, |r| r.load_cpu_busy),
+                    errors: rs.iter().map(|r| r.errors).sum(),
+                };
+                let _ = writeln!(
+                    text,
+                    "{:>5}  {:<8} {:>11} {:>9} {:>9} {:>9} {:>12} {:>11} {:>9} {:>7}",
+                    conns,
+                    name,
+                    thousands(s.qps),
+                    us(s.p50_us),
+                    us(s.p99_us),
+                    us(s.p999_us),
+                    s.server_cpu_us_per_req
+                        .map(us)
+                        .unwrap_or_else(|| "n/a".into()),
+                    s.server_allocs_per_req
+                        .map(|v| format!("{v:.2}"))
+                        .unwrap_or_else(|| "n/a".into()),
+                    s.load_cpu_busy
+                        .map(|b| format!("{:.0}%", b * 100.0))
+                        .unwrap_or_else(|| "n/a".into()),
+                    s.errors
+                );
+                let mut merged = new_histogram();
+                for r in &rs {
+                    let _ = merged.add(&r.hist);
+                }
+                series.push((format!("{name} ({} req/s)", thousands(s.qps)), merged));
+                unary_summaries.push(s);
+            }
+            let get = |n: &str| {
+                unary_summaries
+                    .iter()
+                    .find(|s| s.target == n && s.connections == conns)
+            };
+            if let (Some(r), Some(t)) = (get("ringrpc"), get("tonic")) {
+                let _ = writeln!(
+                    text,
+                    "{:>15} ringrpc/tonic QPS {:.2}×, p99 {:.2}×, CPU/req {}",
+                    "",
+                    r.qps / t.qps.max(1e-9),
+                    r.p99_us / t.p99_us.max(1e-9),
+                    match (r.server_cpu_us_per_req, t.server_cpu_us_per_req) {
+                        (Some(x), Some(y)) => format!("{:.2}×", x / y.max(1e-9)),
+                        _ => "n/a".into(),
+                    }
+                );
+            }
+            let series: Vec<plot::Series<'_>> = series
+                .iter()
+                .map(|(name, hist)| plot::Series {
+                    name: name.clone(),
+                    hist,
+                })
+                .collect();
+            std::fs::write(
+                dir.join(format!("latency-c{conns}.svg")),
+                plot::percentile_svg(
+                    &format!(
+                        "gRPC unary echo of {} B, {conns} connections (h2load)",
+                        a.payload
+                    ),
+                    &series,
+                ),
+            )?;
+        }
+    }
+    let mut stream_summaries = Vec::new();
+    if !a.skip_stream {
+        let _ = writeln!(
+            text,
+            "\none server-streaming call of {} messages:\n       {:<8} {:>12} {:>10} {:>12} {:>11} {:>9} {:>10}",
+            report::size(a.stream_size),
+            "server",
+            "msgs/s",
+            "MiB/s",
+            "srv CPU/msg",
+            "allocs/msg",
+            "srv CPU",
+            "client CPU"
+        );
+        for name in &names {
+            let rs: Vec<&client::StreamRun> = streams
+                .iter()
+                .filter(|r| &r.target == name)
+                .map(|r| &r.run)
+                .collect();
+            let s = StreamSummary {
+                target: name.clone(),
+                msgs_per_s: median_of(&rs, |r| Some(r.msgs_per_s)).unwrap_or(0.0),
+                mib_per_s: median_of(&rs, |r| Some(r.mib_per_s)).unwrap_or(0.0),
+                server_cpu_us_per_msg: median_of(&rs, |r| r.server_cpu_us_per_msg),
+                server_allocs_per_msg: median_of(&rs, |r| r.server_allocs_per_msg),
+                server_cpu_busy: median_of(&rs, |r| r.server_cpu_busy),
+                client_cpu_busy: median_of(&rs, |r| Some(r.client_cpu_busy)).unwrap_or(0.0),
+            };
+            let _ = writeln!(
+                text,
+                "       {:<8} {:>12} {:>10.1} {:>12} {:>11} {:>9} {:>9.0}%",
+                name,
+                thousands(s.msgs_per_s),
+                s.mib_per_s,
+                s.server_cpu_us_per_msg
+                    .map(|v| format!("{:.3} µs", v))
+                    .unwrap_or_else(|| "n/a".into()),
+                s.server_allocs_per_msg
+                    .map(|v| format!("{v:.2}"))
+                    .unwrap_or_else(|| "n/a".into()),
+                s.server_cpu_busy
+                    .map(|b| format!("{:.0}%", b * 100.0))
+                    .unwrap_or_else(|| "n/a".into()),
+                s.client_cpu_busy * 100.0,
+            );
+            stream_summaries.push(s);
+        }
+        let get = |n: &str| stream_summaries.iter().find(|s| s.target == n);
+        if let (Some(r), Some(t)) = (get("ringrpc"), get("tonic")) {
+            let _ = writeln!(
+                text,
+                "       ringrpc/tonic msgs/s {:.2}×, CPU/msg {}",
+                r.msgs_per_s / t.msgs_per_s.max(1e-9),
+                match (r.server_cpu_us_per_msg, t.server_cpu_us_per_msg) {
+                    (Some(x), Some(y)) => format!("{:.2}×", x / y.max(1e-9)),
+                    _ => "n/a".into(),
+                }
+            );
+        }
+    }
+    print!("{text}");
+    report::write_json(
+        &dir.join("grpc.json"),
+        &serde_json::json!({
+            "tool": "ringrpc-perf grpc",
+            "started_utc": started,
+            "host": host,
+            "h2load": version,
+            "payload": a.payload,
+            "connections": a.connections,
+            "streams_per_connection": a.streams,
+            "stream_size": a.stream_size,
+            "server_core": a.server_core,
+            "load_core": a.load_core,
+            "rounds": rounds,
+            "duration_s": a.runs.duration,
+            "warmup_s": a.runs.warmup,
+            "unary": unary_summaries,
+            "stream": stream_summaries,
+            "unary_runs": unary,
+            "stream_runs": streams,
+        }),
+    )?;
+    println!(
+        "\nwrote {}/{{grpc.json{}}}",
+        dir.display(),
+        if a.skip_unary { "" } else { ", latency-c*.svg" }
+    );
+    let failed: u64 = unary.iter().map(|r| r.errors).sum();
+    if failed > 0 {
+        eprintln!("ringrpc-perf grpc: {failed} requests were not answered with 2xx");
+    }
+    Ok(())
+}
+
+/// Every run, in rotating order: unary at each connection count, then
+/// streaming; each after a fresh echo check of its server.
+fn measure_all(
+    a: &GrpcArgs,
+    servers: &[ChildServer],
+    body_file: &std::path::Path,
+    work: &std::path::Path,
+    load_cpu: usize,
+    timing: crate::measure::Timing,
+) -> std::io::Result<(Vec<UnaryRun>, Vec<StreamRun>)> {
+    let rounds = a.runs.rounds.max(1);
+    let mut unary = Vec::new();
+    if !a.skip_unary {
+        for &conns in &a.connections {
+            for round in 0..rounds {
+                for k in 0..servers.len() {
+                    let s = &servers[(k + round) % servers.len()];
+                    check(s, a.payload)?;
+                    let spec = h2load::H2LoadSpec {
+                        bin: a.h2load.clone(),
+                        uri: uri(s.addr, client::ECHO),
+                        body_file: body_file.to_path_buf(),
+                        log_file: work.join("requests.tsv"),
+                        connections: conns.max(1),
+                        streams: a.streams.max(1),
+                        warmup: timing.warmup,
+                        duration: timing.duration,
+                        cpu: load_cpu,
+                    };
+                    let r = h2load::run(&spec, s)?;
+                    // h2load's own counts (its log may end with a request
+                    // cut off by the end of the window, with no status).
+                    let errors = r.summary.failed
+                        + r.summary.errored
+                        + r.summary.timeout
+                        + r.summary.status_other;
+                    let run = UnaryRun {
+                        target: s.name.clone(),
+                        round: round + 1,
+                        connections: conns,
+                        streams: a.streams,
+                        qps: r.summary.req_per_s,
+                        latency_us: Latency::of(&r.hist),
+                        server_cpu_us_per_req: r.server_cpu_us_per_req,
+                        server_cpu_busy: r.server_cpu_busy,
+                        server_allocs_per_req: r.server_allocs_per_req,
+                        load_cpu_busy: r.load_cpu_busy,
+                        errors,
+                        log_non_2xx: r.log_non_2xx,
+                        summary: r.summary,
+                        hist: r.hist,
+                    };
+                    eprintln!(
+                        "  {:<18} {:>10} req/s  p50 {:>9}  p99 {:>9}  srv CPU/req {:>9}  h2load CPU {:>4}  errors {}",
+                        format!("{} c{conns} r{}", s.name, round + 1),
+                        thousands(run.qps),
+                        us(run.latency_us.p50),
+                        us(run.latency_us.p99),
+                        run.server_cpu_us_per_req
+                            .map(us)
+                            .unwrap_or_else(|| "n/a".into()),
+                        run.load_cpu_busy
+                            .map(|b| format!("{:.0}%", b * 100.0))
+                            .unwrap_or_else(|| "n/a".into()),
+                        run.errors
+                    );
+                    unary.push(run);
+                }
+            }
+        }
+    }
+    let mut streams = Vec::new();
+    if !a.skip_stream {
+        for round in 0..rounds {
+            for k in 0..servers.len() {
+                let s = &servers[(k + round) % servers.len()];
+                check(s, a.stream_size)?;
+                let run = client::stream(s.addr, Some(s), a.stream_size, timing, load_cpu)?;
+                eprintln!(
+                    "  {:<18} {:>10} msgs/s  {:>8.1} MiB/s  srv CPU/msg {:>9}  client CPU {:.0}%",
+                    format!("{} stream r{}", s.name, round + 1),
+                    thousands(run.msgs_per_s),
+                    run.mib_per_s,
+                    run.server_cpu_us_per_msg
+                        .map(|v| format!("{v:.3} µs"))
+                        .unwrap_or_else(|| "n/a".into()),
+                    run.client_cpu_busy * 100.0
+                );
+                streams.push(StreamRun {
+                    target: s.name.clone(),
+                    round: round + 1,
+                    size: a.stream_size,
+                    run,
+                });
+            }
+        }
+    }
+    Ok((unary, streams))
+}
+
+/// `http://ADDR/PATH` (h2load speaks cleartext HTTP/2 to an `http` URI).
+fn uri(addr: SocketAddr, path: &str) -> String {
+    format!("http://{addr}{path}")
+}
