@@ -366,10 +366,12 @@ impl Channel {
         let mut b = h2::client::Builder::new();
         b.initial_window_size(cfg.initial_stream_window)
             .initial_connection_window_size(cfg.initial_connection_window);
-        let (send, conn) = monoio::time::timeout(cfg.connect_timeout, b.handshake::<_, Bytes>(tcp))
-            .await
-            .map_err(|_| unavailable(&"HTTP/2 handshake timed out"))?
-            .map_err(|e| unavailable(&e))?;
+        let (send, mut conn) =
+            monoio::time::timeout(cfg.connect_timeout, b.handshake::<_, Bytes>(tcp))
+                .await
+                .map_err(|_| unavailable(&"HTTP/2 handshake timed out"))?
+                .map_err(|e| unavailable(&e))?;
+        let mut ping = conn.ping_pong();
         let broken = Rc::new(Cell::new(false));
         let flag = broken.clone();
         // The connection's driver: a task on this core, as long as it lives.
@@ -379,6 +381,16 @@ impl Channel {
             }
             flag.set(true);
         });
+        // The server's SETTINGS come first on its side of the connection: a
+        // PING answered means they were read, so a burst of calls respects
+        // its stream limit (h2 queues the calls past it) rather than being
+        // refused (`REFUSED_STREAM`) for going over a limit not yet known.
+        if let Some(p) = ping.as_mut() {
+            monoio::time::timeout(cfg.connect_timeout, p.ping(h2::Ping::opaque()))
+                .await
+                .map_err(|_| unavailable(&"no answer to the first PING"))?
+                .map_err(|e| unavailable(&e))?;
+        }
         Ok(Rc::new(Conn {
             send: RefCell::new(send),
             broken,

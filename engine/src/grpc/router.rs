@@ -295,6 +295,10 @@ where
         let f = self.0.clone();
         let max = cfg.max_recv_message;
         Box::pin(async move {
+            // The response headers go out now: callers (tonic's among them)
+            // wait for them before sending, while a handler may wait for a
+            // request before answering.
+            c.reply.borrow_mut().send_headers()?;
             let s = incoming::<Req>(c.body, c.recv_enc, max);
             let req = Request::from_parts(c.metadata, s, c.deadline, Some(c.peer));
             f(req, ResponseSink::new(c.reply.clone())).await?;

@@ -231,6 +231,12 @@ impl Reply {
         Ok(self.stream.as_mut().expect("set above"))
     }
 
+    /// Sends the response headers now (a bidi call's, before its handler
+    /// runs).
+    pub(crate) fn send_headers(&mut self) -> Result<(), Status> {
+        self.start().map(drop)
+    }
+
     /// Answers a unary call: headers, its one message, the OK trailers.
     pub(crate) fn finish_unary(&mut self, md: Metadata, msg: Bytes) {
         self.metadata = md;
@@ -344,7 +350,10 @@ impl<T: Message> ResponseSink<T> {
     }
 
     /// Metadata for the response headers; it goes out with the first
-    /// message (changes after that are not sent).
+    /// message (changes after that are not sent). In a bidirectional call
+    /// the headers go out when the call starts (callers wait for them
+    /// before sending), so there it is not sent: use trailers
+    /// ([`set_trailers`](Self::set_trailers)).
     pub fn set_metadata(&mut self, md: Metadata) {
         self.reply.borrow_mut().metadata = md;
     }
