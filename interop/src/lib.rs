@@ -1,5 +1,5 @@
 //! Wire-compatibility tests of ringrpc against real peers; the tests live in
-//! `tests/`.
+//! `tests/` (the live gRPC ones against tonic in `tests/grpc_tonic_*.rs`).
 //!
 //! The peer is volo-thrift itself, driven without sockets: its codec is a
 //! stack of `ZeroCopyEncoder` / `ZeroCopyDecoder` layers
