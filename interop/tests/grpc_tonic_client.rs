@@ -268,10 +268,10 @@ fn streams_of_every_kind() {
 
 /// tonic's `streaming` (what generated bidi methods call) waits for the
 /// response headers before it returns the reply stream, and the usual way
-/// to use it sends requests only after that. ringrpc's server sends a
-/// streaming call's headers with its first message, as grpc-go does, so a
-/// handler that reads before it writes (Chat) and a caller that writes
-/// after the call returns wait on each other until the deadline.
+/// to use it sends requests only after that. ringrpc's server sends a bidi
+/// call's headers when the call starts (it sent them with the first
+/// message, as grpc-go does, and a handler that reads before it writes,
+/// like Chat, and such a caller waited on each other until the deadline).
 #[test]
 fn bidi_call_returns_before_any_message() {
     let server = start_server();

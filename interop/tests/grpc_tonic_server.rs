@@ -345,15 +345,11 @@ fn many_concurrent_calls_share_one_connection_past_the_stream_limit() {
 }
 
 /// 200 calls at once on a channel with no connection yet, to a server
-/// whose limit is 64 streams. They wait for the one connection, then all
-/// go out as soon as the handshake returns, which is before tonic's
-/// SETTINGS (SETTINGS_MAX_CONCURRENT_STREAMS = 64) have arrived: until
-/// then HTTP/2's limit is unbounded, so streams past the 64th are sent,
-/// and tonic (h2) resets them with REFUSED_STREAM. A refused stream was
-/// never processed (RFC 9113 section 8.7), so gRPC clients retry it
-/// transparently (grpc-go also waits for the server's SETTINGS before it
-/// uses a new connection); ringrpc's `Channel` ends the call with
-/// UNAVAILABLE "the stream was refused".
+/// whose limit is 64 streams. They wait for the one connection, which is
+/// used only once tonic's SETTINGS (SETTINGS_MAX_CONCURRENT_STREAMS = 64)
+/// were read (a PING answered after the handshake), so h2 queues the calls
+/// past the limit. Before that fix they went out at once and tonic (h2)
+/// refused every stream past the 64th with REFUSED_STREAM.
 #[test]
 fn a_burst_on_a_new_connection_waits_for_the_stream_limit() {
     let server = TonicServer::start(TonicSettings {
