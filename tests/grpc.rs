@@ -466,3 +466,68 @@ fn health_checking_answers_and_watches() {
         assert_eq!(next.status, ServingStatus::NotServing as i32);
     });
 }
+
+#[test]
+fn idempotent_calls_are_sent_again_after_unavailable() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let refused = Arc::new(AtomicUsize::new(0));
+    let count = refused.clone();
+    let down = ringrpc::engine::server::Server::builder()
+        .addr("127.0.0.1:0".parse().unwrap())
+        .cores(1)
+        .configure(|c| {
+            c.pin = false;
+            c.shutdown_timeout = Duration::from_millis(300);
+        })
+        .grpc_router(
+            ringrpc::engine::grpc::Router::new().unary(ECHO, move |_req: Request<Echo>| {
+                count.fetch_add(1, Ordering::SeqCst);
+                async {
+                    Err::<ringrpc::engine::grpc::Response<Echo>, _>(
+                        ringrpc::engine::grpc::Status::unavailable("down"),
+                    )
+                }
+            }),
+            Default::default(),
+        )
+        .start()
+        .unwrap();
+    let up = start_server();
+    let targets = |b: ringrpc::engine::grpc::ChannelBuilder| {
+        b.target(down.local_addr()).target(up.local_addr())
+    };
+    let retried = targets(Channel::builder())
+        .idempotent(ECHO)
+        .build()
+        .unwrap();
+    let plain = targets(Channel::builder()).build().unwrap();
+    run(async {
+        for i in 0..10 {
+            let r = retried
+                .unary::<_, Echo>(ECHO, Request::new(echo_msg(&i.to_string())))
+                .await
+                .unwrap();
+            assert_eq!(r.get_ref().text, i.to_string());
+        }
+        // Round robin sent about half of the first attempts to the server
+        // that is down; each was sent again to the other.
+        assert!(
+            refused.load(Ordering::SeqCst) >= 3,
+            "{}",
+            refused.load(Ordering::SeqCst)
+        );
+        // Not idempotent: its UNAVAILABLE reaches the caller.
+        let mut failed = 0;
+        for _ in 0..10 {
+            if let Err(e) = plain
+                .unary::<_, Echo>(ECHO, Request::new(echo_msg("x")))
+                .await
+            {
+                assert_eq!(e.code(), Code::Unavailable);
+                failed += 1;
+            }
+        }
+        assert!(failed >= 3, "{failed}");
+    });
+}

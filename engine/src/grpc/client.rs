@@ -16,13 +16,18 @@
 //!    be opened is retried on another instance
 //!    ([`ChannelBuilder::connect_retries`]), since nothing was sent;
 //! 4. **stream**: the request goes out as a stream on the connection; the
-//!    response's status comes from its trailers.
+//!    response's status comes from its trailers;
+//! 5. **retry** (unary calls): a stream the server never processed
+//!    (`REFUSED_STREAM`, or past its GOAWAY) is sent again; a method marked
+//!    [`idempotent`](ChannelBuilder::idempotent) also after `UNAVAILABLE`;
+//!    on another instance when there is one, at most
+//!    [`retries`](ChannelBuilder::retries) times, within the deadline.
 //!
 //! Dropping a call's future (or its [`Streaming`]/[`RequestSink`]) resets
 //! the stream with `CANCEL`, which cancels the call on the server.
 //!
-//! Not yet: the Thrift client's middleware layers, retry of failed
-//! attempts (only connect failures are retried), TLS.
+//! Not yet: the Thrift client's middleware layers, retries of streaming
+//! calls, a retry budget, TLS.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -61,6 +66,8 @@ pub struct ChannelBuilder {
     timeout: Option<Duration>,
     connect_timeout: Duration,
     connect_retries: usize,
+    retries: usize,
+    idempotent: Vec<String>,
     authority: Option<String>,
     max_recv_message: usize,
     max_send_message: usize,
@@ -78,6 +85,8 @@ impl Default for ChannelBuilder {
             timeout: None,
             connect_timeout: Duration::from_secs(1),
             connect_retries: 2,
+            retries: 2,
+            idempotent: Vec::new(),
             authority: None,
             max_recv_message: wire::DEFAULT_MAX_MESSAGE,
             max_send_message: wire::DEFAULT_MAX_MESSAGE,
@@ -125,6 +134,25 @@ impl ChannelBuilder {
     /// Other instances tried when a connection cannot be opened. Default 2.
     pub fn connect_retries(mut self, n: usize) -> Self {
         self.connect_retries = n;
+        self
+    }
+
+    /// Attempts a unary call may make after its first: a stream the server
+    /// never processed (refused, or past its GOAWAY) is always sent again;
+    /// a call to an [`idempotent`](Self::idempotent) method also after
+    /// `UNAVAILABLE` (the connection lost, the server unavailable). Each on
+    /// another instance when there is one, never past the deadline.
+    /// Default 2.
+    pub fn retries(mut self, n: usize) -> Self {
+        self.retries = n;
+        self
+    }
+
+    /// Marks a method (`/package.Service/Method`, or `*` for every one)
+    /// safe to send again after a failure that may have reached the server
+    /// (as Kitex's failure retry asks a method to be).
+    pub fn idempotent(mut self, path: impl Into<String>) -> Self {
+        self.idempotent.push(path.into());
         self
     }
 
@@ -405,18 +433,31 @@ impl Channel {
         md: &Metadata,
         deadline: Option<Instant>,
     ) -> Result<(ResponseFuture, SendStream<Bytes>), Status> {
-        let mut tried = Vec::new();
+        self.open_on(path, md, deadline, &mut Vec::new()).await
+    }
+
+    /// [`open`](Self::open), avoiding the instances in `tried` when others
+    /// are there, and adding the one it used.
+    async fn open_on(
+        &self,
+        path: &str,
+        md: &Metadata,
+        deadline: Option<Instant>,
+        tried: &mut Vec<SocketAddr>,
+    ) -> Result<(ResponseFuture, SendStream<Bytes>), Status> {
+        let first = tried.len();
         loop {
-            let addr = self.pick(&tried).await?;
+            let addr = self.pick(tried).await?;
             let conn = match self.connection(addr).await {
                 Ok(c) => c,
-                Err(e) if tried.len() < self.cfg().connect_retries => {
+                Err(e) if tried.len() - first < self.cfg().connect_retries => {
                     tracing::debug!(%addr, "gRPC connect failed, trying another instance: {e}");
                     tried.push(addr);
                     continue;
                 }
                 Err(e) => return Err(e),
             };
+            tried.push(addr);
             let head = self.head(addr, path, md, deadline)?;
             let send = conn.send.borrow().clone();
             let mut ready = send.ready().await.map_err(|e| {
@@ -487,7 +528,7 @@ impl Channel {
         }
     }
 
-    /// A unary call.
+    /// A unary call. Retried as [`ChannelBuilder::retries`] says.
     pub async fn unary<Req, Resp>(
         &self,
         path: &str,
@@ -500,23 +541,63 @@ impl Channel {
         let (md, msg, deadline) = req.into_parts();
         let deadline = self.deadline(deadline);
         let body = wire::encode(&msg, self.enc(), self.cfg().max_send_message)?;
+        let idempotent = self.cfg().idempotent.iter().any(|p| p == path || p == "*");
         within(deadline, async {
-            let (resp, mut stream) = self.open(path, &md, deadline).await?;
-            // One message: h2 sends it as the window allows.
-            stream.send_data(body, true).map_err(|e| h2_status(&e))?;
-            let (md, mut s) = self.response::<Resp>(resp).await?;
-            let msg = s
-                .message()
-                .await?
-                .ok_or_else(|| Status::internal("the response has no message"))?;
-            if s.message().await?.is_some() {
-                return Err(Status::internal(
-                    "a unary response with more than one message",
-                ));
+            let mut tried = Vec::new();
+            let mut attempt = 0;
+            loop {
+                let r = self
+                    .unary_attempt::<Resp>(path, &md, deadline, body.clone(), &mut tried)
+                    .await;
+                match r {
+                    Ok(r) => return Ok(r),
+                    Err((st, unprocessed))
+                        if attempt < self.cfg().retries
+                            && (unprocessed || (idempotent && st.code() == Code::Unavailable)) =>
+                    {
+                        tracing::debug!(path, attempt, "gRPC call sent again: {st}");
+                        attempt += 1;
+                    }
+                    Err((st, _)) => return Err(st),
+                }
             }
-            Ok(Response::from_parts(md, msg))
         })
         .await
+    }
+
+    /// One attempt of a unary call; on failure, whether the server surely
+    /// did not process it.
+    async fn unary_attempt<Resp: Message + Default>(
+        &self,
+        path: &str,
+        md: &Metadata,
+        deadline: Option<Instant>,
+        body: Bytes,
+        tried: &mut Vec<SocketAddr>,
+    ) -> Result<Response<Resp>, (Status, bool)> {
+        let (resp, mut stream) = self
+            .open_on(path, md, deadline, tried)
+            .await
+            .map_err(|st| (st, false))?;
+        // One message: h2 sends it as the window allows.
+        stream
+            .send_data(body, true)
+            .map_err(|e| (h2_status(&e), unprocessed(&e)))?;
+        let resp = resp.await.map_err(|e| (h2_status(&e), unprocessed(&e)))?;
+        let (md, mut s) =
+            response_stream::<Resp>(resp, self.cfg().max_recv_message).map_err(|st| (st, false))?;
+        let msg = s
+            .message()
+            .await
+            .map_err(|st| (st, false))?
+            .ok_or_else(|| (Status::internal("the response has no message"), false))?;
+        if s.message().await.map_err(|st| (st, false))?.is_some() {
+            return Err((
+                Status::internal("a unary response with more than one message"),
+                false,
+            ));
+        }
+        Ok(Response::from_parts(md, msg))
     }
 
     /// A server-streaming call: one request, a stream of responses.
@@ -636,6 +717,12 @@ pub(crate) fn response_stream<Resp: Message + Default>(
         Metadata::from_headers(&parts.headers),
         Streaming::new(body, max, enc, true),
     ))
+}
+
+/// Whether a stream's error means the server never processed it: refused
+/// (RFC 9113 §8.7), or past the last stream a GOAWAY said it would handle.
+fn unprocessed(e: &h2::Error) -> bool {
+    e.reason() == Some(h2::Reason::REFUSED_STREAM) || (e.is_go_away() && e.is_remote())
 }
 
 /// Runs `f` until `deadline`, when there is one.
