@@ -531,3 +531,27 @@ fn idempotent_calls_are_sent_again_after_unavailable() {
         assert!(failed >= 3, "{failed}");
     });
 }
+
+#[test]
+fn an_idle_connection_is_closed_after_its_calls() {
+    // The test server's idle timeout is 2 s.
+    let server = start_server();
+    let ch = channel(server.local_addr());
+    run(async {
+        let r = ch
+            .unary::<_, Echo>(ECHO, Request::new(echo_msg("x")))
+            .await
+            .unwrap();
+        assert_eq!(r.get_ref().text, "x");
+    });
+    assert_eq!(server.stats()[0].connections, 1);
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while server.stats()[0].connections > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        server.stats()[0].connections,
+        0,
+        "the idle connection stayed open"
+    );
+}

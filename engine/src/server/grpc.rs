@@ -132,6 +132,10 @@ pub(crate) async fn serve(
                     if reset && streams.peer_reset(limit) && !streams.calm.replace(true) {
                         // Wake the accept loop to send GOAWAY.
                         shared.cancel_read();
+                    } else if streams.open.get() == 0 && !shared.draining.get() {
+                        // The last open stream ended: wake the accept loop
+                        // so the idle timeout starts counting.
+                        shared.cancel_read();
                     }
                 });
             }
