@@ -14,8 +14,8 @@ mod tonic_peer;
 use std::time::{Duration, Instant};
 
 use grpc_common::{
-    CANCELLABLE, CHAT, DEADLINE, ECHO, Echo, FAIL, METADATA, SLOW, SUM, Sum, TICKS, Tick,
-    TickRequest, channel, echo_msg, run,
+    CANCELLABLE, DEADLINE, ECHO, Echo, FAIL, METADATA, SLOW, TICKS, Tick, TickRequest, channel,
+    check_stream_kinds, echo_msg, run,
 };
 use ringrpc::engine::grpc::{Channel, Code, Request};
 use ringrpc::engine::metainfo::Kind;
@@ -60,78 +60,7 @@ fn streams_of_every_kind() {
     let server = tonic_server();
     let ch = channel(server.addr);
     run(async {
-        // Server streaming, with trailing metadata.
-        let mut s = ch
-            .server_streaming::<_, Tick>(
-                TICKS,
-                Request::new(TickRequest {
-                    count: 50,
-                    size: 100,
-                }),
-            )
-            .await
-            .unwrap()
-            .into_inner();
-        let mut n = 0;
-        while let Some(t) = s.message().await.unwrap() {
-            assert_eq!(t.seq, n);
-            assert_eq!(t.payload.len(), 100);
-            n += 1;
-        }
-        assert_eq!(n, 50);
-        assert_eq!(s.trailers().and_then(|t| t.get("x-ticks")), Some("50"));
-
-        // A stream that fails midway: its messages, then the status.
-        let mut s = ch
-            .server_streaming::<_, Tick>(
-                TICKS,
-                Request::new(TickRequest {
-                    count: 3,
-                    size: u32::MAX,
-                }),
-            )
-            .await
-            .unwrap()
-            .into_inner();
-        let mut got = 0;
-        let e = loop {
-            match s.message().await {
-                Ok(Some(_)) => got += 1,
-                Ok(None) => panic!("the failing stream ended cleanly"),
-                Err(e) => break e,
-            }
-        };
-        assert_eq!((got, e.code()), (3, Code::InvalidArgument));
-        assert_eq!(e.message(), "size too large");
-
-        // Client streaming.
-        let mut call = ch
-            .client_streaming::<Tick, Sum>(SUM, Request::new(()))
-            .await
-            .unwrap();
-        for i in 0..20 {
-            call.send(Tick {
-                seq: i,
-                payload: vec![1; 10],
-            })
-            .await
-            .unwrap();
-        }
-        let r = call.finish().await.unwrap();
-        assert_eq!((r.get_ref().count, r.get_ref().total), (20, (0..20).sum()));
-
-        // Bidirectional, in lock step.
-        let (mut tx, mut rx) = ch
-            .bidi_streaming::<Echo, Echo>(CHAT, Request::new(()))
-            .await
-            .unwrap();
-        for i in 0..10 {
-            tx.send(echo_msg(&format!("m{i}"))).await.unwrap();
-            let m = rx.message().await.unwrap().expect("an answer");
-            assert_eq!(m.text, format!("re: m{i}"));
-        }
-        tx.finish();
-        assert!(rx.message().await.unwrap().is_none());
+        check_stream_kinds(&ch).await;
     });
 }
 

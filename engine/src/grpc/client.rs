@@ -248,6 +248,8 @@ impl Connecting {
 struct Conn {
     send: RefCell<SendRequest<Bytes>>,
     broken: Rc<Cell<bool>>,
+    /// The `:authority` its requests carry, made once per connection.
+    authority: http::uri::Authority,
 }
 
 thread_local! {
@@ -419,9 +421,15 @@ impl Channel {
                 .map_err(|_| unavailable(&"no answer to the first PING"))?
                 .map_err(|e| unavailable(&e))?;
         }
+        let authority = match &cfg.authority {
+            Some(a) => a.parse(),
+            None => addr.to_string().parse(),
+        }
+        .map_err(|e| Status::invalid_argument(format!("bad authority: {e}")))?;
         Ok(Rc::new(Conn {
             send: RefCell::new(send),
             broken,
+            authority,
         }))
     }
 
@@ -458,7 +466,7 @@ impl Channel {
                 Err(e) => return Err(e),
             };
             tried.push(addr);
-            let head = self.head(addr, path, md, deadline)?;
+            let head = self.head(&conn.authority, path, md, deadline)?;
             let send = conn.send.borrow().clone();
             let mut ready = send.ready().await.map_err(|e| {
                 conn.broken.set(true);
@@ -470,19 +478,15 @@ impl Channel {
 
     fn head(
         &self,
-        addr: SocketAddr,
+        authority: &http::uri::Authority,
         path: &str,
         md: &Metadata,
         deadline: Option<Instant>,
     ) -> Result<http::Request<()>, Status> {
         let cfg = self.cfg();
-        let authority = match &cfg.authority {
-            Some(a) => a.clone(),
-            None => addr.to_string(),
-        };
         let uri = http::Uri::builder()
             .scheme("http")
-            .authority(authority)
+            .authority(authority.clone())
             .path_and_query(path)
             .build()
             .map_err(|e| Status::internal(format!("bad path {path:?}: {e}")))?;
@@ -584,19 +588,9 @@ impl Channel {
             .send_data(body, true)
             .map_err(|e| (h2_status(&e), unprocessed(&e)))?;
         let resp = resp.await.map_err(|e| (h2_status(&e), unprocessed(&e)))?;
-        let (md, mut s) =
+        let (md, s) =
             response_stream::<Resp>(resp, self.cfg().max_recv_message).map_err(|st| (st, false))?;
-        let msg = s
-            .message()
-            .await
-            .map_err(|st| (st, false))?
-            .ok_or_else(|| (Status::internal("the response has no message"), false))?;
-        if s.message().await.map_err(|st| (st, false))?.is_some() {
-            return Err((
-                Status::internal("a unary response with more than one message"),
-                false,
-            ));
-        }
+        let msg = only_message(s).await.map_err(|st| (st, false))?;
         Ok(Response::from_parts(md, msg))
     }
 
@@ -725,6 +719,21 @@ fn unprocessed(e: &h2::Error) -> bool {
     e.reason() == Some(h2::Reason::REFUSED_STREAM) || (e.is_go_away() && e.is_remote())
 }
 
+/// The one message of a unary (or client-streaming) response, read to the
+/// end of the stream so its status is known.
+async fn only_message<Resp: Message + Default>(mut s: Streaming<Resp>) -> Result<Resp, Status> {
+    let msg = s
+        .message()
+        .await?
+        .ok_or_else(|| Status::internal("the response has no message"))?;
+    if s.message().await?.is_some() {
+        return Err(Status::internal(
+            "a unary response with more than one message",
+        ));
+    }
+    Ok(msg)
+}
+
 /// Runs `f` until `deadline`, when there is one.
 async fn within<T>(
     deadline: Option<Instant>,
@@ -810,17 +819,8 @@ impl<Req: Message, Resp: Message + Default> ClientStreamingCall<Req, Resp> {
         } = self;
         drop(sink);
         within(deadline, async move {
-            let (md, mut s) = channel.response::<Resp>(resp).await?;
-            let msg = s
-                .message()
-                .await?
-                .ok_or_else(|| Status::internal("the response has no message"))?;
-            if s.message().await?.is_some() {
-                return Err(Status::internal(
-                    "a unary response with more than one message",
-                ));
-            }
-            Ok(Response::from_parts(md, msg))
+            let (md, s) = channel.response::<Resp>(resp).await?;
+            Ok(Response::from_parts(md, only_message(s).await?))
         })
         .await
     }

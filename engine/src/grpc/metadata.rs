@@ -68,14 +68,6 @@ impl Metadata {
         Metadata { map }
     }
 
-    /// Takes the metadata out of `h` (protocol headers stay there).
-    pub(crate) fn take_from(h: &mut HeaderMap) -> Metadata {
-        if h.keys().all(|k| reserved(k.as_str())) {
-            return Metadata::new();
-        }
-        Metadata::from_headers(h)
-    }
-
     /// Adds every entry to `h`.
     pub(crate) fn write_into(&self, h: &mut HeaderMap) {
         for (k, v) in &self.map {
@@ -220,36 +212,21 @@ impl fmt::Debug for Metadata {
     }
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// base64 as gRPC's `-bin` values use it: written without padding, read
+/// with or without (gRPC's PROTOCOL-HTTP2.md says either may arrive).
+const BIN: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
 
 fn base64_encode(b: &[u8]) -> String {
-    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
-    for c in b.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..=c.len() {
-            out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
+    base64::Engine::encode(&BIN, b)
 }
 
-/// Decodes base64 with or without padding (gRPC peers send either).
 fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
-    let s = s.strip_suffix(b"==").or(s.strip_suffix(b"=")).unwrap_or(s);
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for &c in s {
-        let v = B64.iter().position(|&x| x == c)? as u32;
-        acc = acc << 6 | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
+    base64::Engine::decode(&BIN, s).ok()
 }
 
 #[cfg(test)]

@@ -127,15 +127,21 @@ impl Deframer {
 
     /// Adds a DATA chunk.
     pub(crate) fn push(&mut self, chunk: Bytes) {
-        if self.single.is_empty() && self.buf.is_empty() {
+        if self.is_empty() {
             self.single = chunk;
         } else {
-            if !self.single.is_empty() {
-                let s = std::mem::take(&mut self.single);
-                self.buf.extend_from_slice(&s);
-            }
+            self.spill(0);
             self.buf.extend_from_slice(&chunk);
         }
+    }
+
+    /// Moves an uncopied chunk into the gathering buffer (a message spans
+    /// chunks), making room for a message of `whole` bytes with its prefix.
+    fn spill(&mut self, whole: usize) {
+        let s = std::mem::take(&mut self.single);
+        self.buf
+            .reserve(whole.saturating_sub(self.buf.len()).max(s.len()));
+        self.buf.extend_from_slice(&s);
     }
 
     /// Whether bytes of an unfinished message are held.
@@ -153,10 +159,7 @@ impl Deframer {
             &self.single[..]
         };
         if head.len() < PREFIX_LEN {
-            if !self.single.is_empty() {
-                let s = std::mem::take(&mut self.single);
-                self.buf.extend_from_slice(&s);
-            }
+            self.spill(0);
             return Ok(None);
         }
         let flag = head[0];
@@ -173,13 +176,7 @@ impl Deframer {
             )));
         }
         if head.len() < PREFIX_LEN + len {
-            if !self.single.is_empty() {
-                let s = std::mem::take(&mut self.single);
-                self.buf.reserve(PREFIX_LEN + len);
-                self.buf.extend_from_slice(&s);
-            } else {
-                self.buf.reserve(PREFIX_LEN + len - self.buf.len());
-            }
+            self.spill(PREFIX_LEN + len);
             return Ok(None);
         }
         let body = if self.single.is_empty() {

@@ -83,7 +83,7 @@ pub(crate) async fn serve(
         .max_header_list_size(g.max_header_list_size)
         // Resets this side sends (a stream it refused or cancelled) kept
         // to tell late frames apart: h2's default.
-        .max_concurrent_reset_streams(h2_local_resets());
+        .max_concurrent_reset_streams(H2_LOCAL_RESETS);
     // The preface and SETTINGS within the read timeout: the sweeper
     // interrupts a handshake that stalls, as it does a read.
     shared
@@ -183,9 +183,7 @@ pub(crate) async fn serve(
 }
 
 /// Streams this side reset that h2 remembers: h2's own default (10).
-fn h2_local_resets() -> usize {
-    10
-}
+const H2_LOCAL_RESETS: usize = 10;
 
 /// One call: checks the request, runs the method, answers. True when the
 /// peer reset the stream before the call finished.
@@ -196,7 +194,7 @@ async fn run_call(
     grpc: &GrpcServer,
 ) -> bool {
     let received = Instant::now();
-    let (mut parts, body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let g = &grpc.config;
     if parts.method != http::Method::POST {
         return plain_http(&mut respond, http::StatusCode::METHOD_NOT_ALLOWED);
@@ -242,7 +240,7 @@ async fn run_call(
         g.max_send_message,
     )));
     let call = Call {
-        metadata: Metadata::take_from(&mut parts.headers),
+        metadata: Metadata::from_headers(&parts.headers),
         deadline,
         peer,
         body,
