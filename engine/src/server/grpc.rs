@@ -126,6 +126,7 @@ pub(crate) async fn serve(
                 streams.open.set(streams.open.get() + 1);
                 let (grpc, streams) = (grpc.clone(), streams.clone());
                 let (shared, limit) = (shared.clone(), g.max_peer_resets_per_sec);
+                let idle = cfg.idle_timeout;
                 monoio::spawn(async move {
                     let reset = run_call(req, respond, peer, &grpc).await;
                     streams.open.set(streams.open.get() - 1);
@@ -133,9 +134,10 @@ pub(crate) async fn serve(
                         // Wake the accept loop to send GOAWAY.
                         shared.cancel_read();
                     } else if streams.open.get() == 0 && !shared.draining.get() {
-                        // The last open stream ended: wake the accept loop
-                        // so the idle timeout starts counting.
-                        shared.cancel_read();
+                        // The last open stream ended: the idle timeout
+                        // starts counting (the sweeper enforces it; no wake
+                        // of the accept loop, no allocation per call).
+                        shared.deadline.set(Some(Instant::now() + idle));
                     }
                 });
             }
