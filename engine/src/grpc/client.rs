@@ -1,33 +1,39 @@
 //! The gRPC client: a [`Channel`] to a service, one HTTP/2 connection per
 //! address per core, every call a stream on it.
 //!
-//! A call on a channel:
+//! A call on a channel goes through the steps of the Thrift client's
+//! chain, in its order:
 //! 1. **timeout**: the call's ([`Request::set_timeout`]) or the channel's
 //!    ([`ChannelBuilder::timeout`]) bounds a unary or client-streaming call
 //!    here, and is sent as `grpc-timeout` so the server bounds it too
 //!    (streams the caller reads are bounded by the server);
-//! 2. **resolve**: the instances come from the channel's fixed targets or
+//! 2. **middleware**: the channel's layers ([`ChannelBuilder::layer`], see
+//!    [`middleware`](super::middleware)), around
+//! 3. **resolve**: the instances come from the channel's fixed targets or
 //!    from a shared resolver cache ([`ChannelBuilder::resolver`]), read
 //!    through this core's view (one atomic load when nothing changed), and
 //!    this core's balancer picks one ([`ChannelBuilder::balancer`]);
-//! 3. **connect**: this core's HTTP/2 connection to the address, opened on
+//! 4. **connect**: this core's HTTP/2 connection to the address, opened on
 //!    first use (calls that arrive meanwhile wait for it, so a burst opens
 //!    one connection) and dropped when it breaks; a connection that cannot
 //!    be opened is retried on another instance
 //!    ([`ChannelBuilder::connect_retries`]), since nothing was sent;
-//! 4. **stream**: the request goes out as a stream on the connection; the
+//! 5. **stream**: the request goes out as a stream on the connection; the
 //!    response's status comes from its trailers;
-//! 5. **retry** (unary calls): a stream the server never processed
+//! 6. **retry** (unary and server-streaming calls, until the response
+//!    headers arrive): a stream the server never processed
 //!    (`REFUSED_STREAM`, or past its GOAWAY) is sent again; a method marked
 //!    [`idempotent`](ChannelBuilder::idempotent) also after `UNAVAILABLE`;
 //!    on another instance when there is one, at most
-//!    [`retries`](ChannelBuilder::retries) times, within the deadline.
+//!    [`retries`](ChannelBuilder::retries) times, within the deadline and
+//!    this core's retry budget ([`ChannelBuilder::retry_budget`]). Client-
+//!    and bidi-streaming calls are not resent: their messages are the
+//!    caller's to send again.
 //!
 //! Dropping a call's future (or its [`Streaming`]/[`RequestSink`]) resets
 //! the stream with `CANCEL`, which cancels the call on the server.
 //!
-//! Not yet: the Thrift client's middleware layers, retries of streaming
-//! calls, a retry budget, TLS.
+//! Not yet: TLS.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -45,14 +51,20 @@ use monoio::net::TcpStream;
 use monoio_http::h2::{self, RecvStream, SendStream, client::ResponseFuture, client::SendRequest};
 use prost::Message;
 use ringrpc_discovery::balance::{AnyBalancer, Balancer, BalancerKind, PickRequest};
+use ringrpc_discovery::retry::{BudgetOptions, RetryBudget};
 use ringrpc_discovery::{EndpointInfo, LocalView, ResolverCache, ViewUpdate};
 use rustc_hash::FxHashMap;
 
 use super::message::{Request, Response};
 use super::metadata::Metadata;
+use super::middleware::{
+    AnswerKind, ClientAnswer, ClientCall, ClientLayer, ClientNext, GrpcContext, IntoPath,
+    MethodKind, client_chain, client_layer,
+};
 use super::status::{Code, Status};
 use super::streaming::{Streaming, h2_status, send_flow_controlled};
 use super::wire::{self, Encoding};
+use crate::middleware::{Layer, Service};
 
 /// Channels get an id, the key of their per-core state.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -74,6 +86,18 @@ pub struct ChannelBuilder {
     gzip: bool,
     initial_stream_window: u32,
     initial_connection_window: u32,
+    retry_budget: BudgetOptions,
+    layers: Layers,
+}
+
+/// A channel's layers, outermost last.
+#[derive(Clone, Default)]
+struct Layers(Vec<ClientLayer>);
+
+impl fmt::Debug for Layers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} layers", self.0.len())
+    }
 }
 
 impl Default for ChannelBuilder {
@@ -93,6 +117,8 @@ impl Default for ChannelBuilder {
             gzip: false,
             initial_stream_window: 1024 * 1024,
             initial_connection_window: 2 * 1024 * 1024,
+            retry_budget: BudgetOptions::default(),
+            layers: Layers::default(),
         }
     }
 }
@@ -148,6 +174,28 @@ impl ChannelBuilder {
         self
     }
 
+    /// The per-core retry budget: retries allowed per 100 calls, as the
+    /// Thrift client's (Kitex's retry circuit: a failing server is not
+    /// sent a second wave of every call). Default 10 per 100, 10 tokens to
+    /// start, 100 at most.
+    pub fn retry_budget(mut self, options: BudgetOptions) -> Self {
+        self.retry_budget = options;
+        self
+    }
+
+    /// Wraps the channel's calls in `layer` (middleware; see
+    /// [`middleware`](super::middleware)), around the layers added before:
+    /// the last added runs first. Each core builds its own chain.
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<ClientNext> + Clone + Send + Sync + 'static,
+        L::Service:
+            Service<GrpcContext, ClientCall, Response = ClientAnswer, Error = Status> + 'static,
+    {
+        self.layers.0.push(client_layer(layer));
+        self
+    }
+
     /// Marks a method (`/package.Service/Method`, or `*` for every one)
     /// safe to send again after a failure that may have reached the server
     /// (as Kitex's failure retry asks a method to be).
@@ -186,6 +234,10 @@ impl ChannelBuilder {
         if self.targets.is_empty() && self.resolver.is_none() {
             return Err(crate::Error::Config(crate::ConfigError::NoTarget));
         }
+        RetryBudget::new(self.retry_budget).map_err(|source| crate::ConfigError::Invalid {
+            what: "gRPC retry budget",
+            source,
+        })?;
         Ok(Channel {
             inner: Arc::new(Inner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -222,6 +274,9 @@ struct CoreChannel {
     balancer: AnyBalancer,
     built: bool,
     conns: FxHashMap<SocketAddr, Slot>,
+    budget: RetryBudget,
+    /// The layers around this core's resolve step, when there are any.
+    chain: Option<Rc<ClientNext>>,
 }
 
 enum Slot {
@@ -266,21 +321,52 @@ impl Channel {
         &self.inner.cfg
     }
 
-    /// Picks an instance on this core (awaiting the first resolve).
-    async fn pick(&self, tried: &[SocketAddr]) -> Result<SocketAddr, Status> {
-        let id = self.inner.id;
-        loop {
-            let picked = CORES.with_borrow_mut(|m| {
-                let c = m.entry(id).or_insert_with(|| CoreChannel {
-                    view: self
-                        .cfg()
+    /// Runs `f` on this core's side of the channel, set up on first use.
+    fn with_core<R>(&self, f: impl FnOnce(&mut CoreChannel) -> R) -> R {
+        CORES.with_borrow_mut(|m| {
+            let c = m.entry(self.inner.id).or_insert_with(|| {
+                let cfg = self.cfg();
+                CoreChannel {
+                    view: cfg
                         .resolver
                         .as_ref()
                         .map(|(cache, ep)| LocalView::new(cache.subscribe(ep))),
-                    balancer: self.cfg().balancer.build(),
+                    balancer: cfg.balancer.build(),
                     built: false,
                     conns: FxHashMap::default(),
-                });
+                    budget: RetryBudget::new(cfg.retry_budget).expect("checked by build"),
+                    chain: None,
+                }
+            });
+            f(c)
+        })
+    }
+
+    /// This core's chain of layers; `None` when the channel has none (the
+    /// call goes straight to resolve).
+    fn chain(&self) -> Option<Rc<ClientNext>> {
+        let layers = &self.cfg().layers.0;
+        if layers.is_empty() {
+            return None;
+        }
+        let chain = self.with_core(|c| c.chain.clone());
+        Some(chain.unwrap_or_else(|| {
+            // Built outside the core's borrow: a layer's constructor may
+            // touch the channel.
+            let chain = Rc::new(client_chain(
+                Resolve {
+                    channel: self.clone(),
+                },
+                layers,
+            ));
+            self.with_core(|c| c.chain.get_or_insert(chain).clone())
+        }))
+    }
+
+    /// Picks an instance on this core (awaiting the first resolve).
+    async fn pick(&self, tried: &[SocketAddr]) -> Result<SocketAddr, Status> {
+        loop {
+            let picked = self.with_core(|c| {
                 match c.view.as_mut() {
                     Some(view) => match view.update() {
                         ViewUpdate::Pending => return Err(Some(view.subscription().clone())),
@@ -433,24 +519,13 @@ impl Channel {
         }))
     }
 
-    /// Opens a stream for `path`: picks, connects (retrying other
-    /// instances when a connection cannot be opened), sends the headers.
-    async fn open(
-        &self,
-        path: &str,
-        md: &Metadata,
-        deadline: Option<Instant>,
-    ) -> Result<(ResponseFuture, SendStream<Bytes>), Status> {
-        self.open_on(path, md, deadline, &mut Vec::new()).await
-    }
-
-    /// [`open`](Self::open), avoiding the instances in `tried` when others
-    /// are there, and adding the one it used.
+    /// Opens a stream for the call in `cx`: picks an instance (avoiding
+    /// those in `tried` when others are there, and adding the one it used
+    /// to it and to `cx`), connects (retrying other instances when a
+    /// connection cannot be opened), sends the headers.
     async fn open_on(
         &self,
-        path: &str,
-        md: &Metadata,
-        deadline: Option<Instant>,
+        cx: &mut GrpcContext,
         tried: &mut Vec<SocketAddr>,
     ) -> Result<(ResponseFuture, SendStream<Bytes>), Status> {
         let first = tried.len();
@@ -466,7 +541,8 @@ impl Channel {
                 Err(e) => return Err(e),
             };
             tried.push(addr);
-            let head = self.head(&conn.authority, path, md, deadline)?;
+            cx.peer = Some(addr);
+            let head = self.head(&conn.authority, cx)?;
             let send = conn.send.borrow().clone();
             let mut ready = send.ready().await.map_err(|e| {
                 conn.broken.set(true);
@@ -479,17 +555,15 @@ impl Channel {
     fn head(
         &self,
         authority: &http::uri::Authority,
-        path: &str,
-        md: &Metadata,
-        deadline: Option<Instant>,
+        cx: &GrpcContext,
     ) -> Result<http::Request<()>, Status> {
         let cfg = self.cfg();
         let uri = http::Uri::builder()
             .scheme("http")
             .authority(authority.clone())
-            .path_and_query(path)
+            .path_and_query(cx.path_and_query().clone())
             .build()
-            .map_err(|e| Status::internal(format!("bad path {path:?}: {e}")))?;
+            .map_err(|e| Status::internal(format!("bad path {:?}: {e}", cx.path())))?;
         let mut req = http::Request::new(());
         *req.method_mut() = http::Method::POST;
         *req.uri_mut() = uri;
@@ -510,13 +584,13 @@ impl Channel {
             "grpc-accept-encoding",
             http::HeaderValue::from_static(wire::ACCEPT_ENCODING),
         );
-        if let Some(d) = deadline {
+        if let Some(d) = cx.deadline {
             let left = d.saturating_duration_since(Instant::now());
             if let Ok(v) = http::HeaderValue::from_str(&wire::format_timeout(left)) {
                 h.insert("grpc-timeout", v);
             }
         }
-        md.write_into(h);
+        cx.metadata.write_into(h);
         Ok(req)
     }
 
@@ -532,10 +606,40 @@ impl Channel {
         }
     }
 
-    /// A unary call. Retried as [`ChannelBuilder::retries`] says.
+    /// Runs a call through this core's chain: the layers, then resolve.
+    async fn dispatch(
+        &self,
+        cx: &mut GrpcContext,
+        req: ClientCall,
+    ) -> Result<ClientAnswer, Status> {
+        match self.chain() {
+            None => self.resolve_call(cx, req).await,
+            Some(chain) => chain.call(cx, req).await,
+        }
+    }
+
+    /// The context of a call on this channel.
+    fn context(
+        &self,
+        path: impl IntoPath,
+        kind: MethodKind,
+        md: Metadata,
+        deadline: Option<Instant>,
+    ) -> Result<GrpcContext, Status> {
+        Ok(GrpcContext::new(
+            path.into_path()?,
+            kind,
+            md,
+            self.deadline(deadline),
+            None,
+        ))
+    }
+
+    /// A unary call. Retried as [`ChannelBuilder::retries`] says. `path`
+    /// is `/package.Service/Method`.
     pub async fn unary<Req, Resp>(
         &self,
-        path: &str,
+        path: impl IntoPath,
         req: Request<Req>,
     ) -> Result<Response<Resp>, Status>
     where
@@ -543,61 +647,24 @@ impl Channel {
         Resp: Message + Default,
     {
         let (md, msg, deadline) = req.into_parts();
-        let deadline = self.deadline(deadline);
+        let mut cx = self.context(path, MethodKind::Unary, md, deadline)?;
         let body = wire::encode(&msg, self.enc(), self.cfg().max_send_message)?;
-        let idempotent = self.cfg().idempotent.iter().any(|p| p == path || p == "*");
-        within(deadline, async {
-            let mut tried = Vec::new();
-            let mut attempt = 0;
-            loop {
-                let r = self
-                    .unary_attempt::<Resp>(path, &md, deadline, body.clone(), &mut tried)
-                    .await;
-                match r {
-                    Ok(r) => return Ok(r),
-                    Err((st, unprocessed))
-                        if attempt < self.cfg().retries
-                            && (unprocessed || (idempotent && st.code() == Code::Unavailable)) =>
-                    {
-                        tracing::debug!(path, attempt, "gRPC call sent again: {st}");
-                        attempt += 1;
-                    }
-                    Err((st, _)) => return Err(st),
-                }
-            }
-        })
-        .await
-    }
-
-    /// One attempt of a unary call; on failure, whether the server surely
-    /// did not process it.
-    async fn unary_attempt<Resp: Message + Default>(
-        &self,
-        path: &str,
-        md: &Metadata,
-        deadline: Option<Instant>,
-        body: Bytes,
-        tried: &mut Vec<SocketAddr>,
-    ) -> Result<Response<Resp>, (Status, bool)> {
-        let (resp, mut stream) = self
-            .open_on(path, md, deadline, tried)
-            .await
-            .map_err(|st| (st, false))?;
-        // One message: h2 sends it as the window allows.
-        stream
-            .send_data(body, true)
-            .map_err(|e| (h2_status(&e), unprocessed(&e)))?;
-        let resp = resp.await.map_err(|e| (h2_status(&e), unprocessed(&e)))?;
-        let (md, s) =
-            response_stream::<Resp>(resp, self.cfg().max_recv_message).map_err(|st| (st, false))?;
-        let msg = only_message(s).await.map_err(|st| (st, false))?;
-        Ok(Response::from_parts(md, msg))
+        let deadline = cx.deadline;
+        let answer = within(
+            deadline,
+            self.dispatch(&mut cx, ClientCall { body: Some(body) }),
+        )
+        .await?;
+        match answer.kind {
+            AnswerKind::Unary(md, msg) => Ok(Response::from_parts(md, wire::decode(msg)?)),
+            _ => Err(answer_mismatch()),
+        }
     }
 
     /// A server-streaming call: one request, a stream of responses.
     pub async fn server_streaming<Req, Resp>(
         &self,
-        path: &str,
+        path: impl IntoPath,
         req: Request<Req>,
     ) -> Result<Response<Streaming<Resp>>, Status>
     where
@@ -605,22 +672,25 @@ impl Channel {
         Resp: Message + Default,
     {
         let (md, msg, deadline) = req.into_parts();
-        let deadline = self.deadline(deadline);
+        let mut cx = self.context(path, MethodKind::ServerStreaming, md, deadline)?;
         let body = wire::encode(&msg, self.enc(), self.cfg().max_send_message)?;
-        within(deadline, async {
-            let (resp, mut stream) = self.open(path, &md, deadline).await?;
-            stream.send_data(body, true).map_err(|e| h2_status(&e))?;
-            let (md, s) = self.response::<Resp>(resp).await?;
-            Ok(Response::from_parts(md, s))
-        })
-        .await
+        let deadline = cx.deadline;
+        let answer = within(
+            deadline,
+            self.dispatch(&mut cx, ClientCall { body: Some(body) }),
+        )
+        .await?;
+        match answer.kind {
+            AnswerKind::Stream(md, s) => Ok(Response::from_parts(md, s.cast())),
+            _ => Err(answer_mismatch()),
+        }
     }
 
     /// A client-streaming call: send requests through the returned call,
     /// then [`finish`](ClientStreamingCall::finish) it for the response.
     pub async fn client_streaming<Req, Resp>(
         &self,
-        path: &str,
+        path: impl IntoPath,
         req: Request<()>,
     ) -> Result<ClientStreamingCall<Req, Resp>, Status>
     where
@@ -628,8 +698,9 @@ impl Channel {
         Resp: Message + Default,
     {
         let (md, (), deadline) = req.into_parts();
-        let deadline = self.deadline(deadline);
-        let (resp, stream) = within(deadline, self.open(path, &md, deadline)).await?;
+        let (resp, stream, deadline) = self
+            .open_streaming(path, MethodKind::ClientStreaming, md, deadline)
+            .await?;
         Ok(ClientStreamingCall {
             sink: self.sink(stream),
             resp,
@@ -643,7 +714,7 @@ impl Channel {
     /// come from the stream, independently.
     pub async fn bidi_streaming<Req, Resp>(
         &self,
-        path: &str,
+        path: impl IntoPath,
         req: Request<()>,
     ) -> Result<(RequestSink<Req>, Streaming<Resp>), Status>
     where
@@ -651,10 +722,99 @@ impl Channel {
         Resp: Message + Default,
     {
         let (md, (), deadline) = req.into_parts();
-        let deadline = self.deadline(deadline);
-        let (resp, stream) = within(deadline, self.open(path, &md, deadline)).await?;
+        let (resp, stream, _) = self
+            .open_streaming(path, MethodKind::BidiStreaming, md, deadline)
+            .await?;
         let s = Streaming::pending(resp, self.cfg().max_recv_message);
         Ok((self.sink(stream), s))
+    }
+
+    /// Opens a client- or bidi-streaming call through the chain.
+    async fn open_streaming(
+        &self,
+        path: impl IntoPath,
+        kind: MethodKind,
+        md: Metadata,
+        deadline: Option<Instant>,
+    ) -> Result<(ResponseFuture, SendStream<Bytes>, Option<Instant>), Status> {
+        let mut cx = self.context(path, kind, md, deadline)?;
+        let deadline = cx.deadline;
+        let answer = within(deadline, self.dispatch(&mut cx, ClientCall { body: None })).await?;
+        match answer.kind {
+            AnswerKind::Open(resp, stream) => Ok((resp, stream, deadline)),
+            _ => Err(answer_mismatch()),
+        }
+    }
+
+    /// The resolve step: picks, connects, sends, and retries what may be
+    /// sent again.
+    async fn resolve_call(
+        &self,
+        cx: &mut GrpcContext,
+        req: ClientCall,
+    ) -> Result<ClientAnswer, Status> {
+        let kind = cx.kind();
+        let body = match (kind, req.body) {
+            (MethodKind::Unary | MethodKind::ServerStreaming, Some(body)) => body,
+            (MethodKind::Unary | MethodKind::ServerStreaming, None) => {
+                return Err(Status::internal(
+                    "a unary or server-streaming call without its request",
+                ));
+            }
+            _ => {
+                let (resp, stream) = self.open_on(cx, &mut Vec::new()).await?;
+                return Ok(ClientAnswer {
+                    kind: AnswerKind::Open(resp, stream),
+                });
+            }
+        };
+        let cfg = self.cfg();
+        let idempotent = cfg.idempotent.iter().any(|p| p == cx.path() || p == "*");
+        self.with_core(|c| c.budget.on_call());
+        let mut tried = Vec::new();
+        loop {
+            let r = self.attempt(cx, body.clone(), &mut tried).await;
+            match r {
+                Ok(kind) => return Ok(ClientAnswer { kind }),
+                Err((st, unprocessed))
+                    if (cx.retries as usize) < cfg.retries
+                        && (unprocessed || (idempotent && st.code() == Code::Unavailable))
+                        && self.with_core(|c| c.budget.try_spend()) =>
+                {
+                    tracing::debug!(
+                        path = cx.path(),
+                        retries = cx.retries,
+                        "gRPC call sent again: {st}"
+                    );
+                    cx.retries += 1;
+                }
+                Err((st, _)) => return Err(st),
+            }
+        }
+    }
+
+    /// One attempt of a unary or server-streaming call, up to its reply
+    /// (unary) or its response headers (server-streaming); on failure,
+    /// whether the server surely did not process it.
+    async fn attempt(
+        &self,
+        cx: &mut GrpcContext,
+        body: Bytes,
+        tried: &mut Vec<SocketAddr>,
+    ) -> Result<AnswerKind, (Status, bool)> {
+        let (resp, mut stream) = self.open_on(cx, tried).await.map_err(|st| (st, false))?;
+        // One message: h2 sends it as the window allows.
+        stream
+            .send_data(body, true)
+            .map_err(|e| (h2_status(&e), unprocessed(&e)))?;
+        let resp = resp.await.map_err(|e| (h2_status(&e), unprocessed(&e)))?;
+        let (md, s) =
+            response_stream::<()>(resp, self.cfg().max_recv_message).map_err(|st| (st, false))?;
+        if cx.kind() == MethodKind::ServerStreaming {
+            return Ok(AnswerKind::Stream(md, s));
+        }
+        let msg = only_message(s).await.map_err(|st| (st, false))?;
+        Ok(AnswerKind::Unary(md, msg))
     }
 
     fn sink<Req: Message>(&self, stream: SendStream<Bytes>) -> RequestSink<Req> {
@@ -668,17 +828,33 @@ impl Channel {
 
     /// Waits for the response headers; a trailers-only response with an
     /// error is that error.
-    async fn response<Resp: Message + Default>(
-        &self,
-        resp: ResponseFuture,
-    ) -> Result<(Metadata, Streaming<Resp>), Status> {
+    async fn response(&self, resp: ResponseFuture) -> Result<(Metadata, Streaming<()>), Status> {
         let resp = resp.await.map_err(|e| h2_status(&e))?;
         response_stream(resp, self.cfg().max_recv_message)
     }
 }
 
+/// The resolve step of a channel's calls, as the innermost service of its
+/// chain ([`ClientNext`] wraps it): picks an instance, connects, sends,
+/// retries.
+pub(crate) struct Resolve {
+    channel: Channel,
+}
+
+impl Service<GrpcContext, ClientCall> for Resolve {
+    type Response = ClientAnswer;
+    type Error = Status;
+    async fn call(&self, cx: &mut GrpcContext, req: ClientCall) -> Result<ClientAnswer, Status> {
+        self.channel.resolve_call(cx, req).await
+    }
+}
+
+fn answer_mismatch() -> Status {
+    Status::internal("a middleware answered with another kind of call's answer")
+}
+
 /// The headers of a response, checked, and its body as a stream.
-pub(crate) fn response_stream<Resp: Message + Default>(
+pub(crate) fn response_stream<Resp>(
     resp: http::Response<RecvStream>,
     max: usize,
 ) -> Result<(Metadata, Streaming<Resp>), Status> {
@@ -721,12 +897,12 @@ fn unprocessed(e: &h2::Error) -> bool {
 
 /// The one message of a unary (or client-streaming) response, read to the
 /// end of the stream so its status is known.
-async fn only_message<Resp: Message + Default>(mut s: Streaming<Resp>) -> Result<Resp, Status> {
+async fn only_message(mut s: Streaming<()>) -> Result<Bytes, Status> {
     let msg = s
-        .message()
+        .next_bytes()
         .await?
         .ok_or_else(|| Status::internal("the response has no message"))?;
-    if s.message().await?.is_some() {
+    if s.next_bytes().await?.is_some() {
         return Err(Status::internal(
             "a unary response with more than one message",
         ));
@@ -819,8 +995,9 @@ impl<Req: Message, Resp: Message + Default> ClientStreamingCall<Req, Resp> {
         } = self;
         drop(sink);
         within(deadline, async move {
-            let (md, s) = channel.response::<Resp>(resp).await?;
-            Ok(Response::from_parts(md, only_message(s).await?))
+            let (md, s) = channel.response(resp).await?;
+            let msg = wire::decode(only_message(s).await?)?;
+            Ok(Response::from_parts(md, msg))
         })
         .await
     }

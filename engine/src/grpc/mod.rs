@@ -27,7 +27,10 @@
 //!   response for a call that failed before any message;
 //! - a reset from the peer cancels the call (its handler is dropped); a
 //!   handler's panic is `INTERNAL`;
-//! - the health checking service `grpc.health.v1.Health` ([`health`]).
+//! - the health checking service `grpc.health.v1.Health` ([`health`]);
+//! - middleware around every call, on the server ([`Router::layer`]) and
+//!   on the client ([`ChannelBuilder::layer`]), with the engine's
+//!   `Service`/`Layer` traits ([`middleware`]).
 //!
 //! ```no_run
 //! use ringrpc_engine::grpc::{Request, Response, Router, Status};
@@ -51,12 +54,13 @@
 //! ```
 //!
 //! Not yet: TLS for HTTP/2 connections (a TLS port closes an HTTP/2
-//! connection, as before), server-side middleware layers on gRPC calls.
+//! connection, as before), the reflection service.
 
 pub(crate) mod client;
 pub mod health;
 pub(crate) mod message;
 pub(crate) mod metadata;
+pub mod middleware;
 pub(crate) mod router;
 pub(crate) mod status;
 pub(crate) mod streaming;
@@ -65,6 +69,10 @@ pub(crate) mod wire;
 pub use client::{Channel, ChannelBuilder, ClientStreamingCall, RequestSink};
 pub use message::{IntoRequest, Request, Response};
 pub use metadata::{Metadata, MetadataError};
+pub use middleware::{
+    ClientAnswer, ClientCall, ClientNext, GrpcContext, IntoPath, MethodKind, ServerAnswer,
+    ServerCall, ServerNext,
+};
 pub use router::{GrpcConfig, GrpcServer, GrpcService, Router};
 pub use status::{Code, Status};
 pub use streaming::{ResponseSink, Streaming};

@@ -19,9 +19,14 @@ use rustc_hash::FxHashMap;
 
 use super::message::{Request, Response};
 use super::metadata::Metadata;
+use super::middleware::{
+    GrpcContext, MethodKind, ServerAnswer, ServerCall, ServerLayer, ServerNext, server_chain,
+    server_layer,
+};
 use super::status::Status;
 use super::streaming::{Reply, ResponseSink, Streaming};
 use super::wire::{self, Encoding};
+use crate::middleware::{Layer, Service};
 
 /// What a handler's call produces: for a unary reply, its metadata and
 /// encoded message; `None` when a sink already sent the messages.
@@ -34,12 +39,15 @@ pub(crate) struct Call {
     pub(crate) peer: SocketAddr,
     pub(crate) body: RecvStream,
     pub(crate) recv_enc: Encoding,
+    /// The largest message received.
+    pub(crate) max_recv: usize,
     pub(crate) reply: Rc<RefCell<Reply>>,
 }
 
 /// A method, with its kind and message types erased.
 pub(crate) trait Method: Send + Sync {
-    fn call(&self, call: Call, limits: &GrpcConfig) -> Pin<Box<dyn Future<Output = Outcome>>>;
+    fn kind(&self) -> MethodKind;
+    fn call(&self, call: Call) -> Pin<Box<dyn Future<Output = Outcome>>>;
 }
 
 /// gRPC settings of a server, with documented defaults.
@@ -104,6 +112,7 @@ pub trait GrpcService: Send + Sync + 'static {
 pub struct Router {
     methods: FxHashMap<Box<str>, Arc<dyn Method>>,
     services: Vec<Box<str>>,
+    layers: Vec<ServerLayer>,
 }
 
 impl fmt::Debug for Router {
@@ -113,6 +122,7 @@ impl fmt::Debug for Router {
         f.debug_struct("Router")
             .field("services", &self.services)
             .field("methods", &paths)
+            .field("layers", &self.layers.len())
             .finish()
     }
 }
@@ -129,6 +139,24 @@ impl Router {
             self.services.push(S::NAME.into());
         }
         svc.register(self)
+    }
+
+    /// Wraps every call's handler in `layer` (middleware; see
+    /// [`middleware`](super::middleware)), around the layers added before:
+    /// the last added runs first. Each core builds its own chain.
+    pub fn layer<L>(mut self, layer: L) -> Router
+    where
+        L: Layer<ServerNext> + Clone + Send + Sync + 'static,
+        L::Service:
+            Service<GrpcContext, ServerCall, Response = ServerAnswer, Error = Status> + 'static,
+    {
+        self.layers.push(server_layer(layer));
+        self
+    }
+
+    /// This core's chain of layers, when there are any.
+    pub(crate) fn chain(&self) -> Option<ServerNext> {
+        (!self.layers.is_empty()).then(|| server_chain(&self.layers))
     }
 
     /// The services added (their full names).
@@ -236,9 +264,13 @@ where
     F: Fn(Request<Req>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Response<Resp>, Status>> + 'static,
 {
-    fn call(&self, c: Call, cfg: &GrpcConfig) -> Pin<Box<dyn Future<Output = Outcome>>> {
+    fn kind(&self) -> MethodKind {
+        MethodKind::Unary
+    }
+
+    fn call(&self, c: Call) -> Pin<Box<dyn Future<Output = Outcome>>> {
         let f = self.0.clone();
-        let max = cfg.max_recv_message;
+        let max = c.max_recv;
         Box::pin(async move {
             let msg = one::<Req>(incoming(c.body, c.recv_enc, max)).await?;
             let req = Request::from_parts(c.metadata, msg, c.deadline, Some(c.peer));
@@ -254,9 +286,13 @@ where
     F: Fn(Request<Req>, ResponseSink<Resp>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), Status>> + 'static,
 {
-    fn call(&self, c: Call, cfg: &GrpcConfig) -> Pin<Box<dyn Future<Output = Outcome>>> {
+    fn kind(&self) -> MethodKind {
+        MethodKind::ServerStreaming
+    }
+
+    fn call(&self, c: Call) -> Pin<Box<dyn Future<Output = Outcome>>> {
         let f = self.0.clone();
-        let max = cfg.max_recv_message;
+        let max = c.max_recv;
         Box::pin(async move {
             let msg = one::<Req>(incoming(c.body, c.recv_enc, max)).await?;
             let req = Request::from_parts(c.metadata, msg, c.deadline, Some(c.peer));
@@ -273,9 +309,13 @@ where
     F: Fn(Request<Streaming<Req>>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Response<Resp>, Status>> + 'static,
 {
-    fn call(&self, c: Call, cfg: &GrpcConfig) -> Pin<Box<dyn Future<Output = Outcome>>> {
+    fn kind(&self) -> MethodKind {
+        MethodKind::ClientStreaming
+    }
+
+    fn call(&self, c: Call) -> Pin<Box<dyn Future<Output = Outcome>>> {
         let f = self.0.clone();
-        let max = cfg.max_recv_message;
+        let max = c.max_recv;
         Box::pin(async move {
             let s = incoming::<Req>(c.body, c.recv_enc, max);
             let req = Request::from_parts(c.metadata, s, c.deadline, Some(c.peer));
@@ -291,9 +331,13 @@ where
     F: Fn(Request<Streaming<Req>>, ResponseSink<Resp>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), Status>> + 'static,
 {
-    fn call(&self, c: Call, cfg: &GrpcConfig) -> Pin<Box<dyn Future<Output = Outcome>>> {
+    fn kind(&self) -> MethodKind {
+        MethodKind::BidiStreaming
+    }
+
+    fn call(&self, c: Call) -> Pin<Box<dyn Future<Output = Outcome>>> {
         let f = self.0.clone();
-        let max = cfg.max_recv_message;
+        let max = c.max_recv;
         Box::pin(async move {
             // The response headers go out now: callers (tonic's among them)
             // wait for them before sending, while a handler may wait for a

@@ -58,7 +58,7 @@ impl<T> std::fmt::Debug for Streaming<T> {
     }
 }
 
-impl<T: Message + Default> Streaming<T> {
+impl<T> Streaming<T> {
     pub(crate) fn new(body: RecvStream, max: usize, enc: Encoding, client: bool) -> Self {
         Streaming {
             pending: None,
@@ -96,18 +96,20 @@ impl<T: Message + Default> Streaming<T> {
         self.pending.is_some()
     }
 
-    /// The next message; `None` once the stream ended cleanly. On the
-    /// client, a call that ended with an error status gives that status
-    /// here, after its messages.
-    pub async fn message(&mut self) -> Result<Option<T>, Status> {
-        self.next_bytes()
-            .await?
-            .map(wire::decode::<T>)
-            .transpose()
-            .inspect_err(|_| self.body = None)
+    /// The same stream, read as messages of another type.
+    pub(crate) fn cast<U>(self) -> Streaming<U> {
+        Streaming {
+            pending: self.pending,
+            body: self.body,
+            deframer: self.deframer,
+            client: self.client,
+            trailers: self.trailers,
+            _msg: PhantomData,
+        }
     }
 
-    async fn next_bytes(&mut self) -> Result<Option<Bytes>, Status> {
+    /// The next message's bytes (decompressed, not decoded).
+    pub(crate) async fn next_bytes(&mut self) -> Result<Option<Bytes>, Status> {
         if let Some((resp, max)) = self.pending.take() {
             let resp = resp.await.map_err(|e| h2_status(&e))?;
             let (_, s) = super::client::response_stream::<T>(resp, max)?;
@@ -164,6 +166,19 @@ impl<T: Message + Default> Streaming<T> {
     /// Client: the trailing metadata, once the stream ended.
     pub fn trailers(&self) -> Option<&Metadata> {
         self.trailers.as_ref()
+    }
+}
+
+impl<T: Message + Default> Streaming<T> {
+    /// The next message; `None` once the stream ended cleanly. On the
+    /// client, a call that ended with an error status gives that status
+    /// here, after its messages.
+    pub async fn message(&mut self) -> Result<Option<T>, Status> {
+        self.next_bytes()
+            .await?
+            .map(wire::decode::<T>)
+            .transpose()
+            .inspect_err(|_| self.body = None)
     }
 }
 

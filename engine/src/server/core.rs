@@ -24,6 +24,10 @@ pub(crate) struct CoreState {
     /// state go) since the sweeper last counted.
     parks: Cell<usize>,
     pub(crate) all_closed: LocalNotify,
+    /// The gRPC router's middleware chain on this core (built on the
+    /// first gRPC connection; `None` without layers).
+    #[cfg(feature = "grpc")]
+    pub(crate) grpc_chain: std::cell::OnceCell<Option<Rc<crate::grpc::ServerNext>>>,
 }
 
 impl CoreState {
@@ -34,6 +38,8 @@ impl CoreState {
             drain_deadline: Cell::default(),
             parks: Cell::default(),
             all_closed: LocalNotify::default(),
+            #[cfg(feature = "grpc")]
+            grpc_chain: std::cell::OnceCell::new(),
         }
     }
 

@@ -30,10 +30,13 @@ use super::core::CoreState;
 use super::counters::bump;
 use super::router::{catch_unwind, panic_message};
 use crate::grpc::metadata::Metadata;
+use crate::grpc::middleware::{GrpcContext, ServerCall, ServerNext};
 use crate::grpc::router::{Call, GrpcServer};
 use crate::grpc::status::Status;
 use crate::grpc::streaming::Reply;
 use crate::grpc::wire::{self, Encoding};
+use crate::middleware::Service;
+use http::uri::PathAndQuery;
 
 /// What a connection's stream tasks share with its accept loop.
 #[derive(Default)]
@@ -104,6 +107,11 @@ pub(crate) async fn serve(
         }
     };
     bump(&core.counters().grpc_connections, 1);
+    // The router's layers, as this core's chain (built on its first call).
+    let chain = core
+        .grpc_chain
+        .get_or_init(|| grpc.router.chain().map(Rc::new))
+        .clone();
     let streams = Rc::new(Streams::default());
     let mut draining = false;
     loop {
@@ -127,8 +135,9 @@ pub(crate) async fn serve(
                 let (grpc, streams) = (grpc.clone(), streams.clone());
                 let (shared, limit) = (shared.clone(), g.max_peer_resets_per_sec);
                 let idle = cfg.idle_timeout;
+                let chain = chain.clone();
                 monoio::spawn(async move {
-                    let reset = run_call(req, respond, peer, &grpc).await;
+                    let reset = run_call(req, respond, peer, &grpc, chain.as_deref()).await;
                     streams.open.set(streams.open.get() - 1);
                     if reset && streams.peer_reset(limit) && !streams.calm.replace(true) {
                         // Wake the accept loop to send GOAWAY.
@@ -194,6 +203,7 @@ async fn run_call(
     mut respond: SendResponse<Bytes>,
     peer: SocketAddr,
     grpc: &GrpcServer,
+    chain: Option<&ServerNext>,
 ) -> bool {
     let received = Instant::now();
     let (parts, body) = req.into_parts();
@@ -241,15 +251,37 @@ async fn run_call(
         send_enc,
         g.max_send_message,
     )));
-    let call = Call {
-        metadata: Metadata::from_headers(&parts.headers),
+    let metadata = Metadata::from_headers(&parts.headers);
+    let mut call = Call {
+        metadata: Metadata::new(),
         deadline,
         peer,
         body,
         recv_enc,
+        max_recv: g.max_recv_message,
         reply: reply.clone(),
     };
-    let handled = catch_unwind(method.call(call, g));
+    let handled = catch_unwind(async {
+        match chain {
+            None => {
+                call.metadata = metadata;
+                method.call(call).await
+            }
+            Some(chain) => {
+                let path = parts
+                    .uri
+                    .path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| PathAndQuery::from_static("/"));
+                let mut cx = GrpcContext::new(path, method.kind(), metadata, deadline, Some(peer));
+                let call = ServerCall {
+                    method: method.clone(),
+                    call,
+                };
+                chain.call(&mut cx, call).await.map(|a| a.reply)
+            }
+        }
+    });
     let mut handled = std::pin::pin!(handled);
     let reset = poll_fn(|cx| reply.borrow_mut().poll_reset(cx));
     let expired = async {
