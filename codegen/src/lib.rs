@@ -220,6 +220,7 @@
 //! | `bytes` | `Bytes` (prost's `bytes`), as Thrift's `binary`: decoded without a copy |
 //! | `google.protobuf.*` (well-known types) | generated into module `google::protobuf` like any imported package; [`Builder::prost_types_path`] takes them from `prost_types` instead (`Empty` is then `()`) |
 //! | `service Greeter` | the handler trait `Greeter`, `GreeterServer<T>` and `GreeterClient` (below) |
+//! | a package with services | `FILE_DESCRIPTOR_SET`: the encoded `google.protobuf.FileDescriptorSet` of the package's files and every file they import (no source locations), for the engine's reflection service (`grpc::reflection::Reflection::file_descriptor_set`) |
 //!
 //! For `service Greeter` in `package helloworld` (`Request`, `Response`,
 //! `Status`, ... are the engine's `grpc` module's):

@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 
+use protox::prost_reflect::prost::Message;
+use protox::prost_reflect::prost_types::{FileDescriptorProto, FileDescriptorSet};
+
 use super::{Options, Output, Package, load, service};
 use crate::Error;
 
@@ -42,6 +45,7 @@ pub(super) fn generate(
     let mut order: Vec<prost_build::Module> = Vec::new();
     let mut files: BTreeMap<prost_build::Module, Vec<PathBuf>> = BTreeMap::new();
     let mut requests = Vec::new();
+    let all = loaded.fds.file.clone();
     for (file, fd) in loaded.files.iter().zip(loaded.fds.file) {
         let module = prost_build::Module::from_protobuf_package_name(fd.package());
         if !files.contains_key(&module) {
@@ -76,7 +80,15 @@ pub(super) fn generate(
             // `prost_types_path`): nothing to write.
             continue;
         }
-        let code = service::module_code(&prost_code, &package_services, &module_files, opts)?;
+        let descriptors = (!package_services.is_empty() && opts.grpc_path.is_some())
+            .then(|| descriptor_set(&all, &module));
+        let code = service::module_code(
+            &prost_code,
+            &package_services,
+            &module_files,
+            descriptors.as_deref(),
+            opts,
+        )?;
         packages.push(Package {
             module: module.parts().map(str::to_owned).collect(),
             files: module_files,
@@ -87,4 +99,37 @@ pub(super) fn generate(
         packages,
         read: loaded.read,
     })
+}
+
+/// The encoded `FileDescriptorSet` of a package's files and every file they
+/// import, transitively (what a reflection service answers with), without
+/// source locations and comments: the descriptors a server needs, not the
+/// `.proto` text's layout.
+fn descriptor_set(all: &[FileDescriptorProto], module: &prost_build::Module) -> Vec<u8> {
+    let mut wanted: Vec<&str> = all
+        .iter()
+        .filter(|f| &prost_build::Module::from_protobuf_package_name(f.package()) == module)
+        .map(|f| f.name())
+        .collect();
+    let mut i = 0;
+    while i < wanted.len() {
+        if let Some(f) = all.iter().find(|f| f.name() == wanted[i]) {
+            for d in &f.dependency {
+                if !wanted.contains(&d.as_str()) {
+                    wanted.push(d);
+                }
+            }
+        }
+        i += 1;
+    }
+    // In protox's order: each file after what it imports.
+    let file = all
+        .iter()
+        .filter(|f| wanted.contains(&f.name()))
+        .map(|f| FileDescriptorProto {
+            source_code_info: None,
+            ..f.clone()
+        })
+        .collect();
+    FileDescriptorSet { file }.encode_to_vec()
 }

@@ -246,3 +246,37 @@ fn streaming_methods_of_each_kind() {
     });
     server.shutdown();
 }
+
+/// Each package with services carries its files' descriptors and those of
+/// every file they import, which the reflection service reads.
+#[test]
+fn each_package_carries_the_descriptors_reflection_needs() {
+    use ringrpc_build_roundtrip::generated::shop;
+    use ringrpc_engine::grpc::reflection::Reflection;
+    let has = |set: &[u8], name: &str| set.windows(name.len()).any(|w| w == name.as_bytes());
+    let v1 = shop::v1::FILE_DESCRIPTOR_SET;
+    for name in [
+        "shop.proto",
+        "tag.proto",
+        "google/protobuf/empty.proto",
+        "google/protobuf/timestamp.proto",
+    ] {
+        assert!(has(v1, name), "{name}");
+    }
+    let tag = shop::r#type::FILE_DESCRIPTOR_SET;
+    assert!(has(tag, "tag.proto") && !has(tag, "shop.proto"));
+    // Comments are not embedded.
+    assert!(!has(v1, "GetItem and get_item"));
+    // The two sets share files; each is kept once.
+    let r = Reflection::new()
+        .file_descriptor_set(v1)
+        .unwrap()
+        .file_descriptor_set(tag)
+        .unwrap();
+    let mut services: Vec<_> = r.services().collect();
+    services.sort_unstable();
+    assert_eq!(
+        services,
+        ["shop.type.Tagger", "shop.v1.Shop", "shop.v1.ShopServer"]
+    );
+}
