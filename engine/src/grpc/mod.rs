@@ -27,7 +27,9 @@
 //!   response for a call that failed before any message;
 //! - a reset from the peer cancels the call (its handler is dropped); a
 //!   handler's panic is `INTERNAL`;
-//! - the health checking service `grpc.health.v1.Health` ([`health`]);
+//! - the health checking service `grpc.health.v1.Health` ([`health`]),
+//!   and server reflection `grpc.reflection.v1` and `v1alpha`
+//!   ([`reflection`]) from the descriptors `ringrpc-build` embeds;
 //! - middleware around every call, on the server ([`Router::layer`]) and
 //!   on the client ([`ChannelBuilder::layer`]), with the engine's
 //!   `Service`/`Layer` traits ([`middleware`]).
@@ -54,13 +56,14 @@
 //! ```
 //!
 //! Not yet: TLS for HTTP/2 connections (a TLS port closes an HTTP/2
-//! connection, as before), the reflection service.
+//! connection, as before).
 
 pub(crate) mod client;
 pub mod health;
 pub(crate) mod message;
 pub(crate) mod metadata;
 pub mod middleware;
+pub mod reflection;
 pub(crate) mod router;
 pub(crate) mod status;
 pub(crate) mod streaming;
