@@ -5,7 +5,9 @@
 //! (`tests/python/grpc_server.py`, the same service). Unary and every kind
 //! of stream, status codes with messages and trailing metadata, deadlines,
 //! metadata and Kitex's metainfo headers, gzip, 4 MiB messages and one past
-//! the limit, and many concurrent calls.
+//! the limit, and many concurrent calls. And grpcio's server reflection
+//! client (PyPI `grpcio-reflection`, `tests/python/grpc_reflection_client.py`)
+//! against ringrpc's reflection service.
 //!
 //! `scripts/setup` installs the packages. When `python3` or a package is
 //! missing the test says so loudly and passes.
@@ -230,5 +232,135 @@ fn ringrpc_client_against_grpcio_server() {
         for (i, c) in calls.into_iter().enumerate() {
             assert_eq!(c.await.unwrap().get_ref().text, format!("slept {}", i % 20));
         }
+    });
+}
+
+/// A greeter whose SayHello answers `hello NAME`, with server reflection
+/// over the greeter's generated descriptors.
+fn start_reflecting_server() -> ringrpc::engine::server::ServerHandle {
+    use ringrpc::engine::grpc::reflection::Reflection;
+    use ringrpc::engine::grpc::{Response, Router};
+    use ringrpc_example_idl::helloworld::{FILE_DESCRIPTOR_SET, HelloReply, HelloRequest};
+    let reflection = Reflection::new()
+        .file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .unwrap();
+    assert_eq!(
+        reflection.services().collect::<Vec<_>>(),
+        ["helloworld.Greeter"]
+    );
+    let router = Router::new()
+        .unary(
+            "/helloworld.Greeter/SayHello",
+            |req: Request<HelloRequest>| async move {
+                let message = format!("hello {}", req.into_inner().name);
+                Ok(Response::new(HelloReply { message }))
+            },
+        )
+        .add_service(reflection.service());
+    ringrpc::engine::server::Server::builder()
+        .addr("127.0.0.1:0".parse().unwrap())
+        .cores(1)
+        .configure(|c| {
+            c.pin = false;
+            c.shutdown_timeout = Duration::from_millis(300);
+        })
+        .grpc_router(router, Default::default())
+        .start()
+        .expect("server starts")
+}
+
+#[test]
+fn grpcio_reflection_client_against_ringrpc_server() {
+    let ok = Command::new("python3")
+        .args(["-c", "import grpc_reflection"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "SKIPPED: python3 with the grpcio-reflection package is needed (scripts/setup installs it)"
+        );
+        return;
+    }
+    let server = start_reflecting_server();
+    let mut child = Command::new("python3")
+        .arg(python_dir().join("grpc_reflection_client.py"))
+        .arg(server.local_addr().to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the Python reflection client");
+    let limit = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > limit {
+            let _ = child.kill();
+            panic!("the Python reflection client ran over a minute");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim_end().ends_with("OK"),
+        "grpcio's reflection client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The v1 protocol (grpcio's Python client speaks v1alpha), with
+/// ringrpc's client: answers in order on one stream, an unknown symbol an
+/// in-stream NOT_FOUND, and the stream goes on.
+#[test]
+fn reflection_v1_answers_in_order_on_one_stream() {
+    use ringrpc::engine::grpc::reflection::{
+        Answer, Ask, INFO_V1, ReflectionRequest, ReflectionResponse,
+    };
+    let server = start_reflecting_server();
+    let ch = channel(server.local_addr());
+    let ask = |a: Ask| ReflectionRequest {
+        host: String::new(),
+        message_request: Some(a),
+    };
+    run(async {
+        let (mut tx, mut rx) = ch
+            .bidi_streaming::<ReflectionRequest, ReflectionResponse>(INFO_V1, Request::new(()))
+            .await
+            .unwrap();
+        tx.send(ask(Ask::ListServices(String::new())))
+            .await
+            .unwrap();
+        tx.send(ask(Ask::FileContainingSymbol("helloworld.Nope".into())))
+            .await
+            .unwrap();
+        tx.send(ask(Ask::FileContainingSymbol(
+            "helloworld.HelloReply".into(),
+        )))
+        .await
+        .unwrap();
+        tx.finish();
+        let mut answers = Vec::new();
+        while let Some(r) = rx.message().await.unwrap() {
+            assert!(r.original_request.is_some());
+            answers.push(r.message_response.expect("an answer"));
+        }
+        assert_eq!(answers.len(), 3);
+        let Answer::ListServicesResponse(l) = &answers[0] else {
+            panic!("{:?}", answers[0]);
+        };
+        assert_eq!(l.service.len(), 1);
+        assert_eq!(l.service[0].name, "helloworld.Greeter");
+        let Answer::ErrorResponse(e) = &answers[1] else {
+            panic!("{:?}", answers[1]);
+        };
+        assert_eq!(e.error_code, Code::NotFound.as_i32());
+        let Answer::FileDescriptorResponse(f) = &answers[2] else {
+            panic!("{:?}", answers[2]);
+        };
+        // greeter.proto imports nothing: one file.
+        assert_eq!(f.file_descriptor_proto.len(), 1);
+        assert!(
+            f.file_descriptor_proto[0]
+                .windows(b"greeter.proto".len())
+                .any(|w| w == b"greeter.proto")
+        );
     });
 }
