@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ringrpc::engine::grpc::health::{HealthReporter, ServingStatus};
+use ringrpc::engine::grpc::reflection::{Reflection, ReflectionService};
 use ringrpc::engine::grpc::{Request, Response, ResponseSink, Status, Streaming};
 use ringrpc::engine::server::{Server, ServerHandle};
 use ringrpc_example_idl::helloworld::{
@@ -73,7 +74,7 @@ impl Greeter for Hello {
 }
 // README grpc: end
 
-/// Starts the greeter (and the health service) on `addr`, prints
+/// Starts the greeter (and the health and reflection services) on `addr`, prints
 /// `listening on ADDR`, and serves until SIGINT or SIGTERM: then GOAWAY,
 /// the open calls finish, and it stops.
 pub fn serve(addr: SocketAddr, cores: Option<usize>) -> ringrpc::engine::Result<()> {
@@ -82,7 +83,8 @@ pub fn serve(addr: SocketAddr, cores: Option<usize>) -> ringrpc::engine::Result<
     let mut b = Server::builder()
         .addr(addr)
         .grpc(GreeterServer::new(Hello))
-        .grpc(health.service());
+        .grpc(health.service())
+        .grpc(reflection());
     if let Some(n) = cores {
         b = b.cores(n);
     }
@@ -91,4 +93,13 @@ pub fn serve(addr: SocketAddr, cores: Option<usize>) -> ringrpc::engine::Result<
     let code = server.run_until_signal()?;
     eprintln!("drained (signal {code})");
     Ok(())
+}
+
+/// Server reflection over the greeter's descriptors (what `grpcurl list`
+/// and `grpcurl describe` ask).
+pub fn reflection() -> ReflectionService {
+    Reflection::new()
+        .file_descriptor_set(ringrpc_example_idl::helloworld::FILE_DESCRIPTOR_SET)
+        .expect("the descriptors ringrpc-build wrote decode")
+        .service()
 }
