@@ -404,26 +404,17 @@ fn idempotent_calls_are_sent_again_after_unavailable() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let refused = Arc::new(AtomicUsize::new(0));
     let count = refused.clone();
-    let down = ringrpc::engine::server::Server::builder()
-        .addr("127.0.0.1:0".parse().unwrap())
-        .cores(1)
-        .configure(|c| {
-            c.pin = false;
-            c.shutdown_timeout = Duration::from_millis(300);
-        })
-        .grpc_router(
-            ringrpc::engine::grpc::Router::new().unary(ECHO, move |_req: Request<Echo>| {
-                count.fetch_add(1, Ordering::SeqCst);
-                async {
-                    Err::<ringrpc::engine::grpc::Response<Echo>, _>(
-                        ringrpc::engine::grpc::Status::unavailable("down"),
-                    )
-                }
-            }),
-            Default::default(),
-        )
-        .start()
-        .unwrap();
+    let down = start_router(ringrpc::engine::grpc::Router::new().unary(
+        ECHO,
+        move |_req: Request<Echo>| {
+            count.fetch_add(1, Ordering::SeqCst);
+            async {
+                Err::<ringrpc::engine::grpc::Response<Echo>, _>(
+                    ringrpc::engine::grpc::Status::unavailable("down"),
+                )
+            }
+        },
+    ));
     let up = start_server();
     let targets = |b: ringrpc::engine::grpc::ChannelBuilder| {
         b.target(down.local_addr()).target(up.local_addr())

@@ -349,16 +349,7 @@ fn start_down(calls: Arc<AtomicUsize>) -> ServerHandle {
                 async { Err(Status::unavailable("down")) }
             },
         );
-    Server::builder()
-        .addr("127.0.0.1:0".parse().unwrap())
-        .cores(1)
-        .configure(|c| {
-            c.pin = false;
-            c.shutdown_timeout = Duration::from_millis(300);
-        })
-        .grpc_router(router, GrpcConfig::default())
-        .start()
-        .unwrap()
+    start_router(router)
 }
 
 #[test]

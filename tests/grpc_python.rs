@@ -61,19 +61,27 @@ fn generate() -> Option<tempfile::TempDir> {
 fn grpcio_client_against_ringrpc_server() {
     let Some(gen_dir) = generate() else { return };
     let server = start_server_with(ringrpc::engine::grpc::GrpcConfig::default());
+    let gen_dir = gen_dir.path().display().to_string();
+    let addr = server.local_addr().to_string();
+    run_python_client("grpc_client.py", &[&gen_dir, &addr]);
+}
+
+/// Runs a Python client script of `tests/python` with `args` to its end
+/// (two minutes at most); it passes when it exits cleanly and prints OK
+/// last.
+fn run_python_client(script: &str, args: &[&str]) {
     let mut child = Command::new("python3")
-        .arg(python_dir().join("grpc_client.py"))
-        .arg(gen_dir.path())
-        .arg(server.local_addr().to_string())
+        .arg(python_dir().join(script))
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start the Python client");
+        .unwrap_or_else(|e| panic!("start {script}: {e}"));
     let limit = Instant::now() + Duration::from_secs(120);
     while child.try_wait().expect("wait").is_none() {
         if Instant::now() > limit {
             let _ = child.kill();
-            panic!("the Python client ran over two minutes");
+            panic!("{script} ran over two minutes");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -81,7 +89,7 @@ fn grpcio_client_against_ringrpc_server() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.trim_end().ends_with("OK"),
-        "grpcio client failed:\n{stdout}\n{}",
+        "{script} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
@@ -257,16 +265,7 @@ fn start_reflecting_server() -> ringrpc::engine::server::ServerHandle {
             },
         )
         .add_service(reflection.service());
-    ringrpc::engine::server::Server::builder()
-        .addr("127.0.0.1:0".parse().unwrap())
-        .cores(1)
-        .configure(|c| {
-            c.pin = false;
-            c.shutdown_timeout = Duration::from_millis(300);
-        })
-        .grpc_router(router, Default::default())
-        .start()
-        .expect("server starts")
+    start_router(router)
 }
 
 #[test]
@@ -282,28 +281,8 @@ fn grpcio_reflection_client_against_ringrpc_server() {
         return;
     }
     let server = start_reflecting_server();
-    let mut child = Command::new("python3")
-        .arg(python_dir().join("grpc_reflection_client.py"))
-        .arg(server.local_addr().to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the Python reflection client");
-    let limit = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > limit {
-            let _ = child.kill();
-            panic!("the Python reflection client ran over a minute");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().expect("output");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.trim_end().ends_with("OK"),
-        "grpcio's reflection client failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let addr = server.local_addr().to_string();
+    run_python_client("grpc_reflection_client.py", &[&addr]);
 }
 
 /// The v1 protocol (grpcio's Python client speaks v1alpha), with

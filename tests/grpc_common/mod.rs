@@ -209,6 +209,20 @@ pub fn start_server_with(cfg: GrpcConfig) -> ServerHandle {
         .expect("server starts")
 }
 
+/// A one-core server of `router` alone (the tests' settings).
+pub fn start_router(router: Router) -> ServerHandle {
+    Server::builder()
+        .addr("127.0.0.1:0".parse().unwrap())
+        .cores(1)
+        .configure(|c| {
+            c.pin = false;
+            c.shutdown_timeout = Duration::from_millis(300);
+        })
+        .grpc_router(router, GrpcConfig::default())
+        .start()
+        .expect("server starts")
+}
+
 #[derive(Clone)]
 pub struct ThriftEcho;
 

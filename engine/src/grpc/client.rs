@@ -646,16 +646,7 @@ impl Channel {
         Req: Message,
         Resp: Message + Default,
     {
-        let (md, msg, deadline) = req.into_parts();
-        let mut cx = self.context(path, MethodKind::Unary, md, deadline)?;
-        let body = wire::encode(&msg, self.enc(), self.cfg().max_send_message)?;
-        let deadline = cx.deadline;
-        let answer = within(
-            deadline,
-            self.dispatch(&mut cx, ClientCall { body: Some(body) }),
-        )
-        .await?;
-        match answer.kind {
+        match self.send_one(path, MethodKind::Unary, req).await? {
             AnswerKind::Unary(md, msg) => Ok(Response::from_parts(md, wire::decode(msg)?)),
             _ => Err(answer_mismatch()),
         }
@@ -671,8 +662,25 @@ impl Channel {
         Req: Message,
         Resp: Message + Default,
     {
+        match self
+            .send_one(path, MethodKind::ServerStreaming, req)
+            .await?
+        {
+            AnswerKind::Stream(md, s) => Ok(Response::from_parts(md, s.cast())),
+            _ => Err(answer_mismatch()),
+        }
+    }
+
+    /// Sends a unary or server-streaming call's one request through the
+    /// chain, within its deadline.
+    async fn send_one<Req: Message>(
+        &self,
+        path: impl IntoPath,
+        kind: MethodKind,
+        req: Request<Req>,
+    ) -> Result<AnswerKind, Status> {
         let (md, msg, deadline) = req.into_parts();
-        let mut cx = self.context(path, MethodKind::ServerStreaming, md, deadline)?;
+        let mut cx = self.context(path, kind, md, deadline)?;
         let body = wire::encode(&msg, self.enc(), self.cfg().max_send_message)?;
         let deadline = cx.deadline;
         let answer = within(
@@ -680,10 +688,7 @@ impl Channel {
             self.dispatch(&mut cx, ClientCall { body: Some(body) }),
         )
         .await?;
-        match answer.kind {
-            AnswerKind::Stream(md, s) => Ok(Response::from_parts(md, s.cast())),
-            _ => Err(answer_mismatch()),
-        }
+        Ok(answer.kind)
     }
 
     /// A client-streaming call: send requests through the returned call,
