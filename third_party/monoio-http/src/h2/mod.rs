@@ -101,7 +101,14 @@ macro_rules! ready {
 #[cfg_attr(feature = "unstable", allow(missing_docs))]
 mod codec;
 mod error;
+
+#[cfg(not(feature = "unstable"))]
 mod hpack;
+
+// ringrpc's fork: HPACK's decoder, for ringrpc-perf's own HTTP/2 load.
+#[cfg(feature = "unstable")]
+#[allow(missing_docs)]
+pub mod hpack;
 
 #[cfg(not(feature = "unstable"))]
 mod proto;

@@ -99,7 +99,9 @@ struct HeaderBlock {
 
 #[derive(Debug)]
 struct EncodingHeaderBlock {
-    hpack: Bytes,
+    // ringrpc's fork: a `BytesMut` lent by the encoder, not a frozen
+    // `Bytes` (freezing shrank it: an allocation per block).
+    hpack: BytesMut,
 }
 
 const END_STREAM: u8 = 0x1;
@@ -275,7 +277,7 @@ impl Headers {
 
         self.header_block
             .into_encoding(encoder)
-            .encode(&head, dst, |_| {})
+            .encode(&head, dst, |_| {}, Some(encoder))
     }
 
     fn head(&self) -> Head {
@@ -494,9 +496,14 @@ impl PushPromise {
 
         self.header_block
             .into_encoding(encoder)
-            .encode(&head, dst, |dst| {
-                dst.put_u32(promised_id.into());
-            })
+            .encode(
+                &head,
+                dst,
+                |dst| {
+                    dst.put_u32(promised_id.into());
+                },
+                Some(encoder),
+            )
     }
 
     fn head(&self) -> Head {
@@ -537,7 +544,7 @@ impl Continuation {
         // Get the CONTINUATION frame head
         let head = self.head();
 
-        self.header_block.encode(&head, dst, |_| {})
+        self.header_block.encode(&head, dst, |_| {}, None)
     }
 }
 
@@ -629,7 +636,15 @@ impl Pseudo {
 // ===== impl EncodingHeaderBlock =====
 
 impl EncodingHeaderBlock {
-    fn encode<F>(mut self, head: &Head, dst: &mut EncodeBuf<'_>, f: F) -> Option<Continuation>
+    /// Writes the frame; a block that fits it whole gives its buffer back
+    /// to `encoder` (ringrpc's fork).
+    fn encode<F>(
+        mut self,
+        head: &Head,
+        dst: &mut EncodeBuf<'_>,
+        f: F,
+        encoder: Option<&mut hpack::Encoder>,
+    ) -> Option<Continuation>
     where
         F: FnOnce(&mut EncodeBuf<'_>),
     {
@@ -654,6 +669,9 @@ impl EncodingHeaderBlock {
             })
         } else {
             dst.put_slice(&self.hpack);
+            if let Some(encoder) = encoder {
+                encoder.give_buf(self.hpack);
+            }
 
             None
         };
@@ -924,7 +942,7 @@ impl HeaderBlock {
     }
 
     fn into_encoding(self, encoder: &mut hpack::Encoder) -> EncodingHeaderBlock {
-        let mut hpack = BytesMut::new();
+        let mut hpack = encoder.take_buf();
         let headers = Iter {
             pseudo: Some(self.pseudo),
             fields: self.fields.into_iter(),
@@ -932,9 +950,7 @@ impl HeaderBlock {
 
         encoder.encode(headers, &mut hpack);
 
-        EncodingHeaderBlock {
-            hpack: hpack.freeze(),
-        }
+        EncodingHeaderBlock { hpack }
     }
 
     /// Calculates the size of the currently decoded header list.

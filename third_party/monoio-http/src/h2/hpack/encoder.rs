@@ -11,6 +11,10 @@ use super::{
 pub struct Encoder {
     table: Table,
     size_update: Option<SizeUpdate>,
+    /// ringrpc's fork: the buffer header blocks are encoded into, kept
+    /// across frames (a block that fits its frame is copied out and the
+    /// buffer comes back), so encoding a block allocates nothing.
+    spare: BytesMut,
 }
 
 #[derive(Debug, Copy, Clone, Eq, PartialEq)]
@@ -24,6 +28,25 @@ impl Encoder {
         Encoder {
             table: Table::new(max_size, capacity),
             size_update: None,
+            spare: BytesMut::new(),
+        }
+    }
+
+    /// ringrpc's fork: an empty buffer to encode a header block into
+    /// (the kept one, if it was given back).
+    pub(crate) fn take_buf(&mut self) -> BytesMut {
+        let mut b = std::mem::take(&mut self.spare);
+        b.clear();
+        if b.capacity() < 256 {
+            b.reserve(256);
+        }
+        b
+    }
+
+    /// ringrpc's fork: gives a block's buffer back for the next block.
+    pub(crate) fn give_buf(&mut self, b: BytesMut) {
+        if b.capacity() <= 16 * 1024 {
+            self.spare = b;
         }
     }
 
