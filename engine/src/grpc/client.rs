@@ -578,16 +578,19 @@ impl Channel {
             http::HeaderValue::from_static(concat!("ringrpc-grpc/", env!("CARGO_PKG_VERSION"))),
         );
         if cfg.gzip {
-            h.insert("grpc-encoding", http::HeaderValue::from_static("gzip"));
+            h.insert(
+                wire::names::GRPC_ENCODING,
+                http::HeaderValue::from_static("gzip"),
+            );
         }
         h.insert(
-            "grpc-accept-encoding",
+            wire::names::GRPC_ACCEPT_ENCODING,
             http::HeaderValue::from_static(wire::ACCEPT_ENCODING),
         );
         if let Some(d) = cx.deadline {
             let left = d.saturating_duration_since(Instant::now());
             if let Ok(v) = http::HeaderValue::from_str(&wire::format_timeout(left)) {
-                h.insert("grpc-timeout", v);
+                h.insert(wire::names::GRPC_TIMEOUT, v);
             }
         }
         cx.metadata.write_into(h);

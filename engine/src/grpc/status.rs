@@ -10,6 +10,7 @@
 use std::fmt;
 
 use super::metadata::Metadata;
+use super::wire;
 
 /// A gRPC status code (gRPC's numbering, 0 to 16).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -201,11 +202,11 @@ impl Status {
     /// `h`.
     pub(crate) fn write_headers(&self, h: &mut http::HeaderMap) {
         self.0.metadata.write_into(h);
-        h.insert("grpc-status", self.0.code.header_value());
+        h.insert(wire::names::GRPC_STATUS, self.0.code.header_value());
         if !self.0.message.is_empty() {
             let enc = percent_encode(&self.0.message);
             if let Ok(v) = http::HeaderValue::from_maybe_shared(bytes::Bytes::from(enc)) {
-                h.insert("grpc-message", v);
+                h.insert(wire::names::GRPC_MESSAGE, v);
             }
         }
     }

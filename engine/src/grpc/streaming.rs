@@ -220,12 +220,12 @@ impl Reply {
         );
         if !end && self.enc != Encoding::Identity {
             h.insert(
-                "grpc-encoding",
+                wire::names::GRPC_ENCODING,
                 http::HeaderValue::from_static(self.enc.name()),
             );
         }
         h.insert(
-            "grpc-accept-encoding",
+            wire::names::GRPC_ACCEPT_ENCODING,
             http::HeaderValue::from_static(wire::ACCEPT_ENCODING),
         );
         md.write_into(h);
@@ -260,7 +260,7 @@ impl Reply {
             return;
         }
         let mut t = http::HeaderMap::new();
-        t.insert("grpc-status", Code::Ok.header_value());
+        t.insert(wire::names::GRPC_STATUS, Code::Ok.header_value());
         let _ = s.send_trailers(t);
         self.done = true;
     }

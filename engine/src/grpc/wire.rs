@@ -35,6 +35,19 @@ pub enum Encoding {
     Gzip,
 }
 
+/// gRPC's header names, made once: inserting with a `&str` key copies the
+/// name into a new allocation on every call.
+pub(crate) mod names {
+    use http::HeaderName;
+
+    pub(crate) const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+    pub(crate) const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+    pub(crate) const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
+    pub(crate) const GRPC_ACCEPT_ENCODING: HeaderName =
+        HeaderName::from_static("grpc-accept-encoding");
+    pub(crate) const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+}
+
 /// What this side accepts, as `grpc-accept-encoding` says it.
 pub(crate) const ACCEPT_ENCODING: &str = "identity,gzip";
 
