@@ -14,10 +14,14 @@
 //!   `grpc-timeout` ends it with `DEADLINE_EXCEEDED`; a reset from the peer
 //!   drops (cancels) it.
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -28,13 +32,13 @@ use super::ServerConfig;
 use super::connection::ConnShared;
 use super::core::CoreState;
 use super::counters::bump;
-use super::router::{catch_unwind, panic_message};
+use super::router::panic_message;
 use crate::grpc::metadata::Metadata;
 use crate::grpc::middleware::{GrpcContext, ServerCall, ServerNext};
-use crate::grpc::router::{Call, GrpcServer};
+use crate::grpc::router::{Call, GrpcServer, Outcome};
 use crate::grpc::status::Status;
 use crate::grpc::streaming::Reply;
-use crate::grpc::wire::{self, Encoding};
+use crate::grpc::wire::{self, Encoding, names};
 use crate::middleware::Service;
 use http::uri::PathAndQuery;
 
@@ -196,111 +200,62 @@ pub(crate) async fn serve(
 /// Streams this side reset that h2 remembers: h2's own default (10).
 const H2_LOCAL_RESETS: usize = 10;
 
+/// The handler's future (behind the layers, if any), boxed: every method
+/// boxes its future anyway, and the task's own future stays small (a
+/// stream's task is moved and its state rewritten a few times over its life,
+/// so its size costs on every call).
+type Handled<'a> = Pin<Box<dyn Future<Output = Outcome> + 'a>>;
+
 /// One call: checks the request, runs the method, answers. True when the
 /// peer reset the stream before the call finished.
 async fn run_call(
     req: http::Request<RecvStream>,
-    mut respond: SendResponse<Bytes>,
+    respond: SendResponse<Bytes>,
     peer: SocketAddr,
     grpc: &GrpcServer,
     chain: Option<&ServerNext>,
 ) -> bool {
-    let received = Instant::now();
-    let (parts, body) = req.into_parts();
-    let g = &grpc.config;
-    if parts.method != http::Method::POST {
-        return plain_http(&mut respond, http::StatusCode::METHOD_NOT_ALLOWED);
+    let (mut handled, reply, deadline) = match start_call(req, respond, peer, grpc, chain) {
+        Ok(started) => started,
+        Err(reset) => return reset,
+    };
+    // The deadline's timer exists only when the caller sent one.
+    let mut expired = deadline.map(|d| Box::pin(monoio::time::sleep_until(d.into())));
+    enum End {
+        Handled(Result<Outcome, Box<dyn Any + Send>>),
+        Reset,
+        Expired,
     }
-    let grpc_content = parts
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
-    if !grpc_content {
-        // gRPC's PROTOCOL-HTTP2.md: 415 for a content-type that is not gRPC.
-        return plain_http(&mut respond, http::StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    }
-    let path = parts.uri.path();
-    let Some(method) = grpc.router.get(path) else {
-        let st = Status::unimplemented(format!("unknown method {path}"));
-        return answer(respond, &st);
-    };
-    let recv_enc = match Encoding::from_header(parts.headers.get("grpc-encoding")) {
-        Ok(e) => e,
-        Err(st) => return answer(respond, &st),
-    };
-    let deadline = match parts.headers.get("grpc-timeout") {
-        None => None,
-        Some(v) => match wire::parse_timeout(v.as_bytes()) {
-            Some(d) => Some(received + g.max_deadline.map_or(d, |m| d.min(m))),
-            None => {
-                let st = Status::internal("malformed grpc-timeout");
-                return answer(respond, &st);
-            }
-        },
-    };
-    // Replies are compressed the way the request was, when it was.
-    let send_enc = if recv_enc == Encoding::Gzip
-        && Encoding::accepts_gzip(parts.headers.get("grpc-accept-encoding"))
-    {
-        Encoding::Gzip
-    } else {
-        Encoding::Identity
-    };
-    let reply = Rc::new(RefCell::new(Reply::new(
-        respond,
-        send_enc,
-        g.max_send_message,
-    )));
-    let metadata = Metadata::from_headers(&parts.headers);
-    let mut call = Call {
-        metadata: Metadata::new(),
-        deadline,
-        peer,
-        body,
-        recv_enc,
-        max_recv: g.max_recv_message,
-        reply: reply.clone(),
-    };
-    let handled = catch_unwind(async {
-        match chain {
-            None => {
-                call.metadata = metadata;
-                method.call(call).await
-            }
-            Some(chain) => {
-                let path = parts
-                    .uri
-                    .path_and_query()
-                    .cloned()
-                    .unwrap_or_else(|| PathAndQuery::from_static("/"));
-                let mut cx = GrpcContext::new(path, method.kind(), metadata, deadline, Some(peer));
-                let call = ServerCall {
-                    method: method.clone(),
-                    call,
-                };
-                chain.call(&mut cx, call).await.map(|a| a.reply)
-            }
+    let end = poll_fn(|cx| {
+        // A panic in the handler (or a layer) while polling is caught here.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| handled.as_mut().poll(cx))) {
+            Ok(Poll::Ready(out)) => return Poll::Ready(End::Handled(Ok(out))),
+            Err(p) => return Poll::Ready(End::Handled(Err(p))),
+            Ok(Poll::Pending) => {}
         }
-    });
-    let mut handled = std::pin::pin!(handled);
-    let reset = poll_fn(|cx| reply.borrow_mut().poll_reset(cx));
-    let expired = async {
-        match deadline {
-            Some(d) => monoio::time::sleep_until(d.into()).await,
-            None => std::future::pending().await,
+        if reply.borrow_mut().poll_reset(cx).is_ready() {
+            return Poll::Ready(End::Reset);
         }
-    };
-    let outcome = monoio::select! {
-        r = &mut handled => r,
-        reason = reset => {
-            tracing::debug!(%peer, ?reason, "call reset by the peer");
+        match expired.as_mut().map(|s| s.as_mut().poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(End::Expired),
+            _ => Poll::Pending,
+        }
+    })
+    .await;
+    drop(handled);
+    let outcome = match end {
+        End::Handled(out) => out,
+        End::Reset => {
+            tracing::debug!(%peer, "call reset by the peer");
             return true;
         }
-        _ = expired => Ok(Err(Status::deadline_exceeded("the deadline passed before the call finished"))),
+        End::Expired => Ok(Err(Status::deadline_exceeded(
+            "the deadline passed before the call finished",
+        ))),
     };
     let mut r = reply.borrow_mut();
     // A handler that ended because its stream was reset (its read failed)
-    // is a reset too, whichever branch the select saw first.
+    // is a reset too, whichever the poll saw first.
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     if r.poll_reset(&mut cx).is_ready() {
         return true;
@@ -316,6 +271,115 @@ async fn run_call(
         }
     }
     false
+}
+
+/// Checks the request and starts its method: the handler's future, the
+/// reply it answers through, and the call's deadline; or, when the request
+/// was answered here (not gRPC, no such method, a bad header), whether it
+/// was reset (never: these answer at once). Nothing of the request that
+/// the call does not need outlives this (it would stay in the task).
+#[allow(clippy::type_complexity)]
+fn start_call<'a>(
+    req: http::Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    peer: SocketAddr,
+    grpc: &'a GrpcServer,
+    chain: Option<&'a ServerNext>,
+) -> Result<(Handled<'a>, Rc<RefCell<Reply>>, Option<Instant>), bool> {
+    let received = Instant::now();
+    let (parts, body) = req.into_parts();
+    let g = &grpc.config;
+    if parts.method != http::Method::POST {
+        return Err(plain_http(
+            &mut respond,
+            http::StatusCode::METHOD_NOT_ALLOWED,
+        ));
+    }
+    let grpc_content = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    if !grpc_content {
+        // gRPC's PROTOCOL-HTTP2.md: 415 for a content-type that is not gRPC.
+        return Err(plain_http(
+            &mut respond,
+            http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ));
+    }
+    let path = parts.uri.path();
+    let Some(method) = grpc.router.get(path) else {
+        let st = Status::unimplemented(format!("unknown method {path}"));
+        return Err(answer(respond, &st));
+    };
+    let recv_enc = match Encoding::from_header(parts.headers.get(names::GRPC_ENCODING)) {
+        Ok(e) => e,
+        Err(st) => return Err(answer(respond, &st)),
+    };
+    let deadline = match parts.headers.get(names::GRPC_TIMEOUT) {
+        None => None,
+        Some(v) => match wire::parse_timeout(v.as_bytes()) {
+            Some(d) => Some(received + g.max_deadline.map_or(d, |m| d.min(m))),
+            None => {
+                let st = Status::internal("malformed grpc-timeout");
+                return Err(answer(respond, &st));
+            }
+        },
+    };
+    // Replies are compressed the way the request was, when it was.
+    let send_enc = if recv_enc == Encoding::Gzip
+        && Encoding::accepts_gzip(parts.headers.get(names::GRPC_ACCEPT_ENCODING))
+    {
+        Encoding::Gzip
+    } else {
+        Encoding::Identity
+    };
+    let reply = Rc::new(RefCell::new(Reply::new(
+        respond,
+        send_enc,
+        g.max_send_message,
+    )));
+    let metadata = Metadata::from_headers(&parts.headers);
+    let call = Call {
+        metadata: Metadata::new(),
+        deadline,
+        peer,
+        body,
+        recv_enc,
+        max_recv: g.max_recv_message,
+        reply: reply.clone(),
+    };
+    // Starting the method (or the first layer) runs user code too: a panic
+    // there is the handler's, as one while it is polled is.
+    let started = std::panic::catch_unwind(AssertUnwindSafe(|| -> Handled<'a> {
+        match chain {
+            None => {
+                let mut call = call;
+                call.metadata = metadata;
+                method.call(call)
+            }
+            Some(chain) => {
+                let path = parts
+                    .uri
+                    .path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| PathAndQuery::from_static("/"));
+                let mut cx = GrpcContext::new(path, method.kind(), metadata, deadline, Some(peer));
+                let call = ServerCall {
+                    method: method.clone(),
+                    call,
+                };
+                Box::pin(async move { chain.call(&mut cx, call).await.map(|a| a.reply) })
+            }
+        }
+    }));
+    let handled: Handled<'a> = match started {
+        Ok(f) => f,
+        Err(p) => Box::pin(std::future::ready(Err(Status::internal(format!(
+            "handler panicked: {}",
+            panic_message(&*p)
+        ))))),
+    };
+    Ok((handled, reply, deadline))
 }
 
 /// A trailers-only answer with `st`.
