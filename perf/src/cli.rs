@@ -46,9 +46,9 @@ pub enum Cmd {
     /// resumed.
     Tls(TlsArgs),
     /// gRPC: ringrpc's server against tonic's on the same server core, in
-    /// alternating rounds: unary echoes under h2load (QPS, latency, CPU per
-    /// request) and one server-streaming call (messages per second, CPU
-    /// per message). Needs h2load (Debian's nghttp2-client).
+    /// alternating rounds: unary echoes under the harness's own HTTP/2 load
+    /// or h2load (QPS, latency, CPU per request) and one server-streaming
+    /// call (messages per second, CPU per message).
     Grpc(GrpcArgs),
     /// Serves ringrpc's echo server in this process until SIGTERM.
     #[command(hide = true)]
@@ -221,6 +221,11 @@ pub struct GrpcArgs {
     /// The unary echo's payload, in bytes.
     #[arg(long, default_value_t = 1024)]
     pub payload: usize,
+    /// The unary load: the harness's own HTTP/2 client, or nghttp2's
+    /// h2load (Debian's nghttp2-client), whose one thread tops out below
+    /// what one server core answers on small machines.
+    #[arg(long, value_enum, default_value_t = GrpcLoad::Builtin)]
+    pub load: GrpcLoad,
     /// Connection counts to compare the unary echo at (h2load's `-c`).
     #[arg(long, value_delimiter = ',', default_values_t = [100usize])]
     pub connections: Vec<usize>,
@@ -237,7 +242,7 @@ pub struct GrpcArgs {
     /// The CPU both servers are pinned to.
     #[arg(long, default_value_t = 0)]
     pub server_core: usize,
-    /// The CPU of the load (h2load, the stream client).
+    /// The CPU of the load (the unary load, the stream client).
     #[arg(long, default_value_t = 1)]
     pub load_core: usize,
     /// The h2load binary.
@@ -252,7 +257,7 @@ pub struct GrpcArgs {
     /// Leave ringrpc out (the peer alone).
     #[arg(long)]
     pub skip_ringrpc: bool,
-    /// No unary runs (and no h2load needed).
+    /// No unary runs.
     #[arg(long)]
     pub skip_unary: bool,
     /// No streaming runs.
@@ -319,6 +324,15 @@ pub struct MemArgs {
     /// Where result folders go.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
+}
+
+/// The load of `grpc`'s unary runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GrpcLoad {
+    /// The harness's own HTTP/2 client (`grpc/h2gen.rs`).
+    Builtin,
+    /// nghttp2's h2load, one thread.
+    H2load,
 }
 
 /// The transport a client load speaks.
@@ -608,6 +622,7 @@ mod tests {
                 assert_eq!(a.connections, vec![100]);
                 assert_eq!((a.server_core, a.load_core, a.runs.rounds), (0, 1, 5));
                 assert_eq!(a.h2load, PathBuf::from("h2load"));
+                assert_eq!(a.load, GrpcLoad::Builtin);
             }
             other => panic!("{other:?}"),
         }

@@ -5,7 +5,7 @@
 //! cargo run --release -p ringrpc-perf -- --help       # options (payload, transport, depth, rate, ...)
 //! cargo run --release -p ringrpc-perf -- compare      # ringrpc vs Volo vs raw echo, at 1/16/100 conns
 //! cargo run --release -p ringrpc-perf -- client-compare   # ringrpc's client vs Volo's, against a raw reply server
-//! cargo run --release -p ringrpc-perf -- grpc         # gRPC: ringrpc vs tonic under h2load, and a server stream
+//! cargo run --release -p ringrpc-perf -- grpc         # gRPC: ringrpc vs tonic, unary echoes and a server stream
 //! cargo run --release -p ringrpc-perf -- --alloc-trace --duration 2   # where the server allocates
 //! ```
 //!

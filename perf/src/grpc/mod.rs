@@ -2,16 +2,19 @@
 //! `perf/echo.proto` from a child process pinned to the same server core,
 //! in alternating rounds (the order rotates every round, as in `compare`).
 //!
-//! - **Unary**: h2load ([`h2load`]), a neutral C client pinned to the load
-//!   core, posts 1 KiB echoes over N connections; QPS, latency percentiles
-//!   from its per-request log, server CPU per request, h2load's own CPU.
+//! - **Unary**: a closed loop of 1 KiB echoes over N connections from the
+//!   load core: the harness's own HTTP/2 client ([`h2gen`], the default:
+//!   one h2load thread tops out below what one server core answers here)
+//!   or nghttp2's h2load ([`h2load`], `--load h2load`); QPS, latency
+//!   percentiles, server CPU per request, the load's own CPU.
 //! - **Streaming**: one server-streaming call of fixed-size messages read
 //!   by the harness's client ([`client`]) on the load core: messages per
 //!   second and server CPU per message.
 //!
 //! Before every run the server is checked with a real unary call and a
 //! short stream, each to its `grpc-status: 0` ([`client::check`]), since
-//! h2load counts any HTTP 200 as a success. Medians over rounds are
+//! h2load counts any HTTP 200 as a success (the own load checks every
+//! reply's `grpc-status`). Medians over rounds are
 //! reported, with the ratios ringrpc/tonic; the runs, medians and latency
 //! plots go to `results/<stamp>-grpc/`.
 
@@ -19,7 +22,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::process::Command;
 
-use crate::cli::GrpcArgs;
+use crate::cli::{GrpcArgs, GrpcLoad};
 use crate::compare::median;
 use crate::load::new_histogram;
 use crate::measure::{Latency, thousands};
@@ -28,6 +31,7 @@ use crate::plot;
 use crate::report::{self, us};
 
 pub mod client;
+pub mod h2gen;
 pub mod h2load;
 pub mod wire;
 
@@ -44,11 +48,12 @@ struct UnaryRun {
     server_cpu_busy: Option<f64>,
     server_allocs_per_req: Option<f64>,
     load_cpu_busy: Option<f64>,
-    /// Requests h2load did not see answered with 2xx.
+    /// Requests not answered with a good echo (h2load: not with 2xx).
     errors: u64,
     /// Lines of h2load's log without a 2xx status.
     log_non_2xx: u64,
-    summary: h2load::Summary,
+    /// h2load's summary (none under the own load).
+    summary: Option<h2load::Summary>,
     #[serde(skip)]
     hist: hdrhistogram::Histogram<u64>,
 }
@@ -138,10 +143,10 @@ fn check(s: &ChildServer, payload: usize) -> std::io::Result<()> {
 /// Runs the comparison.
 pub fn run(a: GrpcArgs) -> std::io::Result<()> {
     let host = report::Host::probe();
-    let version = if a.skip_unary {
-        String::new()
-    } else {
-        h2load::probe(&a.h2load)?
+    let load = match a.load {
+        _ if a.skip_unary => String::new(),
+        GrpcLoad::Builtin => "ringrpc-perf's HTTP/2 load".to_string(),
+        GrpcLoad::H2load => h2load::probe(&a.h2load)?,
     };
     let servers = start_servers(&a)?;
     let names: Vec<String> = servers.iter().map(|s| s.name.clone()).collect();
@@ -150,14 +155,14 @@ pub fn run(a: GrpcArgs) -> std::io::Result<()> {
     let rounds = a.runs.rounds.max(1);
     let timing = crate::cli::timing(a.runs.warmup, a.runs.duration);
     println!(
-        "ringrpc-perf grpc ({started} UTC): unary {} B echo over {:?} connections × {} streams (h2load{}), stream of {} B messages; server core {}, load core {}",
+        "ringrpc-perf grpc ({started} UTC): unary {} B echo over {:?} connections × {} streams ({}), stream of {} B messages; server core {}, load core {}",
         a.payload,
         a.connections,
         a.streams,
-        if version.is_empty() {
-            String::new()
+        if load.is_empty() {
+            "none"
         } else {
-            format!(" {}", version.trim_start_matches("h2load "))
+            load.as_str()
         },
         a.stream_size,
         a.server_core,
@@ -196,8 +201,9 @@ pub fn run(a: GrpcArgs) -> std::io::Result<()> {
     if !a.skip_unary {
         let _ = writeln!(
             text,
-            "\nunary {} echo (h2load, -m {}):\n{:>5}  {:<8} {:>11} {:>9} {:>9} {:>9} {:>12} {:>11} {:>9} {:>7}",
+            "\nunary {} echo ({}, {} in flight per connection):\n{:>5}  {:<8} {:>11} {:>9} {:>9} {:>9} {:>12} {:>11} {:>9} {:>7}",
             report::size(a.payload),
+            load,
             a.streams,
             "conns",
             "server",
@@ -285,7 +291,7 @@ pub fn run(a: GrpcArgs) -> std::io::Result<()> {
                 dir.join(format!("latency-c{conns}.svg")),
                 plot::percentile_svg(
                     &format!(
-                        "gRPC unary echo of {} B, {conns} connections (h2load)",
+                        "gRPC unary echo of {} B, {conns} connections ({load})",
                         a.payload
                     ),
                     &series,
@@ -361,7 +367,7 @@ pub fn run(a: GrpcArgs) -> std::io::Result<()> {
             "tool": "ringrpc-perf grpc",
             "started_utc": started,
             "host": host,
-            "h2load": version,
+            "load": load,
             "payload": a.payload,
             "connections": a.connections,
             "streams_per_connection": a.streams,
@@ -384,7 +390,7 @@ pub fn run(a: GrpcArgs) -> std::io::Result<()> {
     );
     let failed: u64 = unary.iter().map(|r| r.errors).sum();
     if failed > 0 {
-        eprintln!("ringrpc-perf grpc: {failed} requests were not answered with 2xx");
+        eprintln!("ringrpc-perf grpc: {failed} requests were not answered with a good echo");
     }
     Ok(())
 }
@@ -407,42 +413,48 @@ fn measure_all(
                 for k in 0..servers.len() {
                     let s = &servers[(k + round) % servers.len()];
                     check(s, a.payload)?;
-                    let spec = h2load::H2LoadSpec {
-                        bin: a.h2load.clone(),
-                        uri: uri(s.addr, client::ECHO),
-                        body_file: body_file.to_path_buf(),
-                        log_file: work.join("requests.tsv"),
-                        connections: conns.max(1),
-                        streams: a.streams.max(1),
-                        warmup: timing.warmup,
-                        duration: timing.duration,
-                        cpu: load_cpu,
-                    };
-                    let r = h2load::run(&spec, s)?;
-                    // h2load's own counts (its log may end with a request
-                    // cut off by the end of the window, with no status).
-                    let errors = r.summary.failed
-                        + r.summary.errored
-                        + r.summary.timeout
-                        + r.summary.status_other;
-                    let run = UnaryRun {
-                        target: s.name.clone(),
-                        round: round + 1,
-                        connections: conns,
-                        streams: a.streams,
-                        qps: r.summary.req_per_s,
-                        latency_us: Latency::of(&r.hist),
-                        server_cpu_us_per_req: r.server_cpu_us_per_req,
-                        server_cpu_busy: r.server_cpu_busy,
-                        server_allocs_per_req: r.server_allocs_per_req,
-                        load_cpu_busy: r.load_cpu_busy,
-                        errors,
-                        log_non_2xx: r.log_non_2xx,
-                        summary: r.summary,
-                        hist: r.hist,
+                    let run = match a.load {
+                        GrpcLoad::Builtin => own_load(a, s, conns, round, load_cpu, timing)?,
+                        GrpcLoad::H2load => {
+                            let spec = h2load::H2LoadSpec {
+                                bin: a.h2load.clone(),
+                                uri: uri(s.addr, client::ECHO),
+                                body_file: body_file.to_path_buf(),
+                                log_file: work.join("requests.tsv"),
+                                connections: conns.max(1),
+                                streams: a.streams.max(1),
+                                warmup: timing.warmup,
+                                duration: timing.duration,
+                                cpu: load_cpu,
+                            };
+                            let r = h2load::run(&spec, s)?;
+                            // h2load's own counts (its log may end with a
+                            // request cut off by the end of the window,
+                            // with no status).
+                            let errors = r.summary.failed
+                                + r.summary.errored
+                                + r.summary.timeout
+                                + r.summary.status_other;
+                            UnaryRun {
+                                target: s.name.clone(),
+                                round: round + 1,
+                                connections: conns,
+                                streams: a.streams,
+                                qps: r.summary.req_per_s,
+                                latency_us: Latency::of(&r.hist),
+                                server_cpu_us_per_req: r.server_cpu_us_per_req,
+                                server_cpu_busy: r.server_cpu_busy,
+                                server_allocs_per_req: r.server_allocs_per_req,
+                                load_cpu_busy: r.load_cpu_busy,
+                                errors,
+                                log_non_2xx: r.log_non_2xx,
+                                summary: Some(r.summary),
+                                hist: r.hist,
+                            }
+                        }
                     };
                     eprintln!(
-                        "  {:<18} {:>10} req/s  p50 {:>9}  p99 {:>9}  srv CPU/req {:>9}  h2load CPU {:>4}  errors {}",
+                        "  {:<18} {:>10} req/s  p50 {:>9}  p99 {:>9}  srv CPU/req {:>9}  load CPU {:>4}  errors {}",
                         format!("{} c{conns} r{}", s.name, round + 1),
                         thousands(run.qps),
                         us(run.latency_us.p50),
@@ -487,6 +499,44 @@ fn measure_all(
         }
     }
     Ok((unary, streams))
+}
+
+/// One unary run under the harness's own HTTP/2 load.
+fn own_load(
+    a: &GrpcArgs,
+    s: &ChildServer,
+    conns: usize,
+    round: usize,
+    load_cpu: usize,
+    timing: crate::measure::Timing,
+) -> std::io::Result<UnaryRun> {
+    let spec = h2gen::GenSpec {
+        addr: s.addr,
+        path: client::ECHO.to_string(),
+        body: wire::echo_request(&vec![b'x'; a.payload]),
+        reply_len: wire::echo_message_len(a.payload) + wire::PREFIX,
+        connections: conns.max(1),
+        streams: a.streams.max(1),
+        timing,
+        cpu: load_cpu,
+    };
+    let r = h2gen::run(&spec, Some(s))?;
+    Ok(UnaryRun {
+        target: s.name.clone(),
+        round: round + 1,
+        connections: conns,
+        streams: a.streams,
+        qps: r.qps,
+        latency_us: Latency::of(&r.hist),
+        server_cpu_us_per_req: r.server_cpu_us_per_req,
+        server_cpu_busy: r.server_cpu_busy,
+        server_allocs_per_req: r.server_allocs_per_req,
+        load_cpu_busy: r.load_cpu_busy,
+        errors: r.errors,
+        log_non_2xx: 0,
+        summary: None,
+        hist: r.hist,
+    })
 }
 
 /// `http://ADDR/PATH` (h2load speaks cleartext HTTP/2 to an `http` URI).
