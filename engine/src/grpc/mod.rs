@@ -3,7 +3,7 @@
 //!
 //! A server port answers both: a connection that opens with the HTTP/2
 //! preface is handed, whole, to monoio-http's HTTP/2 implementation on the
-//! core that accepted it, and each call runs as a task on that core. The
+//! core that accepted it, and its calls run on that connection's task. The
 //! methods are a [`Router`]: generated `<Service>Server` types add
 //! themselves to it ([`ServerBuilder::grpc`](crate::server::ServerBuilder::grpc)),
 //! or methods are added by hand with [`Router::unary`] and friends. Every

@@ -1,7 +1,8 @@
 //! A connection that opened with the HTTP/2 preface, served as gRPC on its
 //! core: monoio-http's h2 port speaks HTTP/2 (flow control, settings,
-//! GOAWAY); this file accepts its streams, runs each call as a task on
-//! this core, and bounds what a peer can make the server do.
+//! GOAWAY); this file accepts its streams, runs their calls on the
+//! connection's own task (each call polled with its own waker), and bounds
+//! what a peer can make the server do.
 //!
 //! Bounds, besides HTTP/2's own (window, frame size, header list size,
 //! concurrent streams, all from [`GrpcConfig`]):
@@ -15,7 +16,7 @@
 //!   drops (cancels) it.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -25,6 +26,8 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use monoio::net::TcpStream;
 use monoio_http::h2::{self, Reason, RecvStream, server::SendResponse};
 
@@ -42,33 +45,43 @@ use crate::grpc::wire::{self, Encoding, names};
 use crate::middleware::Service;
 use http::uri::PathAndQuery;
 
-/// What a connection's stream tasks share with its accept loop.
+/// Streams the peer reset in the current second, and when it started.
 #[derive(Default)]
-struct Streams {
-    /// Streams whose task is running.
-    open: Cell<usize>,
-    /// Resets by the peer in the current second, and when it started.
-    resets: Cell<u32>,
-    window: Cell<Option<Instant>>,
-    /// Too many resets: the loop sends GOAWAY and closes.
-    calm: Cell<bool>,
+struct Resets {
+    count: u32,
+    window: Option<Instant>,
 }
 
-impl Streams {
+impl Resets {
     /// Counts a stream the peer reset; true when that is one too many.
-    fn peer_reset(&self, limit: u32) -> bool {
+    fn peer_reset(&mut self, limit: u32) -> bool {
         let now = Instant::now();
-        match self.window.get() {
+        match self.window {
             Some(start) if now.duration_since(start) < Duration::from_secs(1) => {
-                self.resets.set(self.resets.get() + 1);
+                self.count += 1;
             }
             _ => {
-                self.window.set(Some(now));
-                self.resets.set(1);
+                self.window = Some(now);
+                self.count = 1;
             }
         }
-        self.resets.get() > limit
+        self.count > limit
     }
+}
+
+/// What h2's accept gives: a new stream, or the connection's end or error.
+type Accepted = Option<Result<(http::Request<RecvStream>, SendResponse<Bytes>), h2::Error>>;
+
+/// What the connection's loop waits for (an event lives for one turn of
+/// the loop, on the stack: its size does not matter).
+#[allow(clippy::large_enum_variant)]
+enum Event {
+    /// A new stream (or the connection's end, or its error).
+    Accepted(Accepted),
+    /// A call ended; true when the peer had reset its stream.
+    CallDone(bool),
+    /// The sweeper or the server: a timeout, a drain.
+    Interrupted,
 }
 
 /// Serves an HTTP/2 connection until the peer closes it, it breaks, it
@@ -116,58 +129,65 @@ pub(crate) async fn serve(
         .grpc_chain
         .get_or_init(|| grpc.router.chain().map(Rc::new))
         .clone();
-    let streams = Rc::new(Streams::default());
+    // The calls under way on this connection, polled by this task: a
+    // call's first poll comes right after its HEADERS (and the frames
+    // that came with them) were read, so a handler that needs nothing more
+    // answers before this task writes, in the same write as other replies;
+    // a call that waits is woken on its own (each has its own waker), and
+    // never leaves this task, so never this core.
+    let mut calls = FuturesUnordered::new();
+    let mut resets = Resets::default();
+    let limit = g.max_peer_resets_per_sec;
     let mut draining = false;
     loop {
         // Idle (no stream open): the idle timeout runs; busy: no timeout
         // (each call has its own deadline).
-        if streams.open.get() == 0 && !draining {
+        if calls.is_empty() && !draining {
             shared
                 .deadline
                 .set(Some(core.read_deadline(cfg.idle_timeout)));
         } else if !draining {
             shared.deadline.set(None);
         }
-        let next = monoio::select! {
-            a = conn.accept() => Some(a),
-            _ = shared.interrupt.notified() => None,
-        };
-        match next {
-            Some(Some(Ok((req, respond)))) => {
-                shared.timed_out.set(false);
-                streams.open.set(streams.open.get() + 1);
-                let (grpc, streams) = (grpc.clone(), streams.clone());
-                let (shared, limit) = (shared.clone(), g.max_peer_resets_per_sec);
-                let idle = cfg.idle_timeout;
-                let chain = chain.clone();
-                monoio::spawn(async move {
-                    let reset = run_call(req, respond, peer, &grpc, chain.as_deref()).await;
-                    streams.open.set(streams.open.get() - 1);
-                    if reset && streams.peer_reset(limit) && !streams.calm.replace(true) {
-                        // Wake the accept loop to send GOAWAY.
-                        shared.cancel_read();
-                    } else if streams.open.get() == 0 && !shared.draining.get() {
-                        // The last open stream ended: the idle timeout
-                        // starts counting (the sweeper enforces it; no wake
-                        // of the accept loop, no allocation per call).
-                        shared.deadline.set(Some(Instant::now() + idle));
-                    }
-                });
+        let mut interrupt = std::pin::pin!(shared.interrupt.notified());
+        let next = poll_fn(|cx| {
+            if !calls.is_empty()
+                && let Poll::Ready(Some(reset)) = calls.poll_next_unpin(cx)
+            {
+                return Poll::Ready(Event::CallDone(reset));
             }
-            Some(Some(Err(e))) => {
+            if let Poll::Ready(a) = conn.poll_accept(cx) {
+                return Poll::Ready(Event::Accepted(a));
+            }
+            match interrupt.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Event::Interrupted),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await;
+        match next {
+            Event::Accepted(Some(Ok((req, respond)))) => {
+                shared.timed_out.set(false);
+                if let Some(call) = start_call(req, respond, peer, grpc, chain.as_ref()) {
+                    calls.push(call.run());
+                }
+            }
+            Event::CallDone(reset) => {
+                if reset && resets.peer_reset(limit) {
+                    tracing::debug!(%peer, "closing: too many streams reset by the peer");
+                    bump(&core.counters().grpc_rapid_resets, 1);
+                    conn.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
+                    break;
+                }
+            }
+            Event::Accepted(Some(Err(e))) => {
                 // h2 already sent GOAWAY with the reason (a protocol or flow
                 // control error, a header list too large, ...).
                 tracing::debug!(%peer, "closing: HTTP/2 error: {e}");
                 break;
             }
-            Some(None) => break,
-            None if streams.calm.get() => {
-                tracing::debug!(%peer, "closing: too many streams reset by the peer");
-                bump(&core.counters().grpc_rapid_resets, 1);
-                conn.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
-                break;
-            }
-            None if shared.draining.get() && !draining => {
+            Event::Accepted(None) => break,
+            Event::Interrupted if shared.draining.get() && !draining => {
                 // GOAWAY: no new streams; the open ones finish (until the
                 // drain deadline, which the sweeper enforces).
                 draining = true;
@@ -176,21 +196,24 @@ pub(crate) async fn serve(
                     .deadline
                     .set(Some(core.read_deadline(cfg.shutdown_timeout)));
             }
-            None if shared.timed_out.get() => {
+            Event::Interrupted if shared.timed_out.get() => {
                 if draining {
                     tracing::debug!(%peer, "closing: drain deadline passed");
                     break;
                 }
-                if streams.open.get() == 0 {
+                if calls.is_empty() {
                     tracing::debug!(%peer, "closing: idle timeout");
                     conn.graceful_shutdown();
                     break;
                 }
                 shared.timed_out.set(false);
             }
-            None => {}
+            Event::Interrupted => {}
         }
     }
+    // Calls still under way when the connection ends (an error, a drain
+    // past its deadline) are dropped: their streams are gone.
+    drop(calls);
     shared.deadline.set(None);
     // Send what is queued (GOAWAY, the last replies) and let the peer see
     // the close; bounded, so a peer that stops reading cannot hold it.
@@ -200,100 +223,108 @@ pub(crate) async fn serve(
 /// Streams this side reset that h2 remembers: h2's own default (10).
 const H2_LOCAL_RESETS: usize = 10;
 
-/// The handler's future (behind the layers, if any), boxed: every method
-/// boxes its future anyway, and the task's own future stays small (a
-/// stream's task is moved and its state rewritten a few times over its life,
-/// so its size costs on every call).
-type Handled<'a> = Pin<Box<dyn Future<Output = Outcome> + 'a>>;
-
-/// One call: checks the request, runs the method, answers. True when the
-/// peer reset the stream before the call finished.
-async fn run_call(
-    req: http::Request<RecvStream>,
-    respond: SendResponse<Bytes>,
+/// A call under way: the handler's future (behind the layers, if any),
+/// boxed (every method boxes its future anyway, and what is polled stays
+/// small: a stream's task is moved and its state rewritten a few times over
+/// its life, so its size costs on every call), the reply it answers
+/// through, and the deadline's timer, made only when the caller sent
+/// `grpc-timeout`.
+struct Running {
+    handled: Pin<Box<dyn Future<Output = Outcome>>>,
+    reply: Rc<RefCell<Reply>>,
+    expired: Option<Pin<Box<monoio::time::Sleep>>>,
     peer: SocketAddr,
-    grpc: &GrpcServer,
-    chain: Option<&ServerNext>,
-) -> bool {
-    let (mut handled, reply, deadline) = match start_call(req, respond, peer, grpc, chain) {
-        Ok(started) => started,
-        Err(reset) => return reset,
-    };
-    // The deadline's timer exists only when the caller sent one.
-    let mut expired = deadline.map(|d| Box::pin(monoio::time::sleep_until(d.into())));
-    enum End {
-        Handled(Result<Outcome, Box<dyn Any + Send>>),
-        Reset,
-        Expired,
-    }
-    let end = poll_fn(|cx| {
+}
+
+/// How a call ended.
+enum End {
+    Handled(Result<Outcome, Box<dyn Any + Send>>),
+    Reset,
+    Expired,
+}
+
+impl Running {
+    /// Polls the handler, then the peer's reset, then the deadline.
+    fn poll(&mut self, cx: &mut std::task::Context<'_>) -> Poll<End> {
         // A panic in the handler (or a layer) while polling is caught here.
-        match std::panic::catch_unwind(AssertUnwindSafe(|| handled.as_mut().poll(cx))) {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.handled.as_mut().poll(cx))) {
             Ok(Poll::Ready(out)) => return Poll::Ready(End::Handled(Ok(out))),
             Err(p) => return Poll::Ready(End::Handled(Err(p))),
             Ok(Poll::Pending) => {}
         }
-        if reply.borrow_mut().poll_reset(cx).is_ready() {
+        if self.reply.borrow_mut().poll_reset(cx).is_ready() {
             return Poll::Ready(End::Reset);
         }
-        match expired.as_mut().map(|s| s.as_mut().poll(cx)) {
+        match self.expired.as_mut().map(|s| s.as_mut().poll(cx)) {
             Some(Poll::Ready(())) => Poll::Ready(End::Expired),
             _ => Poll::Pending,
         }
-    })
-    .await;
-    drop(handled);
-    let outcome = match end {
-        End::Handled(out) => out,
-        End::Reset => {
-            tracing::debug!(%peer, "call reset by the peer");
+    }
+
+    /// The whole call: true when the peer reset the stream before it
+    /// finished.
+    async fn run(mut self) -> bool {
+        let end = poll_fn(|cx| self.poll(cx)).await;
+        self.finish(end)
+    }
+
+    /// Answers the call the way it ended. True when the peer reset the
+    /// stream before the call finished.
+    fn finish(self, end: End) -> bool {
+        let Running {
+            handled,
+            reply,
+            peer,
+            ..
+        } = self;
+        drop(handled);
+        let outcome = match end {
+            End::Handled(out) => out,
+            End::Reset => {
+                tracing::debug!(%peer, "call reset by the peer");
+                return true;
+            }
+            End::Expired => Ok(Err(Status::deadline_exceeded(
+                "the deadline passed before the call finished",
+            ))),
+        };
+        let mut r = reply.borrow_mut();
+        // A handler that ended because its stream was reset (its read
+        // failed) is a reset too, whichever the poll saw first.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if r.poll_reset(&mut cx).is_ready() {
             return true;
         }
-        End::Expired => Ok(Err(Status::deadline_exceeded(
-            "the deadline passed before the call finished",
-        ))),
-    };
-    let mut r = reply.borrow_mut();
-    // A handler that ended because its stream was reset (its read failed)
-    // is a reset too, whichever the poll saw first.
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    if r.poll_reset(&mut cx).is_ready() {
-        return true;
-    }
-    match outcome {
-        Ok(Ok(Some((md, msg)))) => r.finish_unary(md, msg),
-        Ok(Ok(None)) => r.finish(&Status::new(crate::grpc::Code::Ok, "")),
-        Ok(Err(st)) => r.finish(&st),
-        Err(p) => {
-            let why = panic_message(&*p);
-            tracing::error!(%peer, "gRPC handler panicked: {why}");
-            r.finish(&Status::internal(format!("handler panicked: {why}")));
+        match outcome {
+            Ok(Ok(Some((md, msg)))) => r.finish_unary(md, msg),
+            Ok(Ok(None)) => r.finish(&Status::new(crate::grpc::Code::Ok, "")),
+            Ok(Err(st)) => r.finish(&st),
+            Err(p) => {
+                let why = panic_message(&*p);
+                tracing::error!(%peer, "gRPC handler panicked: {why}");
+                r.finish(&Status::internal(format!("handler panicked: {why}")));
+            }
         }
+        false
     }
-    false
 }
 
-/// Checks the request and starts its method: the handler's future, the
-/// reply it answers through, and the call's deadline; or, when the request
-/// was answered here (not gRPC, no such method, a bad header), whether it
-/// was reset (never: these answer at once). Nothing of the request that
-/// the call does not need outlives this (it would stay in the task).
-#[allow(clippy::type_complexity)]
-fn start_call<'a>(
+/// Checks the request and starts its method; `None` when the request was
+/// answered here (not gRPC, no such method, a bad header). Nothing of the
+/// request that the call does not need outlives this.
+fn start_call(
     req: http::Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
     peer: SocketAddr,
-    grpc: &'a GrpcServer,
-    chain: Option<&'a ServerNext>,
-) -> Result<(Handled<'a>, Rc<RefCell<Reply>>, Option<Instant>), bool> {
+    grpc: &GrpcServer,
+    chain: Option<&Rc<ServerNext>>,
+) -> Option<Running> {
     let received = Instant::now();
     let (parts, body) = req.into_parts();
     let g = &grpc.config;
     if parts.method != http::Method::POST {
-        return Err(plain_http(
-            &mut respond,
-            http::StatusCode::METHOD_NOT_ALLOWED,
-        ));
+        plain_http(&mut respond, http::StatusCode::METHOD_NOT_ALLOWED);
+        return None;
     }
     let grpc_content = parts
         .headers
@@ -301,27 +332,29 @@ fn start_call<'a>(
         .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
     if !grpc_content {
         // gRPC's PROTOCOL-HTTP2.md: 415 for a content-type that is not gRPC.
-        return Err(plain_http(
-            &mut respond,
-            http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        ));
+        plain_http(&mut respond, http::StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        return None;
     }
     let path = parts.uri.path();
     let Some(method) = grpc.router.get(path) else {
         let st = Status::unimplemented(format!("unknown method {path}"));
-        return Err(answer(respond, &st));
+        answer(respond, &st);
+        return None;
     };
     let recv_enc = match Encoding::from_header(parts.headers.get(names::GRPC_ENCODING)) {
         Ok(e) => e,
-        Err(st) => return Err(answer(respond, &st)),
+        Err(st) => {
+            answer(respond, &st);
+            return None;
+        }
     };
     let deadline = match parts.headers.get(names::GRPC_TIMEOUT) {
         None => None,
         Some(v) => match wire::parse_timeout(v.as_bytes()) {
             Some(d) => Some(received + g.max_deadline.map_or(d, |m| d.min(m))),
             None => {
-                let st = Status::internal("malformed grpc-timeout");
-                return Err(answer(respond, &st));
+                answer(respond, &Status::internal("malformed grpc-timeout"));
+                return None;
             }
         },
     };
@@ -350,49 +383,53 @@ fn start_call<'a>(
     };
     // Starting the method (or the first layer) runs user code too: a panic
     // there is the handler's, as one while it is polled is.
-    let started = std::panic::catch_unwind(AssertUnwindSafe(|| -> Handled<'a> {
-        match chain {
-            None => {
-                let mut call = call;
-                call.metadata = metadata;
-                method.call(call)
+    let started = std::panic::catch_unwind(AssertUnwindSafe(
+        || -> Pin<Box<dyn Future<Output = Outcome>>> {
+            match chain {
+                None => {
+                    let mut call = call;
+                    call.metadata = metadata;
+                    method.call(call)
+                }
+                Some(chain) => {
+                    let path = parts
+                        .uri
+                        .path_and_query()
+                        .cloned()
+                        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+                    let mut cx =
+                        GrpcContext::new(path, method.kind(), metadata, deadline, Some(peer));
+                    let call = ServerCall {
+                        method: method.clone(),
+                        call,
+                    };
+                    let chain = chain.clone();
+                    Box::pin(async move { chain.call(&mut cx, call).await.map(|a| a.reply) })
+                }
             }
-            Some(chain) => {
-                let path = parts
-                    .uri
-                    .path_and_query()
-                    .cloned()
-                    .unwrap_or_else(|| PathAndQuery::from_static("/"));
-                let mut cx = GrpcContext::new(path, method.kind(), metadata, deadline, Some(peer));
-                let call = ServerCall {
-                    method: method.clone(),
-                    call,
-                };
-                Box::pin(async move { chain.call(&mut cx, call).await.map(|a| a.reply) })
-            }
-        }
-    }));
-    let handled: Handled<'a> = match started {
-        Ok(f) => f,
-        Err(p) => Box::pin(std::future::ready(Err(Status::internal(format!(
-            "handler panicked: {}",
-            panic_message(&*p)
-        ))))),
-    };
-    Ok((handled, reply, deadline))
+        },
+    ));
+    let handled = started.unwrap_or_else(|p| {
+        let st = Status::internal(format!("handler panicked: {}", panic_message(&*p)));
+        Box::pin(std::future::ready(Err(st)))
+    });
+    Some(Running {
+        handled,
+        reply,
+        expired: deadline.map(|d| Box::pin(monoio::time::sleep_until(d.into()))),
+        peer,
+    })
 }
 
 /// A trailers-only answer with `st`.
-fn answer(respond: SendResponse<Bytes>, st: &Status) -> bool {
+fn answer(respond: SendResponse<Bytes>, st: &Status) {
     let mut reply = Reply::new(respond, Encoding::Identity, 0);
     reply.finish(st);
-    false
 }
 
 /// A plain HTTP answer to a request that is not gRPC.
-fn plain_http(respond: &mut SendResponse<Bytes>, status: http::StatusCode) -> bool {
+fn plain_http(respond: &mut SendResponse<Bytes>, status: http::StatusCode) {
     let mut r = http::Response::new(());
     *r.status_mut() = status;
     let _ = respond.send_response(r, true);
-    false
 }
