@@ -477,3 +477,54 @@ fn an_idle_connection_is_closed_after_its_calls() {
         "the idle connection stayed open"
     );
 }
+
+#[test]
+fn a_server_stream_waits_for_a_reader_that_stops_reading() {
+    use ringrpc::engine::grpc::{ResponseSink, Router};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // Messages the handler got through `send`, and whether it finished.
+    static SENT: AtomicU64 = AtomicU64::new(0);
+    const PATH: &str = "/test.Echo/Flood";
+    const MESSAGES: u64 = 50_000;
+    let router = Router::new().server_streaming(
+        PATH,
+        |_req: Request<TickRequest>, mut tx: ResponseSink<Tick>| async move {
+            for seq in 0..MESSAGES {
+                tx.send(Tick {
+                    seq,
+                    payload: vec![7; 1024],
+                })
+                .await?;
+                SENT.store(seq + 1, Ordering::Relaxed);
+            }
+            Ok(())
+        },
+    );
+    let server = start_router(router);
+    let ch = channel(server.local_addr());
+    run(async {
+        let mut s = ch
+            .server_streaming::<_, Tick>(PATH, Request::new(TickRequest { count: 0, size: 0 }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(s.message().await.unwrap().unwrap().seq, 0);
+        // The reader stops: the handler runs until the windows (the
+        // client's: 1 MiB per stream) and one batch are full, then waits.
+        monoio::time::sleep(Duration::from_millis(300)).await;
+        let stalled = SENT.load(Ordering::Relaxed);
+        assert!(
+            (500..5_000).contains(&stalled),
+            "{stalled} messages sent to a reader that read one"
+        );
+        // Reading again lets it finish, every message in order.
+        let mut next = 1;
+        while let Some(t) = s.message().await.unwrap() {
+            assert_eq!(t.seq, next);
+            next += 1;
+        }
+        assert_eq!(next, MESSAGES);
+        assert_eq!(SENT.load(Ordering::Relaxed), MESSAGES);
+    });
+    server.shutdown();
+}

@@ -10,7 +10,7 @@ use std::future::poll_fn;
 use std::marker::PhantomData;
 use std::rc::Rc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use monoio_http::h2::{RecvStream, SendStream, server::SendResponse};
 use prost::Message;
 
@@ -196,7 +196,16 @@ pub(crate) struct Reply {
     pub(crate) trailers: Metadata,
     /// The call is answered (trailers or a reset went out).
     done: bool,
+    /// Streamed messages encoded but not yet handed to h2: kept while the
+    /// stream's window covers them and they are fewer than [`BATCH`]
+    /// bytes, so messages produced together leave in one DATA frame
+    /// (gathered as tonic's encoder gathers them). Handed over when the
+    /// handler waits ([`flush`](Reply::flush)) and before the trailers.
+    batch: BytesMut,
 }
+
+/// The most a stream's batch of messages holds before it goes to h2.
+const BATCH: usize = 32 * 1024;
 
 impl Reply {
     pub(crate) fn new(respond: SendResponse<Bytes>, enc: Encoding, max_send: usize) -> Self {
@@ -208,6 +217,18 @@ impl Reply {
             metadata: Metadata::new(),
             trailers: Metadata::new(),
             done: false,
+            batch: BytesMut::new(),
+        }
+    }
+
+    /// Hands the batched messages to h2 (the window for them is reserved).
+    pub(crate) fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let data = self.batch.split().freeze();
+        if let Some(s) = self.stream.as_mut() {
+            let _ = s.send_data(data, false);
         }
     }
 
@@ -272,6 +293,7 @@ impl Reply {
             return;
         }
         self.done = true;
+        self.flush();
         let trailers = std::mem::take(&mut self.trailers);
         if let Some(s) = self.stream.as_mut() {
             let mut t = http::HeaderMap::new();
@@ -379,13 +401,26 @@ impl<T: Message> ResponseSink<T> {
         self.reply.borrow_mut().trailers = md;
     }
 
-    /// Sends one message, once HTTP/2 flow control lets it go.
+    /// Sends one message, once HTTP/2 flow control lets it go. Messages
+    /// sent while the window has room are gathered and go out together
+    /// when the handler next waits (or returns), up to 32 KiB at a time.
     pub async fn send(&mut self, msg: T) -> Result<(), Status> {
         let data = {
-            let mut r = self.reply.borrow_mut();
-            let data = wire::encode(&msg, r.enc, r.max_send)?;
-            r.start()?;
-            data
+            let mut g = self.reply.borrow_mut();
+            g.start()?;
+            let r = &mut *g;
+            wire::encode_into(&msg, r.enc, r.max_send, &mut r.batch)?;
+            let want = r.batch.len();
+            if want < BATCH {
+                let s = r.stream.as_mut().expect("started above");
+                s.reserve_capacity(want);
+                if s.capacity() >= want {
+                    return Ok(());
+                }
+            }
+            // The batch is full, or the window does not cover it: it goes
+            // now, as the window allows (back-pressure).
+            r.batch.split().freeze()
         };
         let reply = &self.reply;
         send_flow_controlled(|| RefMut::map(reply.borrow_mut(), |r| &mut r.stream), data).await

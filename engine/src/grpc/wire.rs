@@ -86,33 +86,52 @@ impl Encoding {
 /// Encodes one message with its prefix, compressed with `enc`. Errors when
 /// it is larger than `max` (before compression).
 pub(crate) fn encode<M: Message>(msg: &M, enc: Encoding, max: usize) -> Result<Bytes, Status> {
+    let cap = match enc {
+        Encoding::Identity => PREFIX_LEN + msg.encoded_len(),
+        Encoding::Gzip => PREFIX_LEN + msg.encoded_len() / 2 + 32,
+    };
+    let mut buf = BytesMut::with_capacity(cap);
+    encode_into(msg, enc, max, &mut buf)?;
+    Ok(buf.freeze())
+}
+
+/// [`encode`], appended to `buf` (a batch of a stream's messages). On an
+/// error, `buf` holds what it held before.
+pub(crate) fn encode_into<M: Message>(
+    msg: &M,
+    enc: Encoding,
+    max: usize,
+    buf: &mut BytesMut,
+) -> Result<(), Status> {
     let len = msg.encoded_len();
     if len > max {
         return Err(Status::resource_exhausted(format!(
             "message of {len} bytes is larger than the limit of {max}"
         )));
     }
+    let start = buf.len();
     match enc {
         Encoding::Identity => {
-            let mut buf = BytesMut::with_capacity(PREFIX_LEN + len);
+            buf.reserve(PREFIX_LEN + len);
             buf.put_u8(0);
             buf.put_u32(len as u32);
-            msg.encode(&mut buf)
-                .map_err(|e| Status::internal(format!("encoding the message: {e}")))?;
-            Ok(buf.freeze())
+            if let Err(e) = msg.encode(buf) {
+                buf.truncate(start);
+                return Err(Status::internal(format!("encoding the message: {e}")));
+            }
         }
         Encoding::Gzip => {
             let plain = msg.encode_to_vec();
-            let mut w = BytesMut::with_capacity(PREFIX_LEN + len / 2 + 32).writer();
+            let mut w = std::mem::take(buf).writer();
             w.write_all(&[1, 0, 0, 0, 0]).expect("BytesMut grows");
             let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
             gz.write_all(&plain).expect("BytesMut grows");
-            let mut buf = gz.finish().expect("BytesMut grows").into_inner();
-            let n = (buf.len() - PREFIX_LEN) as u32;
-            buf[1..PREFIX_LEN].copy_from_slice(&n.to_be_bytes());
-            Ok(buf.freeze())
+            *buf = gz.finish().expect("BytesMut grows").into_inner();
+            let n = (buf.len() - start - PREFIX_LEN) as u32;
+            buf[start + 1..start + PREFIX_LEN].copy_from_slice(&n.to_be_bytes());
         }
     }
+    Ok(())
 }
 
 /// Cuts messages out of a stream's DATA chunks, without copying when a
@@ -370,6 +389,27 @@ mod tests {
             let d = Duration::from_nanos(d);
             let back = parse_timeout(format_timeout(d).as_bytes()).unwrap();
             assert!(back >= d, "{d:?} -> {back:?}");
+        }
+    }
+
+    #[test]
+    fn a_batch_of_messages_deframes_in_order() {
+        for enc in [Encoding::Identity, Encoding::Gzip] {
+            let mut batch = BytesMut::new();
+            for n in [0, 10, 3000] {
+                encode_into(&msg(n), enc, 1 << 20, &mut batch).unwrap();
+            }
+            // One over the limit leaves the batch as it was.
+            let before = batch.len();
+            assert!(encode_into(&msg(100), enc, 16, &mut batch).is_err());
+            assert_eq!(batch.len(), before);
+            let mut d = Deframer::new(1 << 20, enc);
+            d.push(batch.freeze());
+            for n in [0, 10, 3000] {
+                let m = Msg::decode(d.next().unwrap().unwrap()).unwrap();
+                assert_eq!(m, msg(n), "{enc:?}");
+            }
+            assert!(d.next().unwrap().is_none());
         }
     }
 

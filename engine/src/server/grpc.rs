@@ -252,9 +252,14 @@ impl Running {
             Err(p) => return Poll::Ready(End::Handled(Err(p))),
             Ok(Poll::Pending) => {}
         }
-        if self.reply.borrow_mut().poll_reset(cx).is_ready() {
+        let mut reply = self.reply.borrow_mut();
+        // The handler waits: what it streamed so far goes to h2 (one DATA
+        // frame for the messages it produced in one go).
+        reply.flush();
+        if reply.poll_reset(cx).is_ready() {
             return Poll::Ready(End::Reset);
         }
+        drop(reply);
         match self.expired.as_mut().map(|s| s.as_mut().poll(cx)) {
             Some(Poll::Ready(())) => Poll::Ready(End::Expired),
             _ => Poll::Pending,
