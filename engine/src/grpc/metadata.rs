@@ -57,6 +57,36 @@ impl Metadata {
         Metadata::default()
     }
 
+    /// The metadata of a request whose headers are `h`, taking `h` over
+    /// (no copy): the protocol headers a request carries are removed from
+    /// it. A reserved header outside that list (a `grpc-` name this side
+    /// does not know) makes it copy the metadata out instead.
+    pub(crate) fn from_request_headers(mut h: HeaderMap) -> Metadata {
+        use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, TE, TRANSFER_ENCODING};
+        const REQUEST: [HeaderName; 11] = [
+            CONTENT_TYPE,
+            TE,
+            CONTENT_LENGTH,
+            CONNECTION,
+            HOST,
+            TRANSFER_ENCODING,
+            super::wire::names::GRPC_TIMEOUT,
+            super::wire::names::GRPC_ENCODING,
+            super::wire::names::GRPC_ACCEPT_ENCODING,
+            super::wire::names::GRPC_STATUS,
+            super::wire::names::GRPC_MESSAGE,
+        ];
+        if h.keys()
+            .any(|k| reserved(k.as_str()) && !REQUEST.contains(k))
+        {
+            return Self::from_headers(&h);
+        }
+        for name in &REQUEST {
+            let _ = h.remove(name);
+        }
+        Metadata { map: h }
+    }
+
     /// The metadata among `h`'s headers (protocol headers left out).
     pub(crate) fn from_headers(h: &HeaderMap) -> Metadata {
         let mut map = HeaderMap::new();
@@ -248,6 +278,16 @@ mod tests {
         let md = Metadata::from_headers(&h);
         assert_eq!(md.len(), 2);
         assert_eq!(md.get("x-user"), Some("ann"));
+        // Taking a request's headers over leaves the same.
+        let md = Metadata::from_request_headers(h.clone());
+        assert_eq!(md.len(), 2);
+        assert_eq!(md.get("x-user"), Some("ann"));
+        assert!(md.get("te").is_none() && md.get("grpc-timeout").is_none());
+        // A grpc- name this side does not know is left out too.
+        h.insert("grpc-new-thing", HeaderValue::from_static("1"));
+        let md = Metadata::from_request_headers(h);
+        assert_eq!(md.len(), 2);
+        assert!(md.get("grpc-new-thing").is_none());
         let mut m = Metadata::new();
         assert!(matches!(
             m.insert("grpc-timeout", "1S"),

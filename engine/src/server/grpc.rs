@@ -325,7 +325,7 @@ fn start_call(
     chain: Option<&Rc<ServerNext>>,
 ) -> Option<Running> {
     let received = Instant::now();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let g = &grpc.config;
     if parts.method != http::Method::POST {
         plain_http(&mut respond, http::StatusCode::METHOD_NOT_ALLOWED);
@@ -376,7 +376,8 @@ fn start_call(
         send_enc,
         g.max_send_message,
     )));
-    let metadata = Metadata::from_headers(&parts.headers);
+    // The request's header map becomes the metadata (no copy).
+    let metadata = Metadata::from_request_headers(std::mem::take(&mut parts.headers));
     let call = Call {
         metadata: Metadata::new(),
         deadline,
