@@ -231,15 +231,19 @@ const STATIC_METHOD_POST: usize = 3;
 const STATIC_PATH: usize = 4;
 const STATIC_SCHEME_HTTP: usize = 6;
 const STATIC_CONTENT_TYPE: usize = 31;
+const STATIC_USER_AGENT: usize = 58;
 
 impl Template {
     fn new(spec: &GenSpec) -> Template {
         let authority = spec.addr.to_string();
-        let headers: [(Name, &[u8]); 4] = [
+        // What every gRPC client sends (user-agent included: grpc-go,
+        // grpc-java and grpcio all do).
+        let headers: [(Name, &[u8]); 5] = [
             (Name::Indexed(STATIC_PATH), spec.path.as_bytes()),
             (Name::Indexed(STATIC_AUTHORITY), authority.as_bytes()),
             (Name::Indexed(STATIC_CONTENT_TYPE), b"application/grpc"),
             (Name::Literal(b"te"), b"trailers"),
+            (Name::Indexed(STATIC_USER_AGENT), b"ringrpc-perf-h2gen/0.1"),
         ];
         let head = |out: &mut Vec<u8>| {
             int(out, 0x80, 7, STATIC_METHOD_POST);
@@ -253,8 +257,8 @@ impl Template {
             literal_header(&mut first, 0x40, 6, name, value);
             literal_header(&mut literal, 0x00, 4, name, value);
         }
-        // Entries go in at index 62 and push older ones up: after the four
-        // above, the first (the path) is 65 and the last (te) is 62.
+        // Entries go in at index 62 and push older ones up: after the five
+        // above, the first (the path) is 66 and the last (user-agent) 62.
         for k in 0..headers.len() {
             int(&mut indexed, 0x80, 7, 62 + headers.len() - 1 - k);
         }
@@ -267,10 +271,10 @@ impl Template {
         }
     }
 
-    /// Bytes the four indexed entries take in the server's dynamic table
-    /// (RFC 7541 4.1: name + value + 32 each).
+    /// At least the bytes the indexed entries take in the server's dynamic
+    /// table (RFC 7541 4.1: name + value + 32 each).
     fn table_bytes(&self) -> usize {
-        self.first_block.len() + 4 * 32
+        self.first_block.len() + 5 * 32
     }
 }
 
@@ -741,7 +745,8 @@ mod tests {
         };
         let mut d = Decoder::new(4096);
         let first = decode(&mut d, &t.first_block);
-        assert_eq!(first.len(), 6);
+        assert_eq!(first.len(), 7);
+        assert!(first.iter().any(|h| h.contains("ringrpc-perf-h2gen")));
         assert!(first.iter().any(|h| h.contains("/echo.Echo/Echo")));
         assert!(first.iter().any(|h| h.contains("127.0.0.1:5000")));
         assert!(first.iter().any(|h| h.contains("trailers")));
@@ -749,7 +754,7 @@ mod tests {
         assert_eq!(decode(&mut d, &t.indexed_block), first);
         assert_eq!(decode(&mut d, &t.indexed_block), first);
         assert_eq!(decode(&mut Decoder::new(0), &t.literal_block), first);
-        assert!(t.indexed_block.len() <= 6);
+        assert!(t.indexed_block.len() <= 7);
     }
 
     fn spec(addr: SocketAddr, payload: usize) -> GenSpec {
