@@ -23,7 +23,7 @@ use ringrpc::engine::server::Server;
 
 #[path = "support/alloc.rs"]
 mod alloc;
-use alloc::{allocs, print_table, record};
+use alloc::{print_table, round_trips};
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct Echo {
@@ -95,12 +95,7 @@ fn round_trip(c: &mut Criterion, name: &str, layered: bool) {
             start.elapsed()
         })
     };
-    call_n(2000);
-    let before = allocs();
-    call_n(2000);
-    let per = (allocs() - before) as f64 / 2000.0;
-    record(name, per);
-    c.bench_function(name, |b| b.iter_custom(&mut call_n));
+    round_trips(c, name, &mut call_n);
     // The channel's connections belong to the runtime: close them inside it.
     rt.block_on(async move { drop(channel) });
     server.shutdown();

@@ -28,7 +28,7 @@ use ringrpc_example_idl::echo::{
 
 #[path = "support/alloc.rs"]
 mod alloc;
-use alloc::{allocs, print_table, record};
+use alloc::{print_table, round_trips};
 
 struct Echo;
 
@@ -72,12 +72,7 @@ fn round_trip(c: &mut Criterion, name: &str, transport: Transport, pool: PoolKin
             start.elapsed()
         })
     };
-    call_n(2000);
-    let before = allocs();
-    call_n(2000);
-    let per = (allocs() - before) as f64 / 2000.0;
-    record(name, per);
-    c.bench_function(name, |b| b.iter_custom(&mut call_n));
+    round_trips(c, name, &mut call_n);
     // The client's connections belong to the runtime: close them inside it.
     rt.block_on(async move { drop(client) });
     server.shutdown();

@@ -68,6 +68,22 @@ pub fn bench(c: &mut criterion::Criterion, name: &str, mut f: impl FnMut()) {
     c.bench_function(name, |b| b.iter(&mut f));
 }
 
+/// For a round trip timed by the bench itself (`call_n(n)` makes `n`
+/// calls and returns how long they took): warms up, counts allocations per
+/// call, then benchmarks it with `iter_custom`.
+pub fn round_trips(
+    c: &mut criterion::Criterion,
+    name: &str,
+    mut call_n: impl FnMut(u64) -> std::time::Duration,
+) {
+    const N: u64 = 2000;
+    call_n(N);
+    let before = allocs();
+    call_n(N);
+    record(name, (allocs() - before) as f64 / N as f64);
+    c.bench_function(name, |b| b.iter_custom(&mut call_n));
+}
+
 /// Prints the allocations per operation of every benchmark recorded.
 pub fn print_table() {
     let t = TABLE.lock().unwrap_or_else(|p| p.into_inner());
