@@ -4,7 +4,8 @@
 //! server layer reads the request's metadata, rejects a call before its
 //! handler, adds to the reply's metadata, and a panic in it is `INTERNAL`
 //! with the core still serving; one middleware written generically wraps
-//! Thrift and gRPC calls alike. Bounded in count and time.
+//! Thrift and gRPC calls alike; a client layer that shortens the deadline
+//! shortens the call. Bounded in count and time.
 
 mod grpc_common;
 
@@ -425,4 +426,75 @@ fn the_retry_budget_bounds_retries_when_everything_fails() {
         })
         .build();
     assert!(bad.is_err());
+}
+
+/// A client layer that gives every call at most 100 ms.
+#[derive(Clone)]
+struct Hurry;
+
+struct HurryService<S>(S);
+
+impl<S> Layer<S> for Hurry {
+    type Service = HurryService<S>;
+    fn layer(self, inner: S) -> HurryService<S> {
+        HurryService(inner)
+    }
+}
+
+impl<S> Service<GrpcContext, ClientCall> for HurryService<S>
+where
+    S: Service<GrpcContext, ClientCall, Response = ClientAnswer, Error = Status>,
+{
+    type Response = ClientAnswer;
+    type Error = Status;
+    async fn call(&self, cx: &mut GrpcContext, req: ClientCall) -> Result<ClientAnswer, Status> {
+        let soon = std::time::Instant::now() + Duration::from_millis(100);
+        cx.deadline = Some(cx.deadline.map_or(soon, |d| d.min(soon)));
+        self.0.call(cx, req).await
+    }
+}
+
+#[test]
+fn a_client_layer_that_shortens_the_deadline_shortens_the_call() {
+    // A peer that accepts and never answers (not even HTTP/2's SETTINGS):
+    // only the client's own timer can end the call.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let held = std::thread::spawn(move || {
+        let (conn, _) = silent.accept().unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+        drop(conn);
+    });
+    let hurried = |addr| {
+        Channel::builder()
+            .target(addr)
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(5))
+            .layer(Hurry)
+            .build()
+            .unwrap()
+    };
+    let server = start_server();
+    run(async {
+        // The call started with 10 s; the layer gives it 100 ms.
+        let started = std::time::Instant::now();
+        let e = hurried(silent_addr)
+            .unary::<_, Echo>(ECHO, Request::new(echo_msg("x")))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::DeadlineExceeded, "{e:?}");
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            started.elapsed()
+        );
+        // Against a real server, a call that fits in 100 ms is answered.
+        let r = hurried(server.local_addr())
+            .unary::<_, Echo>(ECHO, Request::new(echo_msg("quick")))
+            .await
+            .unwrap();
+        assert_eq!(r.get_ref().text, "quick");
+    });
+    server.shutdown();
+    held.join().unwrap();
 }

@@ -688,7 +688,13 @@ impl Channel {
         let deadline = cx.deadline;
         let answer = within(
             deadline,
-            self.dispatch(&mut cx, ClientCall { body: Some(body) }),
+            self.dispatch(
+                &mut cx,
+                ClientCall {
+                    body: Some(body),
+                    timer: deadline,
+                },
+            ),
         )
         .await?;
         Ok(answer.kind)
@@ -747,16 +753,36 @@ impl Channel {
     ) -> Result<(ResponseFuture, SendStream<Bytes>, Option<Instant>), Status> {
         let mut cx = self.context(path, kind, md, deadline)?;
         let deadline = cx.deadline;
-        let answer = within(deadline, self.dispatch(&mut cx, ClientCall { body: None })).await?;
+        let call = ClientCall {
+            body: None,
+            timer: deadline,
+        };
+        let answer = within(deadline, self.dispatch(&mut cx, call)).await?;
         match answer.kind {
-            AnswerKind::Open(resp, stream) => Ok((resp, stream, deadline)),
+            // The stream's sends and reads keep the deadline as the layers
+            // left it.
+            AnswerKind::Open(resp, stream) => Ok((resp, stream, cx.deadline)),
             _ => Err(answer_mismatch()),
         }
     }
 
     /// The resolve step: picks, connects, sends, and retries what may be
-    /// sent again.
+    /// sent again; within the deadline a layer moved earlier, if one did
+    /// (it is sent as `grpc-timeout` too).
     async fn resolve_call(
+        &self,
+        cx: &mut GrpcContext,
+        req: ClientCall,
+    ) -> Result<ClientAnswer, Status> {
+        match cx.deadline {
+            Some(d) if req.timer.is_none_or(|t| d < t) => {
+                within(Some(d), self.resolve_within(cx, req)).await
+            }
+            _ => self.resolve_within(cx, req).await,
+        }
+    }
+
+    async fn resolve_within(
         &self,
         cx: &mut GrpcContext,
         req: ClientCall,

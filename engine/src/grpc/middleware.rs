@@ -164,6 +164,10 @@ impl IntoPath for PathAndQuery {
 #[derive(Debug, Clone)]
 pub struct ClientCall {
     pub(crate) body: Option<Bytes>,
+    /// The deadline the channel's own timer bounds the call by (the one
+    /// the call started with): a layer that moves `cx.deadline` earlier
+    /// gets a timer of its own at the resolve step.
+    pub(crate) timer: Option<Instant>,
 }
 
 impl ClientCall {
