@@ -43,12 +43,21 @@ pub enum MetadataError {
     Value(String),
 }
 
+/// HTTP's headers that are never metadata (gRPC's are every `grpc-` name
+/// but `grpc-status-details-bin`).
+static HTTP_RESERVED: [HeaderName; 6] = [
+    http::header::CONTENT_TYPE,
+    http::header::TE,
+    http::header::CONTENT_LENGTH,
+    http::header::CONNECTION,
+    http::header::HOST,
+    http::header::TRANSFER_ENCODING,
+];
+
 /// Headers of the protocol, never metadata.
 fn reserved(name: &str) -> bool {
-    matches!(
-        name,
-        "content-type" | "te" | "content-length" | "connection" | "host" | "transfer-encoding"
-    ) || (name.starts_with("grpc-") && name != "grpc-status-details-bin")
+    HTTP_RESERVED.iter().any(|h| h.as_str() == name)
+        || (name.starts_with("grpc-") && name != "grpc-status-details-bin")
 }
 
 impl Metadata {
@@ -62,26 +71,21 @@ impl Metadata {
     /// it. A reserved header outside that list (a `grpc-` name this side
     /// does not know) makes it copy the metadata out instead.
     pub(crate) fn from_request_headers(mut h: HeaderMap) -> Metadata {
-        use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, TE, TRANSFER_ENCODING};
-        const REQUEST: [HeaderName; 11] = [
-            CONTENT_TYPE,
-            TE,
-            CONTENT_LENGTH,
-            CONNECTION,
-            HOST,
-            TRANSFER_ENCODING,
-            super::wire::names::GRPC_TIMEOUT,
-            super::wire::names::GRPC_ENCODING,
-            super::wire::names::GRPC_ACCEPT_ENCODING,
-            super::wire::names::GRPC_STATUS,
-            super::wire::names::GRPC_MESSAGE,
+        use super::wire::names::*;
+        static GRPC: [HeaderName; 5] = [
+            GRPC_TIMEOUT,
+            GRPC_ENCODING,
+            GRPC_ACCEPT_ENCODING,
+            GRPC_STATUS,
+            GRPC_MESSAGE,
         ];
+        let known = || HTTP_RESERVED.iter().chain(&GRPC);
         if h.keys()
-            .any(|k| reserved(k.as_str()) && !REQUEST.contains(k))
+            .any(|k| reserved(k.as_str()) && !known().any(|n| n == k))
         {
             return Self::from_headers(&h);
         }
-        for name in &REQUEST {
+        for name in known() {
             let _ = h.remove(name);
         }
         Metadata { map: h }

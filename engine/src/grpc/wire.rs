@@ -86,11 +86,8 @@ impl Encoding {
 /// Encodes one message with its prefix, compressed with `enc`. Errors when
 /// it is larger than `max` (before compression).
 pub(crate) fn encode<M: Message>(msg: &M, enc: Encoding, max: usize) -> Result<Bytes, Status> {
-    let cap = match enc {
-        Encoding::Identity => PREFIX_LEN + msg.encoded_len(),
-        Encoding::Gzip => PREFIX_LEN + msg.encoded_len() / 2 + 32,
-    };
-    let mut buf = BytesMut::with_capacity(cap);
+    // encode_into reserves what the message needs.
+    let mut buf = BytesMut::new();
     encode_into(msg, enc, max, &mut buf)?;
     Ok(buf.freeze())
 }
@@ -122,6 +119,7 @@ pub(crate) fn encode_into<M: Message>(
         }
         Encoding::Gzip => {
             let plain = msg.encode_to_vec();
+            buf.reserve(PREFIX_LEN + len / 2 + 32);
             let mut w = std::mem::take(buf).writer();
             w.write_all(&[1, 0, 0, 0, 0]).expect("BytesMut grows");
             let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::fast());

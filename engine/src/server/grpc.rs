@@ -35,7 +35,7 @@ use super::ServerConfig;
 use super::connection::ConnShared;
 use super::core::CoreState;
 use super::counters::bump;
-use super::router::panic_message;
+use super::router::{panic_message, poll_caught};
 use crate::grpc::metadata::Metadata;
 use crate::grpc::middleware::{GrpcContext, ServerCall, ServerNext};
 use crate::grpc::router::{Call, GrpcServer, Outcome};
@@ -247,10 +247,8 @@ impl Running {
     /// Polls the handler, then the peer's reset, then the deadline.
     fn poll(&mut self, cx: &mut std::task::Context<'_>) -> Poll<End> {
         // A panic in the handler (or a layer) while polling is caught here.
-        match std::panic::catch_unwind(AssertUnwindSafe(|| self.handled.as_mut().poll(cx))) {
-            Ok(Poll::Ready(out)) => return Poll::Ready(End::Handled(Ok(out))),
-            Err(p) => return Poll::Ready(End::Handled(Err(p))),
-            Ok(Poll::Pending) => {}
+        if let Poll::Ready(out) = poll_caught(self.handled.as_mut(), cx) {
+            return Poll::Ready(End::Handled(out));
         }
         let mut reply = self.reply.borrow_mut();
         // The handler waits: what it streamed so far goes to h2 (one DATA

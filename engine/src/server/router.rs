@@ -17,9 +17,9 @@
 use std::any::Any;
 use std::future::{Future, poll_fn};
 use std::panic::AssertUnwindSafe;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::rc::Rc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use ringrpc_codec::thrift::{
@@ -899,14 +899,19 @@ impl ReplyPayload for EmptyReply<'_> {
 /// Runs a future, turning a panic in any of its polls into an `Err`.
 pub(crate) async fn catch_unwind<F: Future>(f: F) -> Result<F::Output, Box<dyn Any + Send>> {
     let mut f = pin!(f);
-    poll_fn(
-        |cx| match std::panic::catch_unwind(AssertUnwindSafe(|| f.as_mut().poll(cx))) {
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(p) => Poll::Ready(Err(p)),
-        },
-    )
-    .await
+    poll_fn(|cx| poll_caught(f.as_mut(), cx)).await
+}
+
+/// Polls `f` once, a panic in the poll becoming a ready `Err`.
+pub(crate) fn poll_caught<F: Future + ?Sized>(
+    f: Pin<&mut F>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<F::Output, Box<dyn Any + Send>>> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| f.poll(cx))) {
+        Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+        Ok(Poll::Pending) => Poll::Pending,
+        Err(p) => Poll::Ready(Err(p)),
+    }
 }
 
 /// The message of a panic payload.
