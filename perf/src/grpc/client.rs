@@ -14,8 +14,8 @@
 //! checked, the bodies of streamed messages are skipped unread.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -23,6 +23,7 @@ use monoio_http::h2::RecvStream;
 use monoio_http::h2::client::{self, SendRequest};
 
 use super::wire::{self, MessageCounter};
+use super::{Failure, Mark, Window};
 use crate::cpu::CpuClock;
 use crate::measure::Timing;
 use crate::peers::ChildServer;
@@ -238,20 +239,16 @@ struct Progress {
     messages: AtomicU64,
     bytes: AtomicU64,
     stop: AtomicBool,
-    failure: Mutex<Option<String>>,
+    failure: Failure,
 }
 
 impl Progress {
     fn fail(&self, why: String) {
-        let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        f.get_or_insert(why);
+        self.failure.set(why);
     }
 
     fn failure(&self) -> Option<String> {
-        self.failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.failure.get()
     }
 }
 
@@ -301,14 +298,9 @@ pub fn stream(
         std::thread::sleep(timing.warmup);
     }
     let snap = || {
-        (
-            Instant::now(),
-            progress.messages.load(Ordering::Acquire),
-            progress.bytes.load(Ordering::Acquire),
-            server.and_then(|s| s.clock).map(|c| c.now_ns()),
-            client.map(|c| c.now_ns()).unwrap_or(0),
-            server.and_then(|s| s.allocs()).map(|(n, _)| n),
-        )
+        let bytes = progress.bytes.load(Ordering::Acquire);
+        let m = Mark::take(progress.messages.load(Ordering::Acquire), server, client);
+        (m, bytes)
     };
     let a = snap();
     let t = Instant::now();
@@ -321,28 +313,16 @@ pub fn stream(
     if let Some(why) = progress.failure() {
         return Err(err(format!("{STREAM} on {addr}: {why}")));
     }
-    let wall = b.0.duration_since(a.0).as_secs_f64();
-    let messages = b.1 - a.1;
-    let server_ns = match (a.3, b.3) {
-        (Some(x), Some(y)) => Some(y.saturating_sub(x) as f64),
-        _ => None,
-    };
+    let w = Window::between(&a.0, &b.0);
     Ok(StreamRun {
-        messages,
-        window_s: wall,
-        msgs_per_s: messages as f64 / wall,
-        mib_per_s: (b.2 - a.2) as f64 / wall / (1 << 20) as f64,
-        server_cpu_us_per_msg: server_ns
-            .filter(|_| messages > 0)
-            .map(|ns| ns / messages as f64 / 1000.0),
-        server_cpu_busy: server_ns.map(|ns| ns / wall / 1e9),
-        server_allocs_per_msg: match (a.5, b.5) {
-            (Some(x), Some(y)) if messages > 0 => {
-                Some(y.saturating_sub(x) as f64 / messages as f64)
-            }
-            _ => None,
-        },
-        client_cpu_busy: b.4.saturating_sub(a.4) as f64 / wall / 1e9,
+        messages: w.count as u64,
+        window_s: w.secs,
+        msgs_per_s: w.rate(),
+        mib_per_s: (b.1 - a.1) as f64 / w.secs / (1 << 20) as f64,
+        server_cpu_us_per_msg: w.server_cpu_us_per,
+        server_cpu_busy: w.server_cpu_busy,
+        server_allocs_per_msg: w.server_allocs_per,
+        client_cpu_busy: w.load_cpu_busy.unwrap_or(0.0),
     })
 }
 

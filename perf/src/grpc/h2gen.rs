@@ -20,8 +20,8 @@ use std::cell::RefCell;
 use std::io::Cursor;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -30,6 +30,7 @@ use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio_http::h2::hpack::{Decoder, Header};
 
+use super::{Failure, Mark, Window};
 use crate::cpu::CpuClock;
 use crate::load::new_histogram;
 use crate::measure::Timing;
@@ -88,22 +89,17 @@ struct Shared {
     done: AtomicU64,
     errors: AtomicU64,
     connected: AtomicUsize,
-    failure: Mutex<Option<String>>,
+    failure: Failure,
 }
 
 impl Shared {
     fn fail(&self, why: String) {
-        let mut f = self.failure.lock().unwrap_or_else(|e| e.into_inner());
-        f.get_or_insert(why);
-        drop(f);
+        self.failure.set(why);
         self.phase.store(STOP, Ordering::Release);
     }
 
     fn failure(&self) -> Option<String> {
-        self.failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.failure.get()
     }
 
     fn phase(&self) -> u8 {
@@ -148,25 +144,17 @@ pub fn run(spec: &GenSpec, server: Option<&ChildServer>) -> std::io::Result<GenR
         std::thread::sleep(Duration::from_millis(5));
     }
     std::thread::sleep(spec.timing.warmup);
-    let snap = || {
-        (
-            Instant::now(),
-            shared.done.load(Ordering::Acquire),
-            server.and_then(|s| s.clock).map(|c| c.now_ns()),
-            load.map(|c| c.now_ns()),
-            server.and_then(|s| s.allocs()).map(|(n, _)| n),
-        )
-    };
+    let mark = || Mark::take(shared.done.load(Ordering::Acquire), server, load);
     shared
         .phase
         .compare_exchange(WARMUP, MEASURE, Ordering::AcqRel, Ordering::Acquire)
         .ok();
-    let a = snap();
+    let a = mark();
     let t = Instant::now();
     while t.elapsed() < spec.timing.duration && shared.failure().is_none() {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let b = snap();
+    let b = mark();
     shared.phase.store(STOP, Ordering::Release);
     let hist = thread
         .join()
@@ -174,21 +162,15 @@ pub fn run(spec: &GenSpec, server: Option<&ChildServer>) -> std::io::Result<GenR
     if let Some(why) = shared.failure() {
         return Err(std::io::Error::other(format!("gRPC load: {why}")));
     }
-    let wall = b.0.duration_since(a.0).as_nanos() as f64;
-    let reqs = b.1.saturating_sub(a.1) as f64;
-    let diff = |x: Option<u64>, y: Option<u64>| match (x, y) {
-        (Some(x), Some(y)) => Some(y.saturating_sub(x) as f64),
-        _ => None,
-    };
-    let server_cpu = diff(a.2, b.2);
+    let w = Window::between(&a, &b);
     Ok(GenRun {
-        qps: if wall > 0.0 { reqs * 1e9 / wall } else { 0.0 },
+        qps: w.rate(),
         hist,
         errors: shared.errors.load(Ordering::Acquire),
-        server_cpu_us_per_req: server_cpu.filter(|_| reqs > 0.0).map(|c| c / reqs / 1000.0),
-        server_cpu_busy: server_cpu.filter(|_| wall > 0.0).map(|c| c / wall),
-        server_allocs_per_req: diff(a.4, b.4).filter(|_| reqs > 0.0).map(|n| n / reqs),
-        load_cpu_busy: diff(a.3, b.3).filter(|_| wall > 0.0).map(|c| c / wall),
+        server_cpu_us_per_req: w.server_cpu_us_per,
+        server_cpu_busy: w.server_cpu_busy,
+        server_allocs_per_req: w.server_allocs_per,
+        load_cpu_busy: w.load_cpu_busy,
     })
 }
 

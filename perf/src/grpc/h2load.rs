@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use super::{Mark, Window};
 use crate::cpu::CpuClock;
 use crate::load::new_histogram;
 use crate::peers::ChildServer;
@@ -235,12 +236,9 @@ pub fn run(spec: &H2LoadSpec, server: &ChildServer) -> std::io::Result<H2LoadRun
         if let Some(left) = at.checked_sub(started.elapsed()) {
             std::thread::sleep(left);
         }
-        (
-            Instant::now(),
-            server.clock.map(|c| c.now_ns()),
-            load.map(|c| c.now_ns()),
-            server.allocs().map(|(n, _)| n),
-        )
+        // h2load counts for itself: the window's count comes from its
+        // summary.
+        Mark::take(0, Some(server), load)
     };
     let a = sample(spec.warmup + margin);
     let b = sample(spec.warmup + spec.duration - margin);
@@ -285,22 +283,13 @@ pub fn run(spec: &H2LoadSpec, server: &ChildServer) -> std::io::Result<H2LoadRun
         }
     }
     let _ = std::fs::remove_file(&spec.log_file);
-    let wall = b.0.duration_since(a.0).as_nanos() as f64;
-    let reqs = summary.req_per_s * wall / 1e9;
-    let cpu = |x: Option<u64>, y: Option<u64>| match (x, y) {
-        (Some(x), Some(y)) if wall > 0.0 => Some(y.saturating_sub(x) as f64),
-        _ => None,
-    };
-    let server_cpu = cpu(a.1, b.1);
-    let allocs = match (a.3, b.3) {
-        (Some(x), Some(y)) if reqs > 0.0 => Some(y.saturating_sub(x) as f64 / reqs),
-        _ => None,
-    };
+    let secs = b.at_secs_since(&a);
+    let w = Window::with_count(&a, &b, summary.req_per_s * secs);
     Ok(H2LoadRun {
-        server_allocs_per_req: allocs,
-        server_cpu_us_per_req: server_cpu.filter(|_| reqs > 0.0).map(|c| c / reqs / 1000.0),
-        server_cpu_busy: server_cpu.map(|c| c / wall),
-        load_cpu_busy: cpu(a.2, b.2).map(|c| c / wall),
+        server_allocs_per_req: w.server_allocs_per,
+        server_cpu_us_per_req: w.server_cpu_us_per,
+        server_cpu_busy: w.server_cpu_busy,
+        load_cpu_busy: w.load_cpu_busy,
         summary,
         hist,
         log_non_2xx,

@@ -35,6 +35,109 @@ pub mod h2gen;
 pub mod h2load;
 pub mod wire;
 
+/// The first failure of a load thread, for the thread timing it.
+#[derive(Debug, Default)]
+pub struct Failure(std::sync::Mutex<Option<String>>);
+
+impl Failure {
+    /// Keeps `why` unless a failure is kept already.
+    pub fn set(&self, why: String) {
+        let mut f = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f.get_or_insert(why);
+    }
+
+    /// The failure kept, if any.
+    pub fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// What a run reads at each end of its measurement window: the time, its
+/// own count of calls or messages, and the server's and the load's CPU
+/// clocks and the server's allocation counter, where there are.
+#[derive(Debug, Clone, Copy)]
+pub struct Mark {
+    at: std::time::Instant,
+    count: u64,
+    server_cpu_ns: Option<u64>,
+    load_cpu_ns: Option<u64>,
+    server_allocs: Option<u64>,
+}
+
+impl Mark {
+    /// Seconds from `earlier` to this mark.
+    pub fn at_secs_since(&self, earlier: &Mark) -> f64 {
+        self.at.duration_since(earlier.at).as_secs_f64()
+    }
+
+    /// Reads the clocks now.
+    pub fn take(
+        count: u64,
+        server: Option<&ChildServer>,
+        load: Option<crate::cpu::CpuClock>,
+    ) -> Mark {
+        Mark {
+            at: std::time::Instant::now(),
+            count,
+            server_cpu_ns: server.and_then(|s| s.clock).map(|c| c.now_ns()),
+            load_cpu_ns: load.map(|c| c.now_ns()),
+            server_allocs: server.and_then(|s| s.allocs()).map(|(n, _)| n),
+        }
+    }
+}
+
+/// The figures of a window between two marks, per unit of `count` (calls
+/// or messages).
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// Wall time, in seconds.
+    pub secs: f64,
+    /// Calls or messages in the window.
+    pub count: f64,
+    /// Server CPU per unit, in microseconds.
+    pub server_cpu_us_per: Option<f64>,
+    /// Server CPU over wall time.
+    pub server_cpu_busy: Option<f64>,
+    /// Server heap allocations per unit.
+    pub server_allocs_per: Option<f64>,
+    /// The load's CPU over wall time.
+    pub load_cpu_busy: Option<f64>,
+}
+
+impl Window {
+    /// Between `a` and `b`, counting what the marks counted.
+    pub fn between(a: &Mark, b: &Mark) -> Window {
+        Self::with_count(a, b, b.count.saturating_sub(a.count) as f64)
+    }
+
+    /// Between `a` and `b`, with `count` units in it (a load that counts
+    /// by itself, such as h2load).
+    pub fn with_count(a: &Mark, b: &Mark, count: f64) -> Window {
+        let secs = b.at_secs_since(a);
+        let diff = |x: Option<u64>, y: Option<u64>| Some(y?.saturating_sub(x?) as f64);
+        let server_ns = diff(a.server_cpu_ns, b.server_cpu_ns);
+        let per = |v: Option<f64>| v.filter(|_| count > 0.0).map(|v| v / count);
+        let busy = |ns: Option<f64>| ns.filter(|_| secs > 0.0).map(|ns| ns / 1e9 / secs);
+        Window {
+            secs,
+            count,
+            server_cpu_us_per: per(server_ns).map(|ns| ns / 1000.0),
+            server_cpu_busy: busy(server_ns),
+            server_allocs_per: per(diff(a.server_allocs, b.server_allocs)),
+            load_cpu_busy: busy(diff(a.load_cpu_ns, b.load_cpu_ns)),
+        }
+    }
+
+    /// Units per second.
+    pub fn rate(&self) -> f64 {
+        if self.secs > 0.0 {
+            self.count / self.secs
+        } else {
+            0.0
+        }
+    }
+}
+
 /// One unary run.
 #[derive(Debug, Clone, serde::Serialize)]
 struct UnaryRun {
